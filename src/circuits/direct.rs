@@ -1,0 +1,172 @@
+//! The circuit with direct recurrent connections (DESIGN.md §2, left column).
+
+use super::linalg::{mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
+use super::{check_eta, check_scale, check_square, Circuit, CircuitError, CircuitKind, Scalar};
+use nalgebra::{DMatrix, DVectorView, DVectorViewMut};
+
+/// Primary neurons with direct recurrent synapses `M` (n×n, Hermitian positive definite).
+///
+/// Response `r = M⁻¹x`; online learning `M ← M + η (r rᴴ − I)`; mean-field
+/// `M ← M + η (M⁻¹CM⁻¹ − I)`. Gradient descent on `Tr(M⁻¹C + M)` in `M` itself, so from
+/// `M₀ = s·I` with `s ≫ σ` the eigenvalues shrink at a constant rate ≈ η per step: the
+/// convergence time grows linearly in `s`.
+#[derive(Clone, Debug)]
+pub struct DirectCircuit<T: Scalar> {
+    /// Learning rate η per update.
+    eta: f64,
+    /// Scale of the last (re-)initialisation, kept so a reset returns to it.
+    scale: f64,
+    /// The recurrent matrix `M`, both triangles stored exactly Hermitian.
+    m: DMatrix<T>,
+    /// Cached `M⁻¹`, refreshed after every update, so that a response is one O(n²) product.
+    m_inv: DMatrix<T>,
+    /// Factorisation buffer reused for every refresh of `M⁻¹` (no allocation per step).
+    chol: CholeskyWorkspace<T>,
+    /// n×n scratch for mean-field and error computations.
+    scratch_a: DMatrix<T>,
+    /// A second n×n scratch buffer.
+    scratch_b: DMatrix<T>,
+}
+
+impl<T: Scalar> DirectCircuit<T> {
+    /// A circuit of `n` primary neurons at `M₀ = s·I` with learning rate `η ∈ (0, 1)`.
+    pub fn new(n: usize, eta: f64, scale: f64) -> Result<Self, CircuitError> {
+        if n == 0 {
+            return Err(CircuitError::ZeroDimension);
+        }
+        let mut c = Self {
+            eta: check_eta(eta)?,
+            scale: check_scale(scale)?,
+            m: DMatrix::zeros(n, n),
+            m_inv: DMatrix::zeros(n, n),
+            chol: CholeskyWorkspace::new(n),
+            scratch_a: DMatrix::zeros(n, n),
+            scratch_b: DMatrix::zeros(n, n),
+        };
+        c.reinitialise(scale)?;
+        Ok(c)
+    }
+
+    /// The recurrent matrix `M`.
+    pub fn m(&self) -> &DMatrix<T> {
+        &self.m
+    }
+
+    /// Replace the state by a given Hermitian positive-definite `M` (e.g. restored state).
+    pub fn set_m(&mut self, m: &DMatrix<T>) -> Result<(), CircuitError> {
+        check_square(m, self.dim())?;
+        self.chol.factor(m)?;
+        self.m.copy_from(m);
+        mirror_lower(&mut self.m);
+        self.chol.inverse_into(&mut self.m_inv);
+        Ok(())
+    }
+
+    /// `M ← M + η D` for a Hermitian `D` given in `scratch_b` (lower triangle read), then
+    /// refresh `M⁻¹`.
+    fn apply_gradient_from_scratch(&mut self) -> Result<(), CircuitError> {
+        let n = self.dim();
+        let eta = T::from_real(self.eta);
+        for j in 0..n {
+            for i in j..n {
+                self.m[(i, j)] += eta * self.scratch_b[(i, j)];
+            }
+        }
+        mirror_lower(&mut self.m);
+        self.refresh_inverse()
+    }
+
+    fn refresh_inverse(&mut self) -> Result<(), CircuitError> {
+        self.chol.factor(&self.m)?;
+        self.chol.inverse_into(&mut self.m_inv);
+        Ok(())
+    }
+}
+
+impl<T: Scalar> Circuit<T> for DirectCircuit<T> {
+    fn kind(&self) -> CircuitKind {
+        CircuitKind::Direct
+    }
+
+    fn dim(&self) -> usize {
+        self.m.nrows()
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.eta
+    }
+
+    fn set_learning_rate(&mut self, eta: f64) -> Result<(), CircuitError> {
+        self.eta = check_eta(eta)?;
+        Ok(())
+    }
+
+    fn init_scale(&self) -> f64 {
+        self.scale
+    }
+
+    fn reinitialise(&mut self, scale: f64) -> Result<(), CircuitError> {
+        self.scale = check_scale(scale)?;
+        self.m.fill_with_identity();
+        self.m *= T::from_real(scale);
+        self.m_inv.fill_with_identity();
+        self.m_inv *= T::from_real(1.0 / scale);
+        Ok(())
+    }
+
+    fn respond(&self, x: &[T], r: &mut [T]) {
+        let n = self.dim();
+        let x = DVectorView::from_slice(x, n);
+        let mut r = DVectorViewMut::from_slice(r, n);
+        r.gemv(T::one(), &self.m_inv, &x, T::zero());
+    }
+
+    fn step(&mut self, x: &[T], r: &mut [T]) -> Result<(), CircuitError> {
+        self.respond(x, r);
+        // M ← M + η (r rᴴ − I), written triangle by triangle so M stays exactly Hermitian.
+        let n = self.dim();
+        let eta = T::from_real(self.eta);
+        for j in 0..n {
+            let rj = r[j].conjugate() * eta;
+            for i in j..n {
+                self.m[(i, j)] += r[i] * rj;
+            }
+            self.m[(j, j)] -= eta;
+        }
+        mirror_lower(&mut self.m);
+        self.refresh_inverse()
+    }
+
+    fn step_outer(&mut self, r_outer_mean: &DMatrix<T>) -> Result<(), CircuitError> {
+        check_square(r_outer_mean, self.dim())?;
+        self.scratch_b.copy_from(r_outer_mean);
+        for i in 0..self.dim() {
+            self.scratch_b[(i, i)] -= T::one();
+        }
+        self.apply_gradient_from_scratch()
+    }
+
+    fn mean_field_step(&mut self, c: &DMatrix<T>) -> Result<(), CircuitError> {
+        check_square(c, self.dim())?;
+        // D = M⁻¹ C M⁻¹ − I
+        self.scratch_a.gemm(T::one(), c, &self.m_inv, T::zero());
+        self.scratch_b
+            .gemm(T::one(), &self.m_inv, &self.scratch_a, T::zero());
+        for i in 0..self.dim() {
+            self.scratch_b[(i, i)] -= T::one();
+        }
+        self.apply_gradient_from_scratch()
+    }
+
+    fn recurrent_matrix_into(&self, out: &mut DMatrix<T>) {
+        out.copy_from(&self.m);
+    }
+
+    fn inverse_recurrent_matrix(&self) -> &DMatrix<T> {
+        &self.m_inv
+    }
+
+    fn whitening_error(&mut self, c: &DMatrix<T>) -> f64 {
+        whitening_error_with_inverse(&self.m_inv, c, &mut self.scratch_a, &mut self.scratch_b)
+    }
+}

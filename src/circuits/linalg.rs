@@ -1,0 +1,175 @@
+//! Small dense Hermitian linear algebra on preallocated buffers.
+//!
+//! Everything that runs per sample works in place: nalgebra's Cholesky consumes its matrix,
+//! so the factor buffer is moved in and out with `mem::replace` against an empty (never
+//! allocated) matrix.
+
+use super::{check_square, CircuitError, Scalar};
+use nalgebra::{Cholesky, DMatrix, DVectorViewMut, SymmetricEigen};
+
+/// A reusable Cholesky factorisation `M = L Lᴴ` for one size `n`.
+#[derive(Clone, Debug)]
+pub(crate) struct CholeskyWorkspace<T: Scalar> {
+    /// Holds `L` (lower triangle) after a successful [`Self::factor`].
+    factor: DMatrix<T>,
+    /// Whether `factor` currently holds a valid `L`.
+    valid: bool,
+}
+
+impl<T: Scalar> CholeskyWorkspace<T> {
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            factor: DMatrix::zeros(n, n),
+            valid: false,
+        }
+    }
+
+    /// Factor the Hermitian `m` (only its lower triangle is read). Fails — without allocating —
+    /// if `m` is not finite and positive definite.
+    pub(crate) fn factor(&mut self, m: &DMatrix<T>) -> Result<(), CircuitError> {
+        self.factor.copy_from(m);
+        let buf = std::mem::replace(&mut self.factor, DMatrix::zeros(0, 0));
+        let chol = Cholesky::new_unchecked(buf);
+        self.factor = chol.unpack();
+        // `new_unchecked` takes square roots of whatever pivots it meets; a non-PD input shows
+        // up as a non-finite, non-positive or (for ℂ) non-real diagonal of L.
+        self.valid = (0..self.factor.nrows()).all(|i| {
+            let d = self.factor[(i, i)];
+            let re = d.real();
+            re.is_finite() && re > 0.0 && d.imaginary().abs() <= 1e-12 * re
+        }) && self.factor.iter().all(|v| v.is_finite());
+        if self.valid {
+            Ok(())
+        } else {
+            Err(CircuitError::NotPositiveDefinite)
+        }
+    }
+
+    /// Solve `M y = b` in place with the last successful factorisation.
+    pub(crate) fn solve_in_place(&self, b: &mut [T]) {
+        debug_assert!(self.valid);
+        let n = self.factor.nrows();
+        let mut view = DVectorViewMut::from_slice(b, n);
+        self.factor.solve_lower_triangular_unchecked_mut(&mut view);
+        self.factor.ad_solve_lower_triangular_unchecked_mut(&mut view);
+    }
+
+    /// Write `M⁻¹` into `out` (Hermitian, both triangles) with the last factorisation.
+    pub(crate) fn inverse_into(&self, out: &mut DMatrix<T>) {
+        debug_assert!(self.valid);
+        out.fill_with_identity();
+        self.factor.solve_lower_triangular_unchecked_mut(out);
+        self.factor.ad_solve_lower_triangular_unchecked_mut(out);
+        make_hermitian(out);
+    }
+}
+
+/// Replace a nearly-Hermitian matrix by its Hermitian part, exactly: the upper triangle is
+/// set to the conjugate of the mean of both triangles and the diagonal made real.
+pub(crate) fn make_hermitian<T: Scalar>(m: &mut DMatrix<T>) {
+    let n = m.nrows();
+    let half = T::from_real(0.5);
+    for j in 0..n {
+        let d = m[(j, j)].real();
+        m[(j, j)] = T::from_real(d);
+        for i in j + 1..n {
+            let v = (m[(i, j)] + m[(j, i)].conjugate()) * half;
+            m[(i, j)] = v;
+            m[(j, i)] = v.conjugate();
+        }
+    }
+}
+
+/// Copy the lower triangle into the upper one (conjugated) and make the diagonal real.
+pub(crate) fn mirror_lower<T: Scalar>(m: &mut DMatrix<T>) {
+    let n = m.nrows();
+    for j in 0..n {
+        let d = m[(j, j)].real();
+        m[(j, j)] = T::from_real(d);
+        for i in j + 1..n {
+            m[(j, i)] = m[(i, j)].conjugate();
+        }
+    }
+}
+
+/// `‖P C P − I‖_F / √n` for `P = M⁻¹`, with two n×n scratch buffers.
+pub(crate) fn whitening_error_with_inverse<T: Scalar>(
+    p: &DMatrix<T>,
+    c: &DMatrix<T>,
+    scratch_a: &mut DMatrix<T>,
+    scratch_b: &mut DMatrix<T>,
+) -> f64 {
+    let n = p.nrows();
+    scratch_a.gemm(T::one(), c, p, T::zero());
+    scratch_b.gemm(T::one(), p, scratch_a, T::zero());
+    let mut sum = 0.0;
+    for j in 0..n {
+        for i in 0..n {
+            let mut v = scratch_b[(i, j)];
+            if i == j {
+                v -= T::one();
+            }
+            sum += v.modulus_squared();
+        }
+    }
+    (sum / n as f64).sqrt()
+}
+
+/// The whitening error `E(M; C) = ‖M⁻¹ C M⁻¹ − I‖_F / √n` (DESIGN.md §2) of a recurrent
+/// matrix `M` for an input covariance `C`. Allocates; meant for analysis and tests.
+pub fn whitening_error<T: Scalar>(m: &DMatrix<T>, c: &DMatrix<T>) -> Result<f64, CircuitError> {
+    let n = m.nrows();
+    check_square(m, n)?;
+    check_square(c, n)?;
+    let mut chol = CholeskyWorkspace::new(n);
+    chol.factor(m)?;
+    let mut p = DMatrix::zeros(n, n);
+    chol.inverse_into(&mut p);
+    let mut a = DMatrix::zeros(n, n);
+    let mut b = DMatrix::zeros(n, n);
+    Ok(whitening_error_with_inverse(&p, c, &mut a, &mut b))
+}
+
+/// Whether a Hermitian matrix is finite and positive definite (by attempting a Cholesky).
+pub fn is_positive_definite<T: Scalar>(m: &DMatrix<T>) -> bool {
+    if m.nrows() != m.ncols() || m.nrows() == 0 {
+        return false;
+    }
+    CholeskyWorkspace::new(m.nrows()).factor(m).is_ok()
+}
+
+/// Check that `c` is a usable covariance: square, finite, Hermitian and positive definite.
+pub fn validate_covariance<T: Scalar>(c: &DMatrix<T>) -> Result<(), CircuitError> {
+    let bad = |why: &str| Err(CircuitError::InvalidCovariance(why.to_string()));
+    if c.nrows() == 0 || c.nrows() != c.ncols() {
+        return bad("it must be a non-empty square matrix");
+    }
+    if !c.iter().all(|v| v.is_finite()) {
+        return bad("it has non-finite entries");
+    }
+    let scale = c.iter().map(|v| v.modulus()).fold(0.0, f64::max);
+    let n = c.nrows();
+    for j in 0..n {
+        for i in j..n {
+            if (c[(i, j)] - c[(j, i)].conjugate()).modulus() > 1e-9 * scale.max(f64::MIN_POSITIVE)
+            {
+                return bad("it is not symmetric (Hermitian)");
+            }
+        }
+    }
+    if !is_positive_definite(c) {
+        return bad("it is not positive definite");
+    }
+    Ok(())
+}
+
+/// The Hermitian positive square root `C^{1/2}` by eigendecomposition (the target `M*`).
+pub fn hermitian_sqrt<T: Scalar>(c: &DMatrix<T>) -> Result<DMatrix<T>, CircuitError> {
+    validate_covariance(c)?;
+    let eig = SymmetricEigen::new(c.clone());
+    let v = &eig.eigenvectors;
+    let d = DMatrix::from_diagonal(&eig.eigenvalues.map(|l| T::from_real(l.max(0.0).sqrt())));
+    let mut s = v * d * v.adjoint();
+    make_hermitian(&mut s);
+    Ok(s)
+}

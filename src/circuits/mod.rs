@@ -1,0 +1,190 @@
+//! The two recurrent whitening circuits of DESIGN.md §2.
+//!
+//! Both minimise `f(M) = Tr(M⁻¹C + M)` whose minimiser is `M* = C^{1/2}`, so that the
+//! primary-neuron response `r = M⁻¹x` is symmetrically (ZCA) whitened: `E[r rᴴ] = I`.
+//!
+//! * [`DirectCircuit`] learns `M` directly: `M ← M + η (r rᴴ − I)`.
+//! * [`InterneuronCircuit`] learns the synapses `W` (n×k) of `k` interneurons, `M = W Wᴴ`:
+//!   `W ← W + η (r zᴴ − W)` with `z = Wᴴ r`.
+//!
+//! The response is always computed with the state *before* the update that uses it. Both
+//! circuits keep `M⁻¹` cached so that a response costs O(n²); how that cache is refreshed is
+//! the only difference between the naive and the fast path.
+
+mod direct;
+mod init;
+mod interneuron;
+mod linalg;
+
+pub use direct::DirectCircuit;
+pub use init::{dct_rows, random_orthonormal_rows, random_unitary, InterneuronBasis};
+pub use interneuron::{InterneuronCircuit, Solver};
+pub use linalg::{hermitian_sqrt, is_positive_definite, validate_covariance, whitening_error};
+
+use nalgebra::{ComplexField, DMatrix};
+use rand::Rng;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+/// A field element the circuits can run on: `f64` for time-domain frames, `Complex<f64>` for
+/// spectral frames. State is always kept in double precision (DESIGN.md §2, "Numerics").
+pub trait Scalar: ComplexField<RealField = f64> + Copy + Send + Sync + 'static {
+    /// Whether the field is ℂ (used for naming and for circularly symmetric noise).
+    const IS_COMPLEX: bool;
+
+    /// A standard normal draw: `N(0, 1)` for ℝ; circularly symmetric with `E|x|² = 1` for ℂ.
+    fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self;
+}
+
+impl Scalar for f64 {
+    const IS_COMPLEX: bool = false;
+    fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
+        rng.sample(StandardNormal)
+    }
+}
+
+impl Scalar for nalgebra::Complex<f64> {
+    const IS_COMPLEX: bool = true;
+    fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
+        let re: f64 = rng.sample(StandardNormal);
+        let im: f64 = rng.sample(StandardNormal);
+        nalgebra::Complex::new(re, im) * std::f64::consts::FRAC_1_SQRT_2
+    }
+}
+
+/// Which circuit — the names used on the command line, in JSON and in figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CircuitKind {
+    /// Primary neurons with direct recurrent connections `M`.
+    Direct,
+    /// Recurrence mediated by `k` interneurons with synapses `W`, `M = W Wᴴ`.
+    Interneuron,
+}
+
+impl CircuitKind {
+    /// Both circuits, in the order they are reported.
+    pub const ALL: [CircuitKind; 2] = [CircuitKind::Direct, CircuitKind::Interneuron];
+
+    /// The lower-case name used in every machine-readable output.
+    pub fn name(self) -> &'static str {
+        match self {
+            CircuitKind::Direct => "direct",
+            CircuitKind::Interneuron => "interneuron",
+        }
+    }
+}
+
+impl std::fmt::Display for CircuitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything that can go wrong when building or driving a circuit. Errors are values, never
+/// panics: a circuit may run inside an audio host.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CircuitError {
+    /// A circuit needs at least one primary neuron.
+    #[error("the number of primary neurons n must be at least 1")]
+    ZeroDimension,
+    /// `M = W Wᴴ` is only positive definite when `W` has full row rank, which needs `k ≥ n`.
+    #[error("the interneuron circuit needs k >= n interneurons (got n = {n}, k = {k})")]
+    TooFewInterneurons {
+        /// Primary neurons.
+        n: usize,
+        /// Interneurons.
+        k: usize,
+    },
+    /// The learning rate must be a finite number in (0, 1); at `η ≥ 1` the interneuron update
+    /// `W ← (1−η) W + …` loses rank, and the direct update overshoots without bound.
+    #[error("the learning rate eta must be finite and in (0, 1), got {0}")]
+    InvalidLearningRate(f64),
+    /// The initialisation scale `s` sets `M₀ = s·I`, so it must be finite and positive.
+    #[error("the initial scale s must be finite and > 0, got {0}")]
+    InvalidScale(f64),
+    /// A vector or matrix of the wrong size was passed.
+    #[error("dimension mismatch: expected {expected}, got {got}")]
+    DimensionMismatch {
+        /// What the circuit has.
+        expected: usize,
+        /// What was passed.
+        got: usize,
+    },
+    /// The state left the cone of positive-definite matrices (or became non-finite). The
+    /// caller decides whether to re-initialise; the circuit never does it silently.
+    #[error("the recurrent matrix M is no longer finite and positive definite")]
+    NotPositiveDefinite,
+    /// A covariance passed for a mean-field step or an error measurement is unusable.
+    #[error("invalid covariance: {0}")]
+    InvalidCovariance(String),
+}
+
+/// The interface shared by both circuits, so that experiments, the engine and the tests can
+/// treat them alike.
+pub trait Circuit<T: Scalar>: Send {
+    /// Which circuit this is.
+    fn kind(&self) -> CircuitKind;
+    /// Number of primary neurons `n` (= input dimension).
+    fn dim(&self) -> usize;
+    /// Current learning rate `η`.
+    fn learning_rate(&self) -> f64;
+    /// Change `η` without touching the state (a DAW automates this).
+    fn set_learning_rate(&mut self, eta: f64) -> Result<(), CircuitError>;
+    /// The scale `s` of the last (re-)initialisation.
+    fn init_scale(&self) -> f64;
+    /// Reset to the §2 initialisation at scale `s` (`M₀ = s·I`).
+    fn reinitialise(&mut self, scale: f64) -> Result<(), CircuitError>;
+    /// `r = M⁻¹ x` with the current state, no learning. `x` and `r` have length `n`.
+    fn respond(&self, x: &[T], r: &mut [T]);
+    /// One online step: `r = M⁻¹ x` with the current state, then the circuit's update with that
+    /// `r`. On error the state is left as it was found invalid; call [`Circuit::reinitialise`].
+    fn step(&mut self, x: &[T], r: &mut [T]) -> Result<(), CircuitError>;
+    /// One step on an averaged outer product `R̂ = mean(r rᴴ)` of responses computed with the
+    /// current state (block learning): direct `M ← M + η(R̂ − I)`, interneuron
+    /// `W ← W + η(R̂ − I)W`. With `R̂ = M⁻¹CM⁻¹` this is exactly the mean-field step.
+    fn step_outer(&mut self, r_outer_mean: &DMatrix<T>) -> Result<(), CircuitError>;
+    /// One mean-field step for input covariance `C`: the update with `r rᴴ` replaced by its
+    /// expectation `M⁻¹ C M⁻¹`.
+    fn mean_field_step(&mut self, c: &DMatrix<T>) -> Result<(), CircuitError>;
+    /// Write the effective recurrent matrix `M` (for the interneuron circuit `W Wᴴ`) into `out`.
+    fn recurrent_matrix_into(&self, out: &mut DMatrix<T>);
+    /// The cached `M⁻¹`.
+    fn inverse_recurrent_matrix(&self) -> &DMatrix<T>;
+    /// `E(M; C) = ‖M⁻¹CM⁻¹ − I‖_F / √n`, using preallocated scratch space.
+    fn whitening_error(&mut self, c: &DMatrix<T>) -> f64;
+
+    /// The effective recurrent matrix `M` (allocates; for analysis, not for the audio path).
+    fn recurrent_matrix(&self) -> DMatrix<T> {
+        let n = self.dim();
+        let mut m = DMatrix::zeros(n, n);
+        self.recurrent_matrix_into(&mut m);
+        m
+    }
+}
+
+pub(crate) fn check_eta(eta: f64) -> Result<f64, CircuitError> {
+    if eta.is_finite() && eta > 0.0 && eta < 1.0 {
+        Ok(eta)
+    } else {
+        Err(CircuitError::InvalidLearningRate(eta))
+    }
+}
+
+pub(crate) fn check_scale(scale: f64) -> Result<f64, CircuitError> {
+    if scale.is_finite() && scale > 0.0 {
+        Ok(scale)
+    } else {
+        Err(CircuitError::InvalidScale(scale))
+    }
+}
+
+pub(crate) fn check_square(c: &DMatrix<impl Scalar>, n: usize) -> Result<(), CircuitError> {
+    if c.nrows() != n || c.ncols() != n {
+        return Err(CircuitError::DimensionMismatch {
+            expected: n,
+            got: if c.nrows() != n { c.nrows() } else { c.ncols() },
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! From audio to vectors (DESIGN.md §3).
+
+pub mod stft;

@@ -1,0 +1,19 @@
+//! Interneuron Whitening: statistical whitening with the two recurrent circuits of
+//! Lipshutz, Pehlevan & Chklovskii, "Interneurons accelerate learning dynamics in recurrent
+//! neural networks for statistical adaptation" (ICLR 2023).
+//!
+//! The crate is layered so that the mathematics can be used and tested without any audio
+//! code (see `DESIGN.md` §5):
+//!
+//! * [`circuits`] — the direct and interneuron circuits (§2 of the design), generic over real
+//!   and complex scalars with `f64` state;
+//! * [`theory`] — closed-form continuous-time learning curves used as the theory overlay;
+//! * [`source`] — seeded Gaussian sources with a prescribed covariance spectrum;
+//! * [`reproduce`] — the paper's convergence-time experiment, its fits, CSV and figure.
+
+pub mod circuits;
+pub mod framing;
+// pub mod reproduce;
+pub mod source;
+pub mod theory;
+pub mod wav;
