@@ -13,7 +13,7 @@
 
 pub mod circuits;
 pub mod framing;
-// pub mod reproduce;
+pub mod reproduce;
 pub mod source;
 pub mod theory;
 pub mod wav;

@@ -2,7 +2,7 @@
 
 use super::linalg::{mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
 use super::{check_eta, check_scale, check_square, Circuit, CircuitError, CircuitKind, Scalar};
-use nalgebra::{DMatrix, DVectorView, DVectorViewMut};
+use nalgebra::DMatrix;
 
 /// Primary neurons with direct recurrent synapses `M` (n×n, Hermitian positive definite).
 ///
@@ -18,9 +18,13 @@ pub struct DirectCircuit<T: Scalar> {
     scale: f64,
     /// The recurrent matrix `M`, both triangles stored exactly Hermitian.
     m: DMatrix<T>,
-    /// Cached `M⁻¹`, refreshed after every update, so that a response is one O(n²) product.
+    /// `M⁻¹`, formed from the factor only when asked for (error measurements, mean-field):
+    /// a per-sample step needs just the factor, O(n³/6), not the full inverse.
     m_inv: DMatrix<T>,
-    /// Factorisation buffer reused for every refresh of `M⁻¹` (no allocation per step).
+    /// Whether `m_inv` is stale with respect to `chol`.
+    inverse_stale: bool,
+    /// Cholesky factor of the current `M`, refreshed after every update; responses are two
+    /// triangular solves with it (O(n²), no allocation).
     chol: CholeskyWorkspace<T>,
     /// n×n scratch for mean-field and error computations.
     scratch_a: DMatrix<T>,
@@ -39,6 +43,7 @@ impl<T: Scalar> DirectCircuit<T> {
             scale: check_scale(scale)?,
             m: DMatrix::zeros(n, n),
             m_inv: DMatrix::zeros(n, n),
+            inverse_stale: true,
             chol: CholeskyWorkspace::new(n),
             scratch_a: DMatrix::zeros(n, n),
             scratch_b: DMatrix::zeros(n, n),
@@ -58,7 +63,7 @@ impl<T: Scalar> DirectCircuit<T> {
         self.chol.factor(m)?;
         self.m.copy_from(m);
         mirror_lower(&mut self.m);
-        self.chol.inverse_into(&mut self.m_inv);
+        self.inverse_stale = true;
         Ok(())
     }
 
@@ -73,13 +78,21 @@ impl<T: Scalar> DirectCircuit<T> {
             }
         }
         mirror_lower(&mut self.m);
-        self.refresh_inverse()
+        self.refresh_factor()
     }
 
-    fn refresh_inverse(&mut self) -> Result<(), CircuitError> {
-        self.chol.factor(&self.m)?;
-        self.chol.inverse_into(&mut self.m_inv);
-        Ok(())
+    /// Re-factorise `M` after an update.
+    fn refresh_factor(&mut self) -> Result<(), CircuitError> {
+        self.inverse_stale = true;
+        self.chol.factor(&self.m)
+    }
+
+    /// Bring `m_inv` up to date with the factor.
+    fn ensure_inverse(&mut self) {
+        if self.inverse_stale {
+            self.chol.inverse_into(&mut self.m_inv);
+            self.inverse_stale = false;
+        }
     }
 }
 
@@ -109,16 +122,12 @@ impl<T: Scalar> Circuit<T> for DirectCircuit<T> {
         self.scale = check_scale(scale)?;
         self.m.fill_with_identity();
         self.m *= T::from_real(scale);
-        self.m_inv.fill_with_identity();
-        self.m_inv *= T::from_real(1.0 / scale);
-        Ok(())
+        self.refresh_factor()
     }
 
     fn respond(&self, x: &[T], r: &mut [T]) {
-        let n = self.dim();
-        let x = DVectorView::from_slice(x, n);
-        let mut r = DVectorViewMut::from_slice(r, n);
-        r.gemv(T::one(), &self.m_inv, &x, T::zero());
+        r.copy_from_slice(x);
+        self.chol.solve_in_place(r);
     }
 
     fn step(&mut self, x: &[T], r: &mut [T]) -> Result<(), CircuitError> {
@@ -134,7 +143,7 @@ impl<T: Scalar> Circuit<T> for DirectCircuit<T> {
             self.m[(j, j)] -= eta;
         }
         mirror_lower(&mut self.m);
-        self.refresh_inverse()
+        self.refresh_factor()
     }
 
     fn step_outer(&mut self, r_outer_mean: &DMatrix<T>) -> Result<(), CircuitError> {
@@ -148,6 +157,7 @@ impl<T: Scalar> Circuit<T> for DirectCircuit<T> {
 
     fn mean_field_step(&mut self, c: &DMatrix<T>) -> Result<(), CircuitError> {
         check_square(c, self.dim())?;
+        self.ensure_inverse();
         // D = M⁻¹ C M⁻¹ − I
         self.scratch_a.gemm(T::one(), c, &self.m_inv, T::zero());
         self.scratch_b
@@ -162,11 +172,16 @@ impl<T: Scalar> Circuit<T> for DirectCircuit<T> {
         out.copy_from(&self.m);
     }
 
-    fn inverse_recurrent_matrix(&self) -> &DMatrix<T> {
-        &self.m_inv
+    fn inverse_recurrent_matrix_into(&self, out: &mut DMatrix<T>) {
+        if self.inverse_stale {
+            self.chol.inverse_into(out);
+        } else {
+            out.copy_from(&self.m_inv);
+        }
     }
 
     fn whitening_error(&mut self, c: &DMatrix<T>) -> f64 {
+        self.ensure_inverse();
         whitening_error_with_inverse(&self.m_inv, c, &mut self.scratch_a, &mut self.scratch_b)
     }
 }

@@ -306,8 +306,8 @@ impl<T: Scalar> Circuit<T> for InterneuronCircuit<T> {
         form_gram(&self.w, out);
     }
 
-    fn inverse_recurrent_matrix(&self) -> &DMatrix<T> {
-        &self.m_inv
+    fn inverse_recurrent_matrix_into(&self, out: &mut DMatrix<T>) {
+        out.copy_from(&self.m_inv);
     }
 
     fn whitening_error(&mut self, c: &DMatrix<T>) -> f64 {

@@ -7,9 +7,10 @@
 //! * [`InterneuronCircuit`] learns the synapses `W` (n×k) of `k` interneurons, `M = W Wᴴ`:
 //!   `W ← W + η (r zᴴ − W)` with `z = Wᴴ r`.
 //!
-//! The response is always computed with the state *before* the update that uses it. Both
-//! circuits keep `M⁻¹` cached so that a response costs O(n²); how that cache is refreshed is
-//! the only difference between the naive and the fast path.
+//! The response is always computed with the state *before* the update that uses it, and
+//! costs O(n²): the direct circuit solves with a Cholesky factor of `M` refreshed after each
+//! update (O(n³/6)); the interneuron circuit multiplies by a cached `M⁻¹`, refreshed either by
+//! re-factorising `W Wᴴ` (naive) or by a Sherman–Morrison update (fast path, O(n² + nk)).
 
 mod direct;
 mod init;
@@ -149,8 +150,8 @@ pub trait Circuit<T: Scalar>: Send {
     fn mean_field_step(&mut self, c: &DMatrix<T>) -> Result<(), CircuitError>;
     /// Write the effective recurrent matrix `M` (for the interneuron circuit `W Wᴴ`) into `out`.
     fn recurrent_matrix_into(&self, out: &mut DMatrix<T>);
-    /// The cached `M⁻¹`.
-    fn inverse_recurrent_matrix(&self) -> &DMatrix<T>;
+    /// Write `M⁻¹` into `out`.
+    fn inverse_recurrent_matrix_into(&self, out: &mut DMatrix<T>);
     /// `E(M; C) = ‖M⁻¹CM⁻¹ − I‖_F / √n`, using preallocated scratch space.
     fn whitening_error(&mut self, c: &DMatrix<T>) -> f64;
 

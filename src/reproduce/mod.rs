@@ -1,1 +1,386 @@
-placeholder
+//! The paper's experiment (DESIGN.md §2, §7): how many updates each circuit needs to whiten
+//! from an initial state `M₀ = s·I` that is `s` times too large, for a sweep of scales `s`.
+//!
+//! Both circuits see the same covariance `C = U diag(spectrum) Uᴴ` (and, online, the very same
+//! input samples). The convergence time is the smallest `t ≥ 0` with `E(M_t; C) < tol`, where
+//! `t` counts the updates applied. Runs that do not converge within the iteration cap are
+//! reported as `null`, never dropped.
+
+mod figure;
+mod fit;
+
+pub use fit::{fit_law, Fit, Law};
+
+use crate::circuits::{
+    Circuit, CircuitError, CircuitKind, DirectCircuit, InterneuronBasis, InterneuronCircuit,
+    Solver,
+};
+use crate::source::{validate_spectrum, GaussianSource};
+use crate::theory;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Which dynamics are iterated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Deterministic expected updates with `r rᴴ` replaced by `M⁻¹CM⁻¹`.
+    MeanField,
+    /// Per-sample updates on seeded Gaussian input with covariance `C`.
+    Online,
+}
+
+impl Mode {
+    /// Default learning rate: small enough online that the stochastic error floor sits well
+    /// below the default tolerance.
+    pub fn default_eta(self) -> f64 {
+        match self {
+            Mode::MeanField => 0.01,
+            Mode::Online => 0.001,
+        }
+    }
+
+    /// Default tolerance: online the error fluctuates around a floor of order `√η`, so the
+    /// online tolerance must sit above it.
+    pub fn default_tol(self) -> f64 {
+        match self {
+            Mode::MeanField => 0.01,
+            Mode::Online => 0.1,
+        }
+    }
+
+    /// Name used in file names and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::MeanField => "mean-field",
+            Mode::Online => "online",
+        }
+    }
+}
+
+/// The scales swept when none are given: three decades, log-spaced.
+pub const DEFAULT_SCALES: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+
+/// Everything that defines one experiment.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReproduceConfig {
+    /// Mean-field or online dynamics.
+    pub mode: Mode,
+    /// Eigenvalues of the input covariance `C`; its length is the dimension `n`.
+    pub spectrum: Vec<f64>,
+    /// Number of interneurons `k ≥ n`.
+    pub interneurons: usize,
+    /// Learning rate `η`.
+    pub eta: f64,
+    /// Whitening-error tolerance that defines convergence.
+    pub tol: f64,
+    /// Initial scales `s` to sweep.
+    pub scales: Vec<f64>,
+    /// Seed of the covariance rotation `U` and of the online samples.
+    pub seed: u64,
+    /// Iteration cap; a run that has not converged by then is reported as `null`.
+    pub max_iterations: u64,
+    /// Orthonormal rows used for `W₀ = √s Q`.
+    pub basis: InterneuronBasis,
+}
+
+impl ReproduceConfig {
+    /// The defaults of `whiten reproduce` for a mode and dimension: `C = I`, `k = n`.
+    pub fn new(mode: Mode, dim: usize) -> Self {
+        Self {
+            mode,
+            spectrum: vec![1.0; dim],
+            interneurons: dim,
+            eta: mode.default_eta(),
+            tol: mode.default_tol(),
+            scales: DEFAULT_SCALES.to_vec(),
+            seed: 0,
+            max_iterations: 10_000_000,
+            basis: InterneuronBasis::Dct,
+        }
+    }
+
+    /// Dimension `n`.
+    pub fn dim(&self) -> usize {
+        self.spectrum.len()
+    }
+
+    /// Reject every unusable parameter with a message a user can act on.
+    pub fn validate(&self) -> Result<(), ReproduceError> {
+        let bad = |m: String| Err(ReproduceError::InvalidArgument(m));
+        if self.spectrum.is_empty() {
+            return bad("the dimension must be at least 1".into());
+        }
+        if let Err(CircuitError::InvalidCovariance(m)) = validate_spectrum(&self.spectrum) {
+            return bad(format!("--spectrum: {m} (C must be symmetric positive definite)"));
+        }
+        if self.interneurons < self.dim() {
+            return bad(format!(
+                "--interneurons {} is fewer than the dimension {}: the interneuron circuit needs k >= n",
+                self.interneurons,
+                self.dim()
+            ));
+        }
+        if !(self.eta.is_finite() && self.eta > 0.0 && self.eta < 1.0) {
+            return bad(format!("--eta must be in (0, 1), got {}", self.eta));
+        }
+        if !(self.tol.is_finite() && self.tol > 0.0) {
+            return bad(format!("--tol must be finite and > 0, got {}", self.tol));
+        }
+        if self.scales.is_empty() {
+            return bad("--scales is empty: give at least one initial scale".into());
+        }
+        if let Some(s) = self.scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return bad(format!("--scales: every scale must be finite and > 0, got {s}"));
+        }
+        if self.max_iterations == 0 {
+            return bad("--max-iters must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// What went wrong in an experiment.
+#[derive(Debug, thiserror::Error)]
+pub enum ReproduceError {
+    /// A parameter is unusable.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A circuit rejected its construction.
+    #[error(transparent)]
+    Circuit(#[from] CircuitError),
+    /// Writing an output file failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Drawing the figure failed.
+    #[error("cannot draw the figure {path}: {message}")]
+    Figure {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        message: String,
+    },
+}
+
+/// One circuit started at one scale.
+#[derive(Clone, Debug, Serialize)]
+pub struct Run {
+    /// Which circuit.
+    pub circuit: CircuitKind,
+    /// Initial scale `s`.
+    pub scale: f64,
+    /// Updates until `E < tol`, `None` if the cap was reached first (or the state diverged).
+    pub iterations: Option<u64>,
+    /// `τ/η` predicted by the continuous-time closed form.
+    pub theory_iterations: Option<f64>,
+    /// Whitening error at the end of the run.
+    pub final_error: f64,
+    /// Whether the state left the positive-definite cone (only possible for too large η).
+    pub diverged: bool,
+}
+
+/// The fitted scaling law of each circuit.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fits {
+    /// Direct circuit: iterations = a·s + b.
+    pub direct: Option<Fit>,
+    /// Interneuron circuit: iterations = a·ln s + b.
+    pub interneuron: Option<Fit>,
+}
+
+/// The result of an experiment: the `--json` object of `whiten reproduce`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Mode, spectrum, k, η, tol, scales, seed and cap used.
+    #[serde(flatten)]
+    pub config: ReproduceConfig,
+    /// Dimension `n`.
+    pub dim: usize,
+    /// One entry per circuit and scale.
+    pub runs: Vec<Run>,
+    /// Fitted laws over the scales with `s ≥ fit_min_scale`.
+    pub fits: Fits,
+    /// Fits use scales at least this large (twice the largest target eigenvalue `σ_max`), where
+    /// the initial state is clearly too large and the asymptotic law applies.
+    pub fit_min_scale: f64,
+    /// Runs that did not converge within the cap.
+    pub not_converged: usize,
+}
+
+impl Report {
+    /// The runs of one circuit, in scale order.
+    pub fn runs_of(&self, kind: CircuitKind) -> impl Iterator<Item = &Run> {
+        self.runs.iter().filter(move |r| r.circuit == kind)
+    }
+}
+
+/// Run the experiment. `progress(done, total)` is called after each run.
+pub fn run(
+    config: &ReproduceConfig,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Report, ReproduceError> {
+    config.validate()?;
+    let n = config.dim();
+    // The covariance (and online, the input stream) is the same for every run.
+    let source = GaussianSource::<f64>::new(&config.spectrum, config.seed)?;
+    let c = source.covariance().clone();
+    let total = 2 * config.scales.len();
+    let mut runs = Vec::with_capacity(total);
+    for &scale in &config.scales {
+        for kind in CircuitKind::ALL {
+            let mut circuit: Box<dyn Circuit<f64>> = match kind {
+                CircuitKind::Direct => Box::new(DirectCircuit::new(n, config.eta, scale)?),
+                CircuitKind::Interneuron => Box::new(InterneuronCircuit::new(
+                    n,
+                    config.interneurons,
+                    config.eta,
+                    scale,
+                    config.basis,
+                    Solver::default(),
+                )?),
+            };
+            let mut src = source.clone();
+            let (iterations, final_error, diverged) =
+                converge(circuit.as_mut(), &c, config, &mut src);
+            runs.push(Run {
+                circuit: kind,
+                scale,
+                iterations,
+                theory_iterations: theory::convergence_iterations(
+                    kind,
+                    &config.spectrum,
+                    scale,
+                    config.tol,
+                    config.eta,
+                ),
+                final_error,
+                diverged,
+            });
+            progress(runs.len(), total);
+        }
+    }
+    let sigma_max = config.spectrum.iter().cloned().fold(0.0, f64::max).sqrt();
+    let fit_min_scale = 2.0 * sigma_max;
+    let points = |kind: CircuitKind| -> Vec<(f64, f64)> {
+        runs.iter()
+            .filter(|r| r.circuit == kind && r.scale >= fit_min_scale)
+            .filter_map(|r| r.iterations.map(|t| (r.scale, t as f64)))
+            .collect()
+    };
+    let fits = Fits {
+        direct: fit_law(Law::Linear, &points(CircuitKind::Direct)),
+        interneuron: fit_law(Law::Logarithmic, &points(CircuitKind::Interneuron)),
+    };
+    let not_converged = runs.iter().filter(|r| r.iterations.is_none()).count();
+    Ok(Report {
+        config: config.clone(),
+        dim: n,
+        runs,
+        fits,
+        fit_min_scale,
+        not_converged,
+    })
+}
+
+/// Iterate until `E(M_t; C) < tol`; returns (iterations, final error, diverged).
+fn converge(
+    circuit: &mut dyn Circuit<f64>,
+    c: &nalgebra::DMatrix<f64>,
+    config: &ReproduceConfig,
+    source: &mut GaussianSource<f64>,
+) -> (Option<u64>, f64, bool) {
+    let n = circuit.dim();
+    let mut x = vec![0.0; n];
+    let mut r = vec![0.0; n];
+    let mut t = 0u64;
+    loop {
+        let e = circuit.whitening_error(c);
+        if e < config.tol {
+            return (Some(t), e, false);
+        }
+        if t >= config.max_iterations || !e.is_finite() {
+            return (None, e, !e.is_finite());
+        }
+        let stepped = match config.mode {
+            Mode::MeanField => circuit.mean_field_step(c),
+            Mode::Online => {
+                source.sample_into(&mut x);
+                circuit.step(&x, &mut r)
+            }
+        };
+        if stepped.is_err() {
+            return (None, f64::INFINITY, true);
+        }
+        t += 1;
+    }
+}
+
+/// Files written by [`write_outputs`].
+#[derive(Clone, Debug)]
+pub struct Outputs {
+    /// One row per run.
+    pub csv: PathBuf,
+    /// The figure.
+    pub svg: PathBuf,
+    /// The full report as JSON.
+    pub json: PathBuf,
+}
+
+/// Write `runs.csv`, `report.json` and `convergence.svg` into `dir` (created if needed). Each
+/// file is written under a temporary name and renamed into place only when complete.
+pub fn write_outputs(report: &Report, dir: &Path) -> Result<Outputs, ReproduceError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReproduceError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let csv = dir.join("runs.csv");
+    let mut text = String::from("circuit,scale,iterations,theory_iterations,final_error,diverged\n");
+    for r in &report.runs {
+        text.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            r.circuit,
+            r.scale,
+            r.iterations.map(|t| t.to_string()).unwrap_or_default(),
+            r.theory_iterations
+                .map(|t| format!("{t:.3}"))
+                .unwrap_or_default(),
+            r.final_error,
+            r.diverged
+        ));
+    }
+    write_atomically(&csv, text.as_bytes())?;
+    let json = dir.join("report.json");
+    let body = serde_json::to_string_pretty(report).expect("a report always serialises");
+    write_atomically(&json, body.as_bytes())?;
+    let svg = dir.join("convergence.svg");
+    let drawing = figure::draw(report).map_err(|message| ReproduceError::Figure {
+        path: svg.clone(),
+        message,
+    })?;
+    write_atomically(&svg, drawing.as_bytes())?;
+    Ok(Outputs { csv, svg, json })
+}
+
+/// Write to `path.tmp-PID` then rename over `path`, so a reader never sees a partial file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReproduceError> {
+    let io = |source| ReproduceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    if let Err(e) = std::fs::write(&tmp, bytes) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}
