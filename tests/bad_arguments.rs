@@ -16,7 +16,10 @@ fn circuit_constructors_reject_bad_parameters() {
         InterneuronCircuit::<f64>::new(3, 2, 0.1, 1.0, dct, sm).unwrap_err(),
         CircuitError::TooFewInterneurons { n: 3, k: 2 }
     );
-    assert_eq!(DirectCircuit::<f64>::new(0, 0.1, 1.0).unwrap_err(), CircuitError::ZeroDimension);
+    assert_eq!(
+        DirectCircuit::<f64>::new(0, 0.1, 1.0).unwrap_err(),
+        CircuitError::ZeroDimension
+    );
     for eta in [0.0, -0.1, 1.0, f64::NAN, f64::INFINITY] {
         assert!(matches!(
             DirectCircuit::<f64>::new(2, eta, 1.0),
@@ -28,11 +31,18 @@ fn circuit_constructors_reject_bad_parameters() {
         ));
     }
     for s in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-        assert!(matches!(DirectCircuit::<f64>::new(2, 0.1, s), Err(CircuitError::InvalidScale(_))));
+        assert!(matches!(
+            DirectCircuit::<f64>::new(2, 0.1, s),
+            Err(CircuitError::InvalidScale(_))
+        ));
     }
     let mut c = DirectCircuit::<f64>::new(2, 0.1, 1.0).unwrap();
     assert!(c.set_learning_rate(2.0).is_err());
-    assert_eq!(c.learning_rate(), 0.1, "a rejected η leaves the old one in place");
+    assert_eq!(
+        c.learning_rate(),
+        0.1,
+        "a rejected η leaves the old one in place"
+    );
     assert!(matches!(
         c.mean_field_step(&DMatrix::identity(3, 3)),
         Err(CircuitError::DimensionMismatch { .. })
@@ -51,7 +61,10 @@ fn covariances_must_be_finite_symmetric_positive_definite() {
     ];
     for c in &cases {
         assert!(
-            matches!(validate_covariance(c), Err(CircuitError::InvalidCovariance(_))),
+            matches!(
+                validate_covariance(c),
+                Err(CircuitError::InvalidCovariance(_))
+            ),
             "{c}"
         );
     }
@@ -92,13 +105,19 @@ fn experiment_rejects_bad_configurations() {
 }
 
 fn whiten(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_whiten")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_whiten"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn cli_reports_bad_arguments_without_panicking() {
     let cases: &[(&[&str], &str)] = &[
-        (&["reproduce", "--dim", "3", "--interneurons", "2"], "k >= n"),
+        (
+            &["reproduce", "--dim", "3", "--interneurons", "2"],
+            "k >= n",
+        ),
         (&["reproduce", "--spectrum", "1,nan"], "finite"),
         (&["reproduce", "--spectrum", "1,-2"], "positive definite"),
         (&["reproduce", "--eta", "0"], "--eta"),
@@ -114,7 +133,13 @@ fn cli_reports_bad_arguments_without_panicking() {
         assert!(!out.status.success(), "{args:?} should fail");
         // 101 is Rust's panic exit code.
         assert_ne!(out.status.code(), Some(101), "{args:?} panicked: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: expected '{needle}' in: {stderr}");
-        assert!(out.stdout.is_empty(), "{args:?} printed to stdout on failure");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: expected '{needle}' in: {stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?} printed to stdout on failure"
+        );
     }
 }

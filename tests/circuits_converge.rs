@@ -15,8 +15,15 @@ fn circuits<T: Scalar>(n: usize, eta: f64) -> Vec<Box<dyn Circuit<T>>> {
     vec![
         Box::new(DirectCircuit::<T>::new(n, eta, 1.0).unwrap()),
         Box::new(
-            InterneuronCircuit::<T>::new(n, n + 2, eta, 1.0, InterneuronBasis::Dct, Solver::default())
-                .unwrap(),
+            InterneuronCircuit::<T>::new(
+                n,
+                n + 2,
+                eta,
+                1.0,
+                InterneuronBasis::Dct,
+                Solver::default(),
+            )
+            .unwrap(),
         ),
     ]
 }

@@ -4,7 +4,10 @@ use serde_json::Value;
 use std::process::Command;
 
 fn whiten(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_whiten")).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_whiten"))
+        .args(args)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "whiten {args:?} failed: {}",
@@ -20,7 +23,11 @@ fn recursion(direct: bool, s: f64) -> u64 {
     let mut t = 0;
     while (1.0 / (m * m) - 1.0).abs() >= tol {
         let d = 1.0 / (m * m) - 1.0;
-        m = if direct { m + eta * d } else { m * (1.0 + eta * d).powi(2) };
+        m = if direct {
+            m + eta * d
+        } else {
+            m * (1.0 + eta * d).powi(2)
+        };
         t += 1;
     }
     t
@@ -29,8 +36,17 @@ fn recursion(direct: bool, s: f64) -> u64 {
 #[test]
 fn json_counts_follow_the_recursions_exactly() {
     let out = whiten(&[
-        "reproduce", "--mean-field", "--json", "--dim", "1", "--eta", "0.01", "--tol", "0.01",
-        "--scales", "0.1,0.5,2,10,100,1000",
+        "reproduce",
+        "--mean-field",
+        "--json",
+        "--dim",
+        "1",
+        "--eta",
+        "0.01",
+        "--tol",
+        "0.01",
+        "--scales",
+        "0.1,0.5,2,10,100,1000",
     ]);
     let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
     let runs = v["runs"].as_array().unwrap();
@@ -42,13 +58,22 @@ fn json_counts_follow_the_recursions_exactly() {
         let t = r["iterations"].as_u64().expect("converged");
         assert_eq!(t, recursion(circuit == "direct", s), "{circuit} s = {s}");
     }
-    assert!(v["max_iterations"].as_u64().is_some(), "the cap is reported");
+    assert!(
+        v["max_iterations"].as_u64().is_some(),
+        "the cap is reported"
+    );
 }
 
 #[test]
 fn non_converged_runs_are_null() {
     let out = whiten(&[
-        "reproduce", "--mean-field", "--json", "--scales", "1000", "--max-iters", "50",
+        "reproduce",
+        "--mean-field",
+        "--json",
+        "--scales",
+        "1000",
+        "--max-iters",
+        "50",
     ]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     for r in v["runs"].as_array().unwrap() {
@@ -63,8 +88,16 @@ fn out_dir_gets_csv_svg_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("fig");
     whiten(&[
-        "reproduce", "--mean-field", "--dim", "2", "--spectrum", "0.5,2", "--scales", "1,10,100",
-        "--out", out_dir.to_str().unwrap(),
+        "reproduce",
+        "--mean-field",
+        "--dim",
+        "2",
+        "--spectrum",
+        "0.5,2",
+        "--scales",
+        "1,10,100",
+        "--out",
+        out_dir.to_str().unwrap(),
     ]);
     let csv = std::fs::read_to_string(out_dir.join("runs.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
@@ -76,7 +109,8 @@ fn out_dir_gets_csv_svg_and_json() {
         assert!(svg.contains(needle), "figure lacks '{needle}'");
     }
     let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
     assert_eq!(report["runs"].as_array().unwrap().len(), 6);
     // No temporary files are left behind.
     let names: Vec<String> = std::fs::read_dir(&out_dir)

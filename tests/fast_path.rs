@@ -1,7 +1,9 @@
 //! The O(n²) Sherman–Morrison path of the interneuron circuit agrees with the naive solve to
 //! 1e-9 relative over 10⁶ updates.
 
-use interneuron_whitening::circuits::{Circuit, InterneuronBasis, InterneuronCircuit, Scalar, Solver};
+use interneuron_whitening::circuits::{
+    Circuit, InterneuronBasis, InterneuronCircuit, Scalar, Solver,
+};
 use interneuron_whitening::source::GaussianSource;
 use nalgebra::Complex;
 
@@ -18,7 +20,11 @@ fn agree<T: Scalar>(n: usize, k: usize, spectrum: &[f64], seed: u64) {
         source.sample_into(&mut x);
         naive.step(&x, &mut r1).unwrap();
         fast.step(&x, &mut r2).unwrap();
-        let diff: f64 = r1.iter().zip(&r2).map(|(a, b)| (*a - *b).modulus_squared()).sum();
+        let diff: f64 = r1
+            .iter()
+            .zip(&r2)
+            .map(|(a, b)| (*a - *b).modulus_squared())
+            .sum();
         let norm: f64 = r1.iter().map(|a| a.modulus_squared()).sum();
         worst_r = worst_r.max((diff / norm).sqrt());
         if t % 100_000 == 0 {
@@ -26,7 +32,10 @@ fn agree<T: Scalar>(n: usize, k: usize, spectrum: &[f64], seed: u64) {
             assert!(w_rel < 1e-9, "n={n} k={k} t={t}: W differs by {w_rel:e}");
         }
     }
-    assert!(worst_r < 1e-9, "n={n} k={k}: responses differ by up to {worst_r:e}");
+    assert!(
+        worst_r < 1e-9,
+        "n={n} k={k}: responses differ by up to {worst_r:e}"
+    );
 }
 
 #[test]

@@ -55,7 +55,11 @@ fn scalar_recursion(kind: CircuitKind, spectrum: &[f64], s: f64, eta: f64, tol: 
 #[test]
 fn mean_field_counts_follow_the_scalar_recursions_dim1() {
     let scales = [0.1, 0.5, 2.0, 10.0, 100.0, 1000.0];
-    let report = run(&config(Mode::MeanField, &[1.0], 0.01, 0.01, &scales), |_, _| {}).unwrap();
+    let report = run(
+        &config(Mode::MeanField, &[1.0], 0.01, 0.01, &scales),
+        |_, _| {},
+    )
+    .unwrap();
     for kind in CircuitKind::ALL {
         let measured = counts(&report, kind);
         let expected: Vec<u64> = scales
@@ -77,7 +81,11 @@ fn mean_field_counts_follow_the_scalar_recursions_rotated_spectrum() {
     // eigen-direction follows its own scalar recursion.
     let spectrum = [0.3, 1.0, 2.5, 6.0];
     let scales = [0.5, 3.0, 30.0, 300.0];
-    let report = run(&config(Mode::MeanField, &spectrum, 0.01, 0.01, &scales), |_, _| {}).unwrap();
+    let report = run(
+        &config(Mode::MeanField, &spectrum, 0.01, 0.01, &scales),
+        |_, _| {},
+    )
+    .unwrap();
     for kind in CircuitKind::ALL {
         let expected: Vec<u64> = scales
             .iter()
@@ -100,13 +108,22 @@ fn scaling_law_linear_for_direct_logarithmic_for_interneuron() {
     // Linear in s: ×10 per decade asymptotically, and equal increments per unit of s.
     assert!((8.0..12.0).contains(&(d2 / d1)), "direct ratio {}", d2 / d1);
     let per_unit = ((d2 - d1) / 900.0) / ((d1 - d0) / 90.0);
-    assert!((0.9..1.1).contains(&per_unit), "direct increments per unit s: {per_unit}");
+    assert!(
+        (0.9..1.1).contains(&per_unit),
+        "direct increments per unit s: {per_unit}"
+    );
     // Logarithmic in s: the same increment per decade.
     let (i0, i1, i2) = (i[0] as f64, i[1] as f64, i[2] as f64);
     assert!(i1 > i0 && i2 > i1);
     let per_decade = (i2 - i1) / (i1 - i0);
-    assert!((0.9..1.1).contains(&per_decade), "interneuron increments per decade: {per_decade}");
-    assert!(i2 / i1 < 2.0, "interneuron must not grow proportionally: {i1} → {i2}");
+    assert!(
+        (0.9..1.1).contains(&per_decade),
+        "interneuron increments per decade: {per_decade}"
+    );
+    assert!(
+        i2 / i1 < 2.0,
+        "interneuron must not grow proportionally: {i1} → {i2}"
+    );
     // The fitted laws describe the data.
     assert!(report.fits.direct.as_ref().unwrap().r_squared > 0.999);
     assert!(report.fits.interneuron.as_ref().unwrap().r_squared > 0.999);
@@ -115,15 +132,35 @@ fn scaling_law_linear_for_direct_logarithmic_for_interneuron() {
 #[test]
 fn scaling_law_holds_online() {
     let report = run(
-        &config(Mode::Online, &[1.0, 2.0], 0.001, 0.1, &[10.0, 100.0, 1000.0]),
+        &config(
+            Mode::Online,
+            &[1.0, 2.0],
+            0.001,
+            0.1,
+            &[10.0, 100.0, 1000.0],
+        ),
         |_, _| {},
     )
     .unwrap();
-    let d: Vec<f64> = counts(&report, CircuitKind::Direct).iter().map(|&t| t as f64).collect();
-    let i: Vec<f64> = counts(&report, CircuitKind::Interneuron).iter().map(|&t| t as f64).collect();
-    assert!((8.0..12.0).contains(&(d[2] / d[1])), "direct online ratio {:?}", d);
+    let d: Vec<f64> = counts(&report, CircuitKind::Direct)
+        .iter()
+        .map(|&t| t as f64)
+        .collect();
+    let i: Vec<f64> = counts(&report, CircuitKind::Interneuron)
+        .iter()
+        .map(|&t| t as f64)
+        .collect();
+    assert!(
+        (8.0..12.0).contains(&(d[2] / d[1])),
+        "direct online ratio {:?}",
+        d
+    );
     let per_decade = (i[2] - i[1]) / (i[1] - i[0]);
-    assert!((0.7..1.4).contains(&per_decade), "interneuron online per decade {:?}", i);
+    assert!(
+        (0.7..1.4).contains(&per_decade),
+        "interneuron online per decade {:?}",
+        i
+    );
 }
 
 #[test]
@@ -131,11 +168,16 @@ fn continuous_time_theory_matches_mean_field_for_small_eta() {
     let spectrum = [0.5, 1.0, 2.0, 4.0];
     let eta = 0.001;
     let scales = [0.5, 2.0, 10.0, 100.0];
-    let report = run(&config(Mode::MeanField, &spectrum, eta, 0.01, &scales), |_, _| {}).unwrap();
+    let report = run(
+        &config(Mode::MeanField, &spectrum, eta, 0.01, &scales),
+        |_, _| {},
+    )
+    .unwrap();
     for r in &report.runs {
         let measured = r.iterations.unwrap() as f64;
         // Computed here from the closed forms, not taken from the report.
-        let predicted = theory::convergence_time(r.circuit, &spectrum, r.scale, 0.01).unwrap() / eta;
+        let predicted =
+            theory::convergence_time(r.circuit, &spectrum, r.scale, 0.01).unwrap() / eta;
         let rel = (measured - predicted).abs() / predicted;
         assert!(
             rel < 0.02,

@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use interneuron_whitening::circuits::{CircuitKind, InterneuronBasis};
-use interneuron_whitening::reproduce::{self, Mode, ReproduceConfig, Report};
+use interneuron_whitening::reproduce::{self, Mode, Report, ReproduceConfig};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -160,7 +160,10 @@ fn print_table(report: &Report) {
         "{:>10}  {:>14}  {:>14}  {:>14}  {:>14}",
         "scale s", "direct", "(theory)", "interneuron", "(theory)"
     );
-    let fmt = |t: Option<u64>| t.map(|t| t.to_string()).unwrap_or_else(|| "no conv.".into());
+    let fmt = |t: Option<u64>| {
+        t.map(|t| t.to_string())
+            .unwrap_or_else(|| "no conv.".into())
+    };
     let fmt_th = |t: Option<f64>| t.map(|t| format!("{t:.0}")).unwrap_or_else(|| "-".into());
     for (d, i) in report
         .runs_of(CircuitKind::Direct)

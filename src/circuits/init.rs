@@ -55,9 +55,7 @@ pub fn dct_rows<T: Scalar>(n: usize, k: usize) -> Result<DMatrix<T>, CircuitErro
         } else {
             (2.0 / kf).sqrt()
         };
-        T::from_real(
-            alpha * (std::f64::consts::PI * (j as f64 + 0.5) * i as f64 / kf).cos(),
-        )
+        T::from_real(alpha * (std::f64::consts::PI * (j as f64 + 0.5) * i as f64 / kf).cos())
     }))
 }
 

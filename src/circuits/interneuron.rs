@@ -85,9 +85,9 @@ impl<T: Scalar> InterneuronCircuit<T> {
     ) -> Result<Self, CircuitError> {
         let q = basis.rows::<T>(n, k)?;
         let solver = match solver {
-            Solver::ShermanMorrison { refactor_period: 0 } => Solver::ShermanMorrison {
-                refactor_period: 1,
-            },
+            Solver::ShermanMorrison { refactor_period: 0 } => {
+                Solver::ShermanMorrison { refactor_period: 1 }
+            }
             s => s,
         };
         let mut c = Self {
@@ -261,8 +261,7 @@ impl<T: Scalar> Circuit<T> for InterneuronCircuit<T> {
         let rv = DVectorView::from_slice(r, n);
         self.z.gemv_ad(T::one(), &self.w, &rv, T::zero());
         let eta = T::from_real(self.eta);
-        self.w
-            .gerc(eta, &rv, &self.z, T::from_real(1.0 - self.eta));
+        self.w.gerc(eta, &rv, &self.z, T::from_real(1.0 - self.eta));
         match self.solver {
             Solver::Naive => self.refactor(),
             Solver::ShermanMorrison { refactor_period } => {

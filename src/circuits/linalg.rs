@@ -51,7 +51,8 @@ impl<T: Scalar> CholeskyWorkspace<T> {
         let n = self.factor.nrows();
         let mut view = DVectorViewMut::from_slice(b, n);
         self.factor.solve_lower_triangular_unchecked_mut(&mut view);
-        self.factor.ad_solve_lower_triangular_unchecked_mut(&mut view);
+        self.factor
+            .ad_solve_lower_triangular_unchecked_mut(&mut view);
     }
 
     /// Write `M⁻¹` into `out` (Hermitian, both triangles) with the last factorisation.
@@ -151,8 +152,7 @@ pub fn validate_covariance<T: Scalar>(c: &DMatrix<T>) -> Result<(), CircuitError
     let n = c.nrows();
     for j in 0..n {
         for i in j..n {
-            if (c[(i, j)] - c[(j, i)].conjugate()).modulus() > 1e-9 * scale.max(f64::MIN_POSITIVE)
-            {
+            if (c[(i, j)] - c[(j, i)].conjugate()).modulus() > 1e-9 * scale.max(f64::MIN_POSITIVE) {
                 return bad("it is not symmetric (Hermitian)");
             }
         }

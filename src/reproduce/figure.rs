@@ -49,7 +49,12 @@ fn theory_curve(report: &Report, kind: CircuitKind, lo: f64, hi: f64) -> Vec<(f6
 }
 
 fn scale_range(report: &Report) -> (f64, f64) {
-    let lo = report.config.scales.iter().cloned().fold(f64::INFINITY, f64::min);
+    let lo = report
+        .config
+        .scales
+        .iter()
+        .cloned()
+        .fold(f64::INFINITY, f64::min);
     let hi = report.config.scales.iter().cloned().fold(0.0, f64::max);
     if hi > lo {
         (lo, hi)

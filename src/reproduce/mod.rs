@@ -12,8 +12,7 @@ mod fit;
 pub use fit::{fit_law, Fit, Law};
 
 use crate::circuits::{
-    Circuit, CircuitError, CircuitKind, DirectCircuit, InterneuronBasis, InterneuronCircuit,
-    Solver,
+    Circuit, CircuitError, CircuitKind, DirectCircuit, InterneuronBasis, InterneuronCircuit, Solver,
 };
 use crate::source::{validate_spectrum, GaussianSource};
 use crate::theory;
@@ -59,7 +58,8 @@ impl Mode {
 }
 
 /// The scales swept when none are given: three decades, log-spaced.
-pub const DEFAULT_SCALES: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+pub const DEFAULT_SCALES: [f64; 10] =
+    [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 
 /// Everything that defines one experiment.
 #[derive(Clone, Debug, Serialize)]
@@ -112,7 +112,9 @@ impl ReproduceConfig {
             return bad("the dimension must be at least 1".into());
         }
         if let Err(CircuitError::InvalidCovariance(m)) = validate_spectrum(&self.spectrum) {
-            return bad(format!("--spectrum: {m} (C must be symmetric positive definite)"));
+            return bad(format!(
+                "--spectrum: {m} (C must be symmetric positive definite)"
+            ));
         }
         if self.interneurons < self.dim() {
             return bad(format!(
@@ -131,7 +133,9 @@ impl ReproduceConfig {
             return bad("--scales is empty: give at least one initial scale".into());
         }
         if let Some(s) = self.scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return bad(format!("--scales: every scale must be finite and > 0, got {s}"));
+            return bad(format!(
+                "--scales: every scale must be finite and > 0, got {s}"
+            ));
         }
         if self.max_iterations == 0 {
             return bad("--max-iters must be at least 1".into());
@@ -339,7 +343,8 @@ pub fn write_outputs(report: &Report, dir: &Path) -> Result<Outputs, ReproduceEr
         source,
     })?;
     let csv = dir.join("runs.csv");
-    let mut text = String::from("circuit,scale,iterations,theory_iterations,final_error,diverged\n");
+    let mut text =
+        String::from("circuit,scale,iterations,theory_iterations,final_error,diverged\n");
     for r in &report.runs {
         text.push_str(&format!(
             "{},{},{},{},{},{}\n",

@@ -22,13 +22,21 @@ pub fn normal<T: Scalar, R: Rng>(rng: &mut R) -> T {
 
 /// A random Hermitian positive-definite matrix with eigenvalues log-uniform in [lo, hi],
 /// returned with its eigenvalues.
-pub fn random_spd<T: Scalar, R: Rng>(n: usize, lo: f64, hi: f64, rng: &mut R) -> (DMatrix<T>, Vec<f64>) {
+pub fn random_spd<T: Scalar, R: Rng>(
+    n: usize,
+    lo: f64,
+    hi: f64,
+    rng: &mut R,
+) -> (DMatrix<T>, Vec<f64>) {
     let g = DMatrix::from_fn(n, n, |_, _| normal::<T, R>(rng));
     let q = g.qr().q();
     let eig: Vec<f64> = (0..n)
         .map(|_| (lo.ln() + (hi.ln() - lo.ln()) * rng.random::<f64>()).exp())
         .collect();
-    let d = DMatrix::from_diagonal(&DVector::from_iterator(n, eig.iter().map(|&l| T::from_real(l))));
+    let d = DMatrix::from_diagonal(&DVector::from_iterator(
+        n,
+        eig.iter().map(|&l| T::from_real(l)),
+    ));
     let c = &q * d * q.adjoint();
     (hermitian_part(&c), eig)
 }

@@ -1,1 +1,189 @@
-fn main(){}
+//! Project tasks: `cargo xtask setup | test | demo`, and nice-plug's bundler for everything
+//! else (`cargo xtask bundle interneuron-whitening --release`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// Debian packages the build needs: ALSA and JACK headers for live audio, X11/GL headers for
+/// the plugin editor, pkg-config to find them.
+const BUILD_PACKAGES: &[&str] = &[
+    "pkg-config",
+    "libasound2-dev",
+    "libjack-jackd2-dev",
+    "libx11-dev",
+    "libx11-xcb-dev",
+    "libxcursor-dev",
+    "libxcb-icccm4-dev",
+    "libxcb-dri2-0-dev",
+    "libgl-dev",
+];
+
+/// Programs the tests and the demo use: a JACK server (dummy driver) for the live path, a
+/// virtual display and screenshot tools for the editor, an SVG renderer to look at figures.
+const TEST_PACKAGES: &[&str] = &[
+    "jackd2",
+    "xvfb",
+    "x11-apps",
+    "imagemagick",
+    "xdotool",
+    "librsvg2-bin",
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup(),
+        Some("test") => setup().and_then(|_| test()),
+        Some("demo") => setup().and_then(|_| demo()),
+        Some("help") | Some("--help") | Some("-h") | None => {
+            println!(
+                "cargo xtask setup   install the Debian packages the project needs (as root)\n\
+                 cargo xtask test    setup, then format check, clippy, build and every test\n\
+                 cargo xtask demo    setup, then the built-in demo into out/\n\
+                 cargo xtask bundle interneuron-whitening [--release]   plugin bundles"
+            );
+            Ok(())
+        }
+        Some(_) => {
+            nice_plug_xtask::main_with_args("cargo xtask", args).map_err(|e| format!("{e:#}"))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
+}
+
+/// Install the missing Debian packages with apt-get when running as root; otherwise print the
+/// exact command and fail.
+fn setup() -> Result<(), String> {
+    if Command::new("dpkg-query")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "xtask: not a Debian-based system; install the equivalents of: {}",
+            [BUILD_PACKAGES, TEST_PACKAGES].concat().join(" ")
+        );
+        return Ok(());
+    }
+    let missing: Vec<&str> = BUILD_PACKAGES
+        .iter()
+        .chain(TEST_PACKAGES)
+        .copied()
+        .filter(|p| !installed(p))
+        .collect();
+    if missing.is_empty() {
+        eprintln!("xtask: system packages present");
+        return Ok(());
+    }
+    let command = format!(
+        "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
+    if !is_root() {
+        return Err(format!(
+            "missing Debian packages: {}\nrun as root:\n  sudo sh -c '{command}'",
+            missing.join(" ")
+        ));
+    }
+    eprintln!("xtask: installing {}", missing.join(" "));
+    run(Command::new("apt-get").arg("update").arg("-qq"))?;
+    run(Command::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing))
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(workspace_root());
+    c
+}
+
+fn test() -> Result<(), String> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    run(cargo().args(["test", "--workspace", "--doc"]))
+}
+
+fn demo() -> Result<(), String> {
+    let out = workspace_root().join("out");
+    run(cargo()
+        .args(["run", "--bin", "whiten", "--", "demo", "--out"])
+        .arg(&out))?;
+    render_svgs(&out);
+    Ok(())
+}
+
+/// Render every SVG under `dir` to a PNG beside it (for viewers without SVG support).
+fn render_svgs(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            render_svgs(&path);
+        } else if path.extension().is_some_and(|e| e == "svg") {
+            let png = path.with_extension("png");
+            let ok = Command::new("rsvg-convert")
+                .arg(&path)
+                .arg("-o")
+                .arg(&png)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                println!("rendered {}", png.display());
+            }
+        }
+    }
+}
