@@ -11,7 +11,9 @@
 //! * [`source`] — seeded Gaussian sources with a prescribed covariance spectrum;
 //! * [`reproduce`] — the paper's convergence-time experiment, its fits, CSV and figure.
 
+pub mod baseline;
 pub mod circuits;
+pub mod eigen;
 pub mod framing;
 pub mod reproduce;
 pub mod source;

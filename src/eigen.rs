@@ -1,0 +1,738 @@
+//! Allocation-free eigendecomposition of Hermitian matrices (real symmetric or complex
+//! Hermitian) by the cyclic Jacobi method, for the audio thread.
+//!
+//! nalgebra's `SymmetricEigen::new` allocates its result, so it cannot run inside an audio
+//! callback. [`HermitianEigen`] allocates every buffer once in [`HermitianEigen::new`] and then
+//! decomposes any number of n×n matrices in place.
+//!
+//! # The method
+//!
+//! Cyclic Jacobi applies plane rotations `A ← Uᴴ A U`, one for each pivot pair `(p, q)`,
+//! `p < q`, in row order (one pass over all pairs is a *sweep*), each chosen to annihilate
+//! `a_pq`. The off-diagonal Frobenius norm `off(A)` shrinks by `|a_pq|²` with every rotation and
+//! converges quadratically once it is small compared with the gaps between eigenvalues (also
+//! with repeated eigenvalues). The product of the rotations is the eigenvector matrix `V`, with
+//! `A = V Λ Vᴴ`.
+//!
+//! **Complex pivots.** For a Hermitian 2×2 pivot `[[a, g·e], [g·ē, b]]` with `a, b` real,
+//! `g = |a_pq| > 0` and the unit phase `e = a_pq / |a_pq|`, the diagonal phase matrix
+//! `D = diag(1, ē)` makes it real: `Dᴴ [[a, g e], [g ē, b]] D = [[a, g], [g, b]]`. The real
+//! symmetric pivot is then diagonalised by the classical Jacobi rotation
+//! `J = [[c, s], [−s, c]]` with
+//!
+//! ```text
+//! θ = (b − a) / (2g),   t = sign(θ) / (|θ| + √(θ² + 1))   (the smaller root of t² + 2θt − 1 = 0),
+//! c = 1 / √(1 + t²),    s = t·c,
+//! a' = a − t·g,   b' = b + t·g,   a'_pq = 0.
+//! ```
+//!
+//! Instead of `D J` we use the unitary `U = D J Dᴴ = [[c, s·e], [−s·ē, c]]`, which annihilates
+//! the same element (`Uᴴ A U = D (Jᵀ (Dᴴ A D) J) Dᴴ`, and conjugating by the diagonal `D` keeps a
+//! zero a zero) but leaves the phases of the other entries alone. For real matrices `e = ±1`
+//! and `U` is exactly the textbook real rotation, so one code path serves both fields. On the
+//! columns `k ∉ {p, q}`:
+//!
+//! ```text
+//! a'_kp = c·a_kp − s·ē·a_kq,   a'_kq = s·e·a_kp + c·a_kq,   a'_pk = conj(a'_kp), a'_qk = conj(a'_kq),
+//! v'_kp = c·v_kp − s·ē·v_kq,   v'_kq = s·e·v_kp + c·v_kq      (V ← V U, for every row k).
+//! ```
+//!
+//! **Stopping.** Before each sweep `off(A)` is compared with `tol·‖A‖_F` (the Frobenius norm is
+//! invariant under the rotations). A pivot that is negligible next to both of its diagonal
+//! entries (`|d| + 100·|a_pq| == |d|` in floating point) is set to zero instead of rotated: this
+//! moves the eigenvalues by less than `|a_pq| ≤ 0.01·ε_mach·|d|` and saves the late sweeps that
+//! would only shuffle rounding noise.
+//!
+//! **Scaling.** The matrix is multiplied by a power of two (exact) that brings its largest entry
+//! near 1 before the sweeps, so neither huge entries (whose squares would overflow the norms)
+//! nor tiny ones (denormals, which are slow) occur inside the iteration.
+//!
+//! **Warm start.** When the matrix changed little since the last decomposition (an exponentially
+//! smoothed covariance changes by a fraction α per update), the previous eigenvectors `V₀`
+//! nearly diagonalise it: `B = V₀ᴴ A V₀` has off-diagonal entries of the order of the change, and
+//! quadratic convergence then needs one to three sweeps instead of six to ten. The rotations
+//! found for `B` are accumulated directly onto `V₀`, so the result is `A = (V₀W) Λ (V₀W)ᴴ`.
+//! `V₀` is re-orthonormalised (modified Gram–Schmidt) before use so that rounding errors cannot
+//! accumulate over millions of warm starts.
+
+use crate::circuits::Scalar;
+use nalgebra::DMatrix;
+
+/// Default convergence tolerance: stop when `off(A) ≤ tol·‖A‖_F`. A few units of rounding
+/// (`n·ε_mach ≈ 3.6e-15` at n = 16) fit below it, so it is reachable but demands a fully
+/// converged decomposition.
+pub const DEFAULT_TOLERANCE: f64 = 1e-14;
+
+/// Default sweep cap. Cyclic Jacobi needs about 6–10 sweeps from scratch at n ≤ 64; a matrix
+/// that has not converged after 50 sweeps is not a finite Hermitian matrix.
+pub const DEFAULT_MAX_SWEEPS: usize = 50;
+
+/// Why a decomposition failed. On any error the previous decomposition is kept.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+pub enum EigenError {
+    /// The matrix is not `n × n` for the size the solver was built for.
+    #[error("expected a {expected}x{expected} matrix, got {rows}x{cols}")]
+    DimensionMismatch {
+        /// The size the solver was built for.
+        expected: usize,
+        /// Rows of the matrix passed.
+        rows: usize,
+        /// Columns of the matrix passed.
+        cols: usize,
+    },
+    /// The matrix has a NaN or infinite entry, or its eigenvalues overflow `f64`.
+    #[error("the matrix has non-finite entries or eigenvalues")]
+    NonFinite,
+    /// The sweep cap was reached before `off(A) ≤ tol·‖A‖_F`.
+    #[error("Jacobi did not converge in {sweeps} sweeps (relative off-diagonal norm {relative_off_diagonal:e})")]
+    NotConverged {
+        /// Sweeps performed.
+        sweeps: usize,
+        /// `off(A) / ‖A‖_F` when the iteration stopped.
+        relative_off_diagonal: f64,
+    },
+}
+
+/// A reusable, allocation-free Hermitian eigensolver for one size `n`.
+///
+/// Allocates in [`HermitianEigen::new`] only. Holds the last successful decomposition
+/// `A = V diag(λ) Vᴴ` with ascending eigenvalues `λ` and orthonormal eigenvector columns `V`.
+#[derive(Clone, Debug)]
+pub struct HermitianEigen<T: Scalar> {
+    /// Matrix size.
+    n: usize,
+    /// Published eigenvalues of the last successful decomposition, ascending.
+    values: Vec<f64>,
+    /// Published eigenvectors (columns, orthonormal, in the order of `values`).
+    vectors: DMatrix<T>,
+    /// The matrix being rotated to diagonal form (scaled by `2^-k`); Hermitian on entry to the
+    /// sweeps, after which only its lower triangle and diagonal are maintained.
+    work: DMatrix<T>,
+    /// The accumulated rotations; swapped with `vectors` on success so that a failure keeps the
+    /// previous result (a swap moves no heap memory).
+    work_vectors: DMatrix<T>,
+    /// Scratch for the warm-start product `A V₀`.
+    scratch: DMatrix<T>,
+    /// Whether `values`/`vectors` hold a decomposition (a warm start needs one).
+    valid: bool,
+    /// Sweeps performed by the last call, successful or not.
+    sweeps: usize,
+    /// Convergence tolerance on `off(A)/‖A‖_F`.
+    tolerance: f64,
+    /// Sweep cap.
+    max_sweeps: usize,
+}
+
+impl<T: Scalar> HermitianEigen<T> {
+    /// A solver for n×n matrices. The only allocating call; before the first decomposition the
+    /// eigenvectors are `I` and the eigenvalues 0.
+    pub fn new(n: usize) -> Self {
+        Self {
+            n,
+            values: vec![0.0; n],
+            vectors: DMatrix::identity(n, n),
+            work: DMatrix::zeros(n, n),
+            work_vectors: DMatrix::identity(n, n),
+            scratch: DMatrix::zeros(n, n),
+            valid: false,
+            sweeps: 0,
+            tolerance: DEFAULT_TOLERANCE,
+            max_sweeps: DEFAULT_MAX_SWEEPS,
+        }
+    }
+
+    /// Matrix size `n`.
+    pub fn dim(&self) -> usize {
+        self.n
+    }
+
+    /// Set the relative tolerance on `off(A)/‖A‖_F` (values below ~1e-15 may be unreachable at
+    /// larger n because of rounding; non-finite or negative values are ignored).
+    pub fn set_tolerance(&mut self, tolerance: f64) {
+        if tolerance.is_finite() && tolerance >= 0.0 {
+            self.tolerance = tolerance;
+        }
+    }
+
+    /// Set the sweep cap (at least 1).
+    pub fn set_max_sweeps(&mut self, max_sweeps: usize) {
+        self.max_sweeps = max_sweeps.max(1);
+    }
+
+    /// Eigenvalues of the last successful decomposition, ascending.
+    pub fn eigenvalues(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// Orthonormal eigenvectors (columns, same order as [`Self::eigenvalues`]).
+    pub fn eigenvectors(&self) -> &DMatrix<T> {
+        &self.vectors
+    }
+
+    /// Jacobi sweeps performed by the last `decompose`/`decompose_warm` call (0 when the input
+    /// was already diagonal to tolerance, e.g. a warm start on an unchanged matrix).
+    pub fn sweeps(&self) -> usize {
+        self.sweeps
+    }
+
+    /// Whether a successful decomposition is held.
+    pub fn is_valid(&self) -> bool {
+        self.valid
+    }
+
+    /// Copy another solver's state (same `n`) without allocating — for transactional updates
+    /// that decompose a candidate and keep the old decomposition if it is rejected.
+    ///
+    /// # Panics
+    /// If the sizes differ.
+    pub fn copy_from(&mut self, other: &Self) {
+        assert_eq!(self.n, other.n, "HermitianEigen::copy_from: sizes differ");
+        self.values.copy_from_slice(&other.values);
+        self.vectors.copy_from(&other.vectors);
+        self.valid = other.valid;
+        self.sweeps = other.sweeps;
+        self.tolerance = other.tolerance;
+        self.max_sweeps = other.max_sweeps;
+    }
+
+    /// Decompose the Hermitian `a` from scratch. Only the lower triangle and the real part of
+    /// the diagonal are read (like nalgebra's `SymmetricEigen`). No allocation.
+    pub fn decompose(&mut self, a: &DMatrix<T>) -> Result<(), EigenError> {
+        let scale = self.load(a)?;
+        self.work_vectors.fill_with_identity();
+        self.finish(scale)
+    }
+
+    /// Decompose `a` starting from the previous eigenvectors `V₀`: rotate into `B = V₀ᴴ A V₀`
+    /// (nearly diagonal when `a` changed little), diagonalise `B`, and compose the rotations
+    /// onto `V₀`. Same result as [`Self::decompose`] to rounding, usually in one to three sweeps.
+    /// Falls back to a cold start when no previous decomposition is held. No allocation.
+    pub fn decompose_warm(&mut self, a: &DMatrix<T>) -> Result<(), EigenError> {
+        if !self.valid {
+            return self.decompose(a);
+        }
+        let scale = self.load(a)?;
+        self.work_vectors.copy_from(&self.vectors);
+        if !orthonormalise_columns(&mut self.work_vectors) {
+            // V₀ is unusable (cannot happen for a solver's own output); start cold.
+            self.work_vectors.fill_with_identity();
+        } else {
+            let n = self.n;
+            // scratch = A V₀ (A Hermitian, full storage).
+            mul_into(&self.work, &self.work_vectors, &mut self.scratch);
+            // work = V₀ᴴ scratch, lower triangle only, then mirrored: B is Hermitian exactly.
+            for j in 0..n {
+                for i in j..n {
+                    let mut acc = T::zero();
+                    for k in 0..n {
+                        acc += self.work_vectors[(k, i)].conjugate() * self.scratch[(k, j)];
+                    }
+                    self.work[(i, j)] = acc;
+                }
+            }
+            mirror_lower(&mut self.work);
+        }
+        self.finish(scale)
+    }
+
+    /// `out = V diag(f(λ)) Vᴴ`, Hermitian exactly (lower triangle computed, upper mirrored).
+    /// Used for matrix functions such as `C^{-1/2}` and `C^{1/2}`. `f` is called once per
+    /// eigenvalue. No allocation.
+    ///
+    /// # Panics
+    /// If `out` is not n×n.
+    pub fn apply_function_into(&self, f: impl Fn(f64) -> f64, out: &mut DMatrix<T>) {
+        let n = self.n;
+        assert!(
+            out.nrows() == n && out.ncols() == n,
+            "apply_function_into: output must be {n}x{n}"
+        );
+        out.fill(T::zero());
+        for k in 0..n {
+            let fk = T::from_real(f(self.values[k]));
+            for j in 0..n {
+                // out[i, j] += V[i, k] f(λ_k) conj(V[j, k]) for i ≥ j (column-major inner loop).
+                let w = fk * self.vectors[(j, k)].conjugate();
+                for i in j..n {
+                    out[(i, j)] += self.vectors[(i, k)] * w;
+                }
+            }
+        }
+        mirror_lower(out);
+    }
+
+    /// Check `a`, copy its Hermitian lower triangle into `work` scaled by a power of two so the
+    /// largest entry is in [0.5, 1), and return the scale to multiply eigenvalues back with.
+    fn load(&mut self, a: &DMatrix<T>) -> Result<f64, EigenError> {
+        let n = self.n;
+        if a.nrows() != n || a.ncols() != n {
+            return Err(EigenError::DimensionMismatch {
+                expected: n,
+                rows: a.nrows(),
+                cols: a.ncols(),
+            });
+        }
+        let mut amax: f64 = 0.0;
+        for j in 0..n {
+            let d = a[(j, j)].real();
+            if !d.is_finite() {
+                return Err(EigenError::NonFinite);
+            }
+            amax = amax.max(d.abs());
+            for i in j + 1..n {
+                let v = a[(i, j)];
+                if !v.is_finite() {
+                    return Err(EigenError::NonFinite);
+                }
+                // max(|re|, |im|) cannot overflow, unlike the modulus.
+                amax = amax.max(v.real().abs()).max(v.imaginary().abs());
+            }
+        }
+        // 2^-e with amax·2^-e in [0.5, 1); for a zero matrix nothing needs scaling.
+        let (down, up) = if amax > 0.0 {
+            let e = amax.log2().floor() as i32 + 1;
+            (2f64.powi(-e), 2f64.powi(e))
+        } else {
+            (1.0, 1.0)
+        };
+        // powi of 2 is exact unless it under/overflows (|e| ≤ 1075 keeps both finite and
+        // non-zero except at the very ends, where `up`·λ is checked for finiteness later).
+        let down_t = T::from_real(down);
+        for j in 0..n {
+            self.work[(j, j)] = T::from_real(a[(j, j)].real() * down);
+            for i in j + 1..n {
+                self.work[(i, j)] = a[(i, j)] * down_t;
+            }
+        }
+        mirror_lower(&mut self.work);
+        Ok(up)
+    }
+
+    /// Run the sweeps on `work`, accumulating into `work_vectors`; on success sort, publish.
+    fn finish(&mut self, up: f64) -> Result<(), EigenError> {
+        let n = self.n;
+        self.sweeps = 0;
+        let total = frobenius_sq(&self.work).sqrt();
+        loop {
+            let off = off_diagonal_sq(&self.work).sqrt();
+            if off <= self.tolerance * total {
+                break;
+            }
+            if !off.is_finite() {
+                return Err(EigenError::NonFinite);
+            }
+            if self.sweeps >= self.max_sweeps {
+                return Err(EigenError::NotConverged {
+                    sweeps: self.sweeps,
+                    relative_off_diagonal: off / total,
+                });
+            }
+            for p in 0..n {
+                for q in p + 1..n {
+                    rotate(&mut self.work, &mut self.work_vectors, p, q);
+                }
+            }
+            self.sweeps += 1;
+        }
+        // Selection sort, ascending, permuting eigenvector columns along (no allocation).
+        for i in 0..n {
+            let mut best = i;
+            for j in i + 1..n {
+                if self.work[(j, j)].real() < self.work[(best, best)].real() {
+                    best = j;
+                }
+            }
+            if best != i {
+                let tmp = self.work[(i, i)];
+                self.work[(i, i)] = self.work[(best, best)];
+                self.work[(best, best)] = tmp;
+                self.work_vectors.swap_columns(i, best);
+            }
+        }
+        for i in 0..n {
+            if !(self.work[(i, i)].real() * up).is_finite() {
+                return Err(EigenError::NonFinite);
+            }
+        }
+        for i in 0..n {
+            self.values[i] = self.work[(i, i)].real() * up;
+        }
+        std::mem::swap(&mut self.vectors, &mut self.work_vectors);
+        self.valid = true;
+        Ok(())
+    }
+}
+
+/// One Jacobi rotation annihilating `a_pq` (`p < q`) of the Hermitian `a`, accumulated as
+/// `v ← v U`; see the module documentation for the formulas.
+///
+/// During the sweeps only the strict lower triangle and the diagonal of `a` are kept up to
+/// date (the upper triangle is stale): an entry `a_kp` with `k < p` is read as `conj(a[(p, k)])`.
+/// This halves the memory traffic of a rotation compared with updating both triangles.
+#[inline]
+fn rotate<T: Scalar>(a: &mut DMatrix<T>, v: &mut DMatrix<T>, p: usize, q: usize) {
+    let n = a.nrows();
+    debug_assert!(p < q && q < n);
+    // a_pq = conj(a_qp), the stored lower entry.
+    let apq = a[(q, p)].conjugate();
+    let g = apq.modulus();
+    if g == 0.0 {
+        return;
+    }
+    let app = a[(p, p)].real();
+    let aqq = a[(q, q)].real();
+    // Negligible next to both diagonal entries: zero it instead (moves λ by < 0.01 ε_mach |d|).
+    let small = 100.0 * g;
+    if app.abs() + small == app.abs() && aqq.abs() + small == aqq.abs() {
+        a[(q, p)] = T::zero();
+        return;
+    }
+    let theta = (aqq - app) / (2.0 * g);
+    let t = if theta.abs() > 1e150 {
+        // θ² would overflow; t ≈ 1/(2θ).
+        0.5 / theta
+    } else {
+        let r = (theta * theta + 1.0).sqrt();
+        if theta >= 0.0 {
+            1.0 / (theta + r)
+        } else {
+            -1.0 / (-theta + r)
+        }
+    };
+    let c = 1.0 / (1.0 + t * t).sqrt();
+    let s = t * c;
+    // e = a_pq/|a_pq| (±1 for ℝ); se = s·e, sec = s·ē.
+    let e = apq.unscale(g);
+    let se = e.scale(s);
+    let sec = e.conjugate().scale(s);
+    // (a_kp, a_kq) ← (c·a_kp − s·ē·a_kq, s·e·a_kp + c·a_kq) for k ∉ {p, q}, reading and writing
+    // each entry where it is stored (lower triangle).
+    let rot = |akp: T, akq: T| (akp.scale(c) - sec * akq, se * akp + akq.scale(c));
+    {
+        let data = a.as_mut_slice();
+        // k < p: a_kp = conj(a[p, k]), a_kq = conj(a[q, k]) — both in column k.
+        for k in 0..p {
+            let col = k * n;
+            let (nkp, nkq) = rot(data[p + col].conjugate(), data[q + col].conjugate());
+            data[p + col] = nkp.conjugate();
+            data[q + col] = nkq.conjugate();
+        }
+        // p < k < q: a_kp = a[k, p] (column p), a_kq = conj(a[q, k]) (column k).
+        for k in p + 1..q {
+            let (nkp, nkq) = rot(data[k + p * n], data[q + k * n].conjugate());
+            data[k + p * n] = nkp;
+            data[q + k * n] = nkq.conjugate();
+        }
+        // k > q: both in the contiguous tails of columns p and q.
+        let (left, right) = data.split_at_mut(q * n);
+        let col_p = &mut left[p * n + q + 1..p * n + n];
+        let col_q = &mut right[q + 1..n];
+        for (xp, xq) in col_p.iter_mut().zip(col_q.iter_mut()) {
+            let (nkp, nkq) = rot(*xp, *xq);
+            *xp = nkp;
+            *xq = nkq;
+        }
+    }
+    a[(p, p)] = T::from_real(app - t * g);
+    a[(q, q)] = T::from_real(aqq + t * g);
+    a[(q, p)] = T::zero();
+    // V ← V U on the two (contiguous) columns.
+    let (left, right) = v.as_mut_slice().split_at_mut(q * n);
+    let col_p = &mut left[p * n..p * n + n];
+    let col_q = &mut right[..n];
+    for (xp, xq) in col_p.iter_mut().zip(col_q.iter_mut()) {
+        let (nkp, nkq) = rot(*xp, *xq);
+        *xp = nkp;
+        *xq = nkq;
+    }
+}
+
+/// `Σ_{i≠j} |a_ij|²`.
+fn off_diagonal_sq<T: Scalar>(a: &DMatrix<T>) -> f64 {
+    let n = a.nrows();
+    let mut sum = 0.0;
+    for j in 0..n {
+        for i in j + 1..n {
+            sum += a[(i, j)].modulus_squared();
+        }
+    }
+    2.0 * sum
+}
+
+/// `‖a‖_F²`.
+fn frobenius_sq<T: Scalar>(a: &DMatrix<T>) -> f64 {
+    a.iter().map(|v| v.modulus_squared()).sum()
+}
+
+/// Copy the lower triangle into the upper one (conjugated) and make the diagonal real.
+fn mirror_lower<T: Scalar>(m: &mut DMatrix<T>) {
+    let n = m.nrows();
+    for j in 0..n {
+        let d = m[(j, j)].real();
+        m[(j, j)] = T::from_real(d);
+        for i in j + 1..n {
+            m[(j, i)] = m[(i, j)].conjugate();
+        }
+    }
+}
+
+/// `out = a b` for n×n matrices, by explicit loops (nalgebra's `gemm` may call into
+/// `matrixmultiply`, whose packing buffers are heap allocated).
+fn mul_into<T: Scalar>(a: &DMatrix<T>, b: &DMatrix<T>, out: &mut DMatrix<T>) {
+    let n = a.nrows();
+    out.fill(T::zero());
+    for j in 0..n {
+        for k in 0..n {
+            let bkj = b[(k, j)];
+            for i in 0..n {
+                out[(i, j)] += a[(i, k)] * bkj;
+            }
+        }
+    }
+}
+
+/// Modified Gram–Schmidt on the columns, in place. Returns false if a column collapsed (the
+/// matrix was far from unitary), in which case the contents are unspecified.
+fn orthonormalise_columns<T: Scalar>(v: &mut DMatrix<T>) -> bool {
+    let n = v.ncols();
+    let m = v.nrows();
+    for j in 0..n {
+        for i in 0..j {
+            let mut r = T::zero();
+            for k in 0..m {
+                r += v[(k, i)].conjugate() * v[(k, j)];
+            }
+            for k in 0..m {
+                let vki = v[(k, i)];
+                v[(k, j)] -= r * vki;
+            }
+        }
+        let norm: f64 = (0..m)
+            .map(|k| v[(k, j)].modulus_squared())
+            .sum::<f64>()
+            .sqrt();
+        // A column of a (nearly) unitary matrix has norm ≈ 1; anything far off means corruption.
+        if !(norm > 0.5 && norm < 2.0) {
+            return false;
+        }
+        let inv = 1.0 / norm;
+        for k in 0..m {
+            v[(k, j)] = v[(k, j)].scale(inv);
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::{Complex, SymmetricEigen};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn random_hermitian<T: Scalar>(n: usize, rng: &mut ChaCha8Rng) -> DMatrix<T> {
+        let g = DMatrix::from_fn(n, n, |_, _| T::standard_normal(rng));
+        (&g + g.adjoint()).scale(0.5)
+    }
+
+    /// Check a decomposition against nalgebra and the defining identities.
+    fn check<T: Scalar>(eig: &HermitianEigen<T>, a: &DMatrix<T>, what: &str) {
+        let n = a.nrows();
+        let reference = SymmetricEigen::new(a.clone());
+        let mut expected: Vec<f64> = reference.eigenvalues.iter().copied().collect();
+        expected.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        let lmax = expected
+            .iter()
+            .fold(0.0f64, |m, l| m.max(l.abs()))
+            .max(1e-300);
+        for (got, want) in eig.eigenvalues().iter().zip(&expected) {
+            assert!(
+                (got - want).abs() <= 1e-10 * lmax,
+                "{what}: eigenvalue {got} vs {want}"
+            );
+        }
+        for w in eig.eigenvalues().windows(2) {
+            assert!(w[0] <= w[1], "{what}: not ascending");
+        }
+        let v = eig.eigenvectors();
+        let d = DMatrix::from_diagonal(&nalgebra::DVector::from_iterator(
+            n,
+            eig.eigenvalues().iter().map(|&l| T::from_real(l)),
+        ));
+        let recon = v * d * v.adjoint();
+        let err = (&recon - a).norm() / a.norm().max(1e-300);
+        assert!(err <= 1e-12, "{what}: reconstruction error {err:e}");
+        let orth = (v.adjoint() * v - DMatrix::<T>::identity(n, n)).norm();
+        assert!(orth <= 1e-12, "{what}: VᴴV − I = {orth:e}");
+    }
+
+    fn against_nalgebra<T: Scalar>(seed: u64) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for n in 1..=16 {
+            for trial in 0..5 {
+                let a = random_hermitian::<T>(n, &mut rng);
+                let mut eig = HermitianEigen::new(n);
+                eig.decompose(&a).unwrap();
+                check(&eig, &a, &format!("n={n} trial={trial}"));
+            }
+        }
+    }
+
+    #[test]
+    fn eigen_real_matches_nalgebra() {
+        against_nalgebra::<f64>(1);
+    }
+
+    #[test]
+    fn eigen_complex_matches_nalgebra() {
+        against_nalgebra::<Complex<f64>>(2);
+    }
+
+    /// Warm start after a perturbation of relative size `delta`: same result as a cold start,
+    /// fewer sweeps (at most `max_warm`).
+    fn warm<T: Scalar>(seed: u64, delta: f64, max_warm: usize) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for n in [2, 3, 5, 8, 12, 16] {
+            let a0 = random_hermitian::<T>(n, &mut rng);
+            let da = random_hermitian::<T>(n, &mut rng).scale(delta);
+            let a1 = &a0 + da;
+            let mut cold = HermitianEigen::new(n);
+            cold.decompose(&a1).unwrap();
+            let mut w = HermitianEigen::new(n);
+            w.decompose(&a0).unwrap();
+            w.decompose_warm(&a1).unwrap();
+            check(&w, &a1, &format!("warm n={n}"));
+            for (x, y) in w.eigenvalues().iter().zip(cold.eigenvalues()) {
+                assert!((x - y).abs() <= 1e-12 * cold.eigenvalues()[n - 1].abs().max(1.0));
+            }
+            println!(
+                "delta={delta:e} n={n}: cold {} sweeps, warm {}",
+                cold.sweeps(),
+                w.sweeps()
+            );
+            // At n = 2 a single rotation is exact, so both need one sweep.
+            assert!(
+                w.sweeps() < cold.sweeps() || (n == 2 && w.sweeps() == 1),
+                "n={n}: warm {} sweeps, cold {}",
+                w.sweeps(),
+                cold.sweeps()
+            );
+            assert!(
+                w.sweeps() <= max_warm,
+                "n={n}: warm took {} sweeps",
+                w.sweeps()
+            );
+            // Unchanged matrix: already diagonal to rounding (at most one clean-up sweep).
+            w.decompose_warm(&a1).unwrap();
+            assert!(w.sweeps() <= 1, "n={n}: warm start on the same matrix");
+            check(&w, &a1, &format!("warm-again n={n}"));
+        }
+    }
+
+    #[test]
+    fn eigen_warm_start_real() {
+        warm::<f64>(3, 1e-3, 3);
+        warm::<f64>(13, 1e-6, 2);
+    }
+
+    #[test]
+    fn eigen_warm_start_complex() {
+        warm::<Complex<f64>>(4, 1e-3, 3);
+        warm::<Complex<f64>>(14, 1e-6, 2);
+    }
+
+    #[test]
+    fn eigen_degenerate() {
+        for n in 1..=8 {
+            let id = DMatrix::<f64>::identity(n, n);
+            let mut eig = HermitianEigen::new(n);
+            eig.decompose(&id).unwrap();
+            assert_eq!(eig.sweeps(), 0);
+            check(&eig, &id, "identity");
+        }
+        // Diagonal with duplicates, then rotated by a random unitary (same spectrum).
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let spectrum = [2.0, -1.0, 2.0, 0.0, 2.0, -1.0, 5.0, 0.0];
+        let d = DMatrix::from_diagonal(&nalgebra::DVector::from_row_slice(&spectrum));
+        let mut eig = HermitianEigen::new(8);
+        eig.decompose(&d).unwrap();
+        check(&eig, &d, "diag with duplicates");
+        assert_eq!(
+            eig.eigenvalues(),
+            &[-1.0, -1.0, 0.0, 0.0, 2.0, 2.0, 2.0, 5.0]
+        );
+        let g = DMatrix::from_fn(8, 8, |_, _| Complex::<f64>::standard_normal(&mut rng));
+        let q = g.qr().q();
+        let dc = d.map(|x| Complex::new(x, 0.0));
+        let a = &q * dc * q.adjoint();
+        let a = (&a + a.adjoint()).scale(0.5);
+        let mut eig = HermitianEigen::new(8);
+        eig.decompose(&a).unwrap();
+        check(&eig, &a, "rotated duplicates");
+        // The zero matrix.
+        let z = DMatrix::<Complex<f64>>::zeros(4, 4);
+        let mut eig = HermitianEigen::new(4);
+        eig.decompose(&z).unwrap();
+        assert_eq!(eig.eigenvalues(), &[0.0; 4]);
+    }
+
+    #[test]
+    fn eigen_extreme_scales() {
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        for scale in [1e-300, 1e-150, 1e150, 1e300] {
+            let a = random_hermitian::<Complex<f64>>(6, &mut rng);
+            let mut eig = HermitianEigen::new(6);
+            eig.decompose(&a.scale(scale)).unwrap();
+            let mut unit = HermitianEigen::new(6);
+            unit.decompose(&a).unwrap();
+            for (x, y) in eig.eigenvalues().iter().zip(unit.eigenvalues()) {
+                assert!((x / scale - y).abs() <= 1e-12 * unit.eigenvalues()[5].abs().max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn eigen_errors_keep_previous_result() {
+        let mut eig = HermitianEigen::<f64>::new(3);
+        let a = DMatrix::from_row_slice(3, 3, &[2.0, 1.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 1.0]);
+        eig.decompose(&a).unwrap();
+        let before = eig.eigenvalues().to_vec();
+        let mut bad = a.clone();
+        bad[(2, 1)] = f64::NAN;
+        assert_eq!(eig.decompose_warm(&bad), Err(EigenError::NonFinite));
+        assert_eq!(eig.decompose(&bad), Err(EigenError::NonFinite));
+        assert_eq!(
+            eig.decompose(&DMatrix::zeros(2, 3)),
+            Err(EigenError::DimensionMismatch {
+                expected: 3,
+                rows: 2,
+                cols: 3
+            })
+        );
+        assert_eq!(eig.eigenvalues(), &before[..]);
+        eig.set_max_sweeps(1);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut big = HermitianEigen::<f64>::new(12);
+        big.set_max_sweeps(1);
+        let r = big.decompose(&random_hermitian(12, &mut rng));
+        assert!(matches!(r, Err(EigenError::NotConverged { sweeps: 1, .. })));
+        assert!(!big.is_valid());
+    }
+
+    #[test]
+    fn eigen_apply_function() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let g = DMatrix::from_fn(5, 5, |_, _| Complex::<f64>::standard_normal(&mut rng));
+        let c = &g * g.adjoint() + DMatrix::identity(5, 5);
+        let mut eig = HermitianEigen::new(5);
+        eig.decompose(&c).unwrap();
+        let mut inv_sqrt = DMatrix::zeros(5, 5);
+        let mut sqrt = DMatrix::zeros(5, 5);
+        eig.apply_function_into(|l| 1.0 / l.sqrt(), &mut inv_sqrt);
+        eig.apply_function_into(f64::sqrt, &mut sqrt);
+        let i = DMatrix::<Complex<f64>>::identity(5, 5);
+        assert!((&inv_sqrt * &c * &inv_sqrt - &i).norm() < 1e-12);
+        assert!((&sqrt * &sqrt - &c).norm() < 1e-12 * c.norm());
+        assert_eq!(inv_sqrt, inv_sqrt.adjoint());
+    }
+}
