@@ -9,12 +9,21 @@
 //!   and complex scalars with `f64` state;
 //! * [`theory`] — closed-form continuous-time learning curves used as the theory overlay;
 //! * [`source`] — seeded Gaussian sources with a prescribed covariance spectrum;
-//! * [`reproduce`] — the paper's convergence-time experiment, its fits, CSV and figure.
+//! * [`reproduce`] — the paper's convergence-time experiment, its fits, CSV and figure;
+//! * [`framing`], [`baseline`], [`eigen`] — STFT and bands, the classical ZCA baseline and an
+//!   allocation-free Hermitian eigensolver;
+//! * [`engine`] — the audio engine: framings, the race, safety and stats;
+//! * [`wav`], [`offline`] — WAV input/output and offline processing (`whiten process`).
 
 pub mod baseline;
+pub mod bench;
 pub mod circuits;
+pub mod demo;
 pub mod eigen;
+pub mod engine;
 pub mod framing;
+pub mod monitor;
+pub mod offline;
 pub mod reproduce;
 pub mod source;
 pub mod theory;

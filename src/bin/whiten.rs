@@ -25,12 +25,97 @@ struct Cli {
 enum Command {
     /// Reproduce the paper: iterations to whiten vs the initial scale s, both circuits.
     Reproduce(ReproduceArgs),
+    /// Whiten a WAV file offline (16/24/32-bit integer or 32-bit float, 1–16 channels).
+    Process(ProcessArgs),
+    /// Measure the real-time factor of the engine (single thread, all whiteners racing).
+    Bench {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Seconds of audio per case.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// Only the cases of this framing (channels | spectral) and, after a colon, channel
+        /// count, e.g. `channels:16`.
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Run the built-in demonstration and write everything under --out (default `out/`).
     Demo {
         /// Output directory.
         #[arg(long, default_value = "out")]
         out: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CircuitArg {
+    /// Direct recurrent connections.
+    Direct,
+    /// Recurrence through interneurons.
+    Interneuron,
+    /// Classical baseline: exponentially weighted covariance + ZCA (not with --raw).
+    Baseline,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    /// Time domain: one circuit over the channels, zero latency.
+    Channels,
+    /// STFT: one complex circuit per band over the channels; latency = FFT size (compensated).
+    Spectral,
+}
+
+#[derive(clap::Args)]
+struct ProcessArgs {
+    /// Input WAV file.
+    input: PathBuf,
+    /// Output WAV file (same format, rate and length; written only on success).
+    output: PathBuf,
+    /// The circuit heard at the output (all of them learn).
+    #[arg(long, value_enum, default_value_t = CircuitArg::Interneuron)]
+    circuit: CircuitArg,
+    /// Framing of the audio into vectors.
+    #[arg(long, value_enum, default_value_t = ModeArg::Channels)]
+    mode: ModeArg,
+    /// Learning rate per sample (with --raw: exactly η of DESIGN.md §2; otherwise converted to
+    /// the adaptation time 1/(η·rate)).
+    #[arg(long, conflicts_with = "tau_ms", allow_hyphen_values = true)]
+    eta: Option<f64>,
+    /// Adaptation time constant in ms [default: 300].
+    #[arg(long, allow_hyphen_values = true)]
+    tau_ms: Option<f64>,
+    /// Interneurons per circuit (k >= channels) [default: channels].
+    #[arg(long)]
+    interneurons: Option<usize>,
+    /// Initial scale s of every circuit (M₀ = s·I).
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    init_scale: f64,
+    /// Reference level in dBFS (input RMS that maps to unit variance).
+    #[arg(long, default_value_t = -20.0, allow_hyphen_values = true)]
+    reference_db: f64,
+    /// Output level in dBFS (RMS of each whitened channel).
+    #[arg(long, default_value_t = -20.0, allow_hyphen_values = true)]
+    output_db: f64,
+    /// Dry/wet mix, 0 (dry) to 1 (whitened only).
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    dry_wet: f64,
+    /// Noise floor in dBFS (silence never makes the circuits singular).
+    #[arg(long, default_value_t = -90.0, allow_hyphen_values = true)]
+    noise_floor_db: f64,
+    /// FFT size N for --mode spectral (power of two, 256..8192).
+    #[arg(long, default_value_t = 1024)]
+    fft_size: usize,
+    /// Number of log-spaced bands for --mode spectral (>= bins means per bin).
+    #[arg(long, default_value_t = 32)]
+    bands: usize,
+    /// Write one JSON line per circuit every 10 ms of audio to this file.
+    #[arg(long)]
+    stats: Option<PathBuf>,
+    /// Exactly the §2 algorithm per sample: no reference level, floor, limiter or gain; float
+    /// output. Needs --eta (default 0.001) and --mode channels.
+    #[arg(long)]
+    raw: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -216,6 +301,171 @@ fn reproduce_cmd(args: &ReproduceArgs) -> Result<()> {
     Ok(())
 }
 
+fn process_cmd(a: &ProcessArgs) -> Result<()> {
+    use interneuron_whitening::engine::{EngineParams, Framing, WhitenerKind};
+    use interneuron_whitening::offline::{process_file, ProcessOptions};
+    let framing = match a.mode {
+        ModeArg::Channels => Framing::Channels,
+        ModeArg::Spectral => Framing::Spectral,
+    };
+    if a.raw && framing == Framing::Spectral {
+        anyhow::bail!("--raw runs the per-sample algorithm of DESIGN.md §2: use --mode channels");
+    }
+    if a.raw && a.tau_ms.is_some() {
+        anyhow::bail!("--raw takes a learning rate per sample: use --eta instead of --tau-ms");
+    }
+    let spec = interneuron_whitening::wav::WavInput::open(&a.input)?.spec();
+    let tau_ms = match (a.eta, a.tau_ms) {
+        (_, Some(t)) => t,
+        (Some(eta), None) if !a.raw => {
+            if !(eta.is_finite() && eta > 0.0 && eta < 1.0) {
+                anyhow::bail!("--eta must be in (0, 1), got {eta}");
+            }
+            let rate = match framing {
+                Framing::Channels => spec.sample_rate as f64,
+                Framing::Spectral => spec.sample_rate as f64 / (a.fft_size / 4).max(1) as f64,
+            };
+            1000.0 / (eta * rate)
+        }
+        _ => EngineParams::default().tau_ms,
+    };
+    let params = EngineParams {
+        framing,
+        selected: match a.circuit {
+            CircuitArg::Direct => WhitenerKind::Direct,
+            CircuitArg::Interneuron => WhitenerKind::Interneuron,
+            CircuitArg::Baseline => WhitenerKind::Baseline,
+        },
+        tau_ms,
+        interneurons: a.interneurons.unwrap_or(0),
+        init_scale: a.init_scale,
+        reference_db: a.reference_db,
+        output_db: a.output_db,
+        dry_wet: a.dry_wet,
+        noise_floor_db: a.noise_floor_db,
+        fft_size: a.fft_size,
+        bands: a.bands,
+        learning: true,
+    };
+    if let Some(k) = a.interneurons {
+        if k < spec.channels as usize {
+            anyhow::bail!(
+                "--interneurons {k} is fewer than the {} channels of {}: the interneuron circuit needs k >= n",
+                spec.channels,
+                a.input.display()
+            );
+        }
+    }
+    let opts = ProcessOptions {
+        params,
+        raw: a.raw,
+        raw_eta: a.eta.unwrap_or(0.001),
+        stats: a.stats.clone(),
+    };
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {percent}% ({eta} left)")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("whitening {}", a.input.display()));
+    let summary = process_file(&a.input, &a.output, &opts, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    bar.finish_and_clear();
+    let c = summary.counters;
+    eprintln!(
+        "wrote {} ({} frames, {} ch, {} Hz{}){}{}{}",
+        a.output.display(),
+        summary.frames,
+        summary.channels,
+        summary.sample_rate,
+        if summary.latency > 0 {
+            format!(", latency of {} samples compensated", summary.latency)
+        } else {
+            String::new()
+        },
+        if c.non_finite_inputs > 0 {
+            format!(
+                "; {} non-finite input samples treated as 0",
+                c.non_finite_inputs
+            )
+        } else {
+            String::new()
+        },
+        if c.state_resets > 0 {
+            format!("; {} state resets", c.state_resets)
+        } else {
+            String::new()
+        },
+        if a.stats.is_some() {
+            format!("; {} changes detected", c.changes_detected)
+        } else {
+            String::new()
+        },
+    );
+    Ok(())
+}
+
+fn bench_cmd(json: bool, seconds: f64, only: Option<&str>) -> Result<()> {
+    use interneuron_whitening::bench::{measure, standard_cases};
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+        anyhow::bail!("--seconds must be in (0, 3600], got {seconds}");
+    }
+    let cases: Vec<_> = standard_cases()
+        .into_iter()
+        .filter(|c| {
+            let name = format!("{:?}:{}", c.framing, c.channels).to_lowercase();
+            only.is_none_or(|o| name == o || name.starts_with(&format!("{o}:")))
+        })
+        .collect();
+    if cases.is_empty() {
+        anyhow::bail!(
+            "--only {}: no such case (try channels:2, channels:16, spectral:2)",
+            only.unwrap_or("")
+        );
+    }
+    let bar = progress_bar(cases.len() as u64, "bench");
+    let mut results = Vec::new();
+    for case in &cases {
+        results.push(measure(case, seconds));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::json!({ "results": results }));
+        return Ok(());
+    }
+    println!(
+        "{:<10} {:>8} {:>8} {:>12} {:>8}  met",
+        "framing", "channels", "fft", "realtime ×", "target"
+    );
+    for r in &results {
+        println!(
+            "{:<10} {:>8} {:>8} {:>12.0} {:>8}  {}",
+            format!("{:?}", r.case.framing).to_lowercase(),
+            r.case.channels,
+            r.case
+                .fft_size
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.realtime_factor,
+            r.case
+                .target
+                .map(|t| format!("{t:.0}"))
+                .unwrap_or_else(|| "-".into()),
+            match r.meets_target {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "",
+            }
+        );
+    }
+    Ok(())
+}
+
 fn demo(out: &std::path::Path) -> Result<()> {
     // The paper's experiment on a non-trivial covariance, both as mean-field dynamics and
     // online on samples, with the default tolerances and learning rates of each mode.
@@ -233,6 +483,27 @@ fn demo(out: &std::path::Path) -> Result<()> {
             .with_context(|| format!("writing the demo into {}", dir.display()))?;
         println!("figure: {}\n", files.svg.display());
     }
+    let dir = out.join("demo");
+    eprintln!(
+        "rendering the changing stereo scene through the race into {} ...",
+        dir.display()
+    );
+    let params = interneuron_whitening::engine::EngineParams::default();
+    let report = interneuron_whitening::demo::render(&dir, &params)
+        .map_err(|e| anyhow::anyhow!("demo scene: {e}"))?;
+    print!("{}", interneuron_whitening::demo::format_table(&report));
+    println!(
+        "changes detected by the engine at: {}",
+        report
+            .detected
+            .iter()
+            .map(|t| format!("{t:.2}s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for f in &report.files {
+        println!("wrote {}", f.display());
+    }
     Ok(())
 }
 
@@ -240,7 +511,13 @@ fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Reproduce(args) => reproduce_cmd(args),
+        Command::Process(args) => process_cmd(args),
         Command::Demo { out } => demo(out),
+        Command::Bench {
+            json,
+            seconds,
+            only,
+        } => bench_cmd(*json, *seconds, only.as_deref()),
     };
     if let Err(e) = result {
         eprintln!("whiten: error: {e:#}");

@@ -1,6 +1,6 @@
 //! The circuit with direct recurrent connections (DESIGN.md §2, left column).
 
-use super::linalg::{mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
+use super::linalg::{matmul_into, mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
 use super::{check_eta, check_scale, check_square, Circuit, CircuitError, CircuitKind, Scalar};
 use nalgebra::DMatrix;
 
@@ -159,9 +159,8 @@ impl<T: Scalar> Circuit<T> for DirectCircuit<T> {
         check_square(c, self.dim())?;
         self.ensure_inverse();
         // D = M⁻¹ C M⁻¹ − I
-        self.scratch_a.gemm(T::one(), c, &self.m_inv, T::zero());
-        self.scratch_b
-            .gemm(T::one(), &self.m_inv, &self.scratch_a, T::zero());
+        matmul_into(&mut self.scratch_a, c, &self.m_inv);
+        matmul_into(&mut self.scratch_b, &self.m_inv, &self.scratch_a);
         for i in 0..self.dim() {
             self.scratch_b[(i, i)] -= T::one();
         }
@@ -172,12 +171,9 @@ impl<T: Scalar> Circuit<T> for DirectCircuit<T> {
         out.copy_from(&self.m);
     }
 
-    fn inverse_recurrent_matrix_into(&self, out: &mut DMatrix<T>) {
-        if self.inverse_stale {
-            self.chol.inverse_into(out);
-        } else {
-            out.copy_from(&self.m_inv);
-        }
+    fn inverse_recurrent_matrix_into(&mut self, out: &mut DMatrix<T>) {
+        self.ensure_inverse();
+        out.copy_from(&self.m_inv);
     }
 
     fn whitening_error(&mut self, c: &DMatrix<T>) -> f64 {

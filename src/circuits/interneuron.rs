@@ -1,6 +1,6 @@
 //! The circuit whose recurrence runs through interneurons (DESIGN.md §2, right column).
 
-use super::linalg::{mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
+use super::linalg::{matmul_into, mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
 use super::{
     check_eta, check_scale, check_square, Circuit, CircuitError, CircuitKind, InterneuronBasis,
     Scalar,
@@ -165,8 +165,11 @@ impl<T: Scalar> InterneuronCircuit<T> {
     /// `W ← W + η D W` for a Hermitian `D` in `scratch_b`, then an exact refresh.
     fn apply_gradient_from_scratch(&mut self) -> Result<(), CircuitError> {
         mirror_lower(&mut self.scratch_b);
-        self.dw.gemm(T::one(), &self.scratch_b, &self.w, T::zero());
-        self.w += &self.dw * T::from_real(self.eta);
+        matmul_into(&mut self.dw, &self.scratch_b, &self.w);
+        let eta = T::from_real(self.eta);
+        for (w, dw) in self.w.iter_mut().zip(self.dw.iter()) {
+            *w += eta * *dw;
+        }
         self.refactor()
     }
 
@@ -292,9 +295,8 @@ impl<T: Scalar> Circuit<T> for InterneuronCircuit<T> {
 
     fn mean_field_step(&mut self, c: &DMatrix<T>) -> Result<(), CircuitError> {
         check_square(c, self.dim())?;
-        self.scratch_a.gemm(T::one(), c, &self.m_inv, T::zero());
-        self.scratch_b
-            .gemm(T::one(), &self.m_inv, &self.scratch_a, T::zero());
+        matmul_into(&mut self.scratch_a, c, &self.m_inv);
+        matmul_into(&mut self.scratch_b, &self.m_inv, &self.scratch_a);
         for i in 0..self.dim() {
             self.scratch_b[(i, i)] -= T::one();
         }
@@ -305,7 +307,7 @@ impl<T: Scalar> Circuit<T> for InterneuronCircuit<T> {
         form_gram(&self.w, out);
     }
 
-    fn inverse_recurrent_matrix_into(&self, out: &mut DMatrix<T>) {
+    fn inverse_recurrent_matrix_into(&mut self, out: &mut DMatrix<T>) {
         out.copy_from(&self.m_inv);
     }
 

@@ -14,6 +14,8 @@ pub(crate) struct CholeskyWorkspace<T: Scalar> {
     factor: DMatrix<T>,
     /// Whether `factor` currently holds a valid `L`.
     valid: bool,
+    /// `L⁻¹` scratch for [`Self::inverse_into`].
+    linv: DMatrix<T>,
 }
 
 impl<T: Scalar> CholeskyWorkspace<T> {
@@ -21,6 +23,7 @@ impl<T: Scalar> CholeskyWorkspace<T> {
         Self {
             factor: DMatrix::zeros(n, n),
             valid: false,
+            linv: DMatrix::zeros(n, n),
         }
     }
 
@@ -55,13 +58,37 @@ impl<T: Scalar> CholeskyWorkspace<T> {
             .ad_solve_lower_triangular_unchecked_mut(&mut view);
     }
 
-    /// Write `M⁻¹` into `out` (Hermitian, both triangles) with the last factorisation.
-    pub(crate) fn inverse_into(&self, out: &mut DMatrix<T>) {
+    /// Write `M⁻¹ = L⁻ᴴ L⁻¹` into `out` (Hermitian, both triangles) with the last
+    /// factorisation: invert the triangular factor in place (n³/6 multiply-adds), then form
+    /// the product's lower triangle (n³/6) — plain slice loops, no allocation.
+    pub(crate) fn inverse_into(&mut self, out: &mut DMatrix<T>) {
         debug_assert!(self.valid);
-        out.fill_with_identity();
-        self.factor.solve_lower_triangular_unchecked_mut(out);
-        self.factor.ad_solve_lower_triangular_unchecked_mut(out);
-        make_hermitian(out);
+        let n = self.factor.nrows();
+        let l = self.factor.as_slice();
+        let li = self.linv.as_mut_slice();
+        li.fill(T::zero());
+        // Column j of L⁻¹ by forward substitution on e_j (column-major: (i, k) at i + k·n).
+        for j in 0..n {
+            li[j + j * n] = T::one() / l[j + j * n];
+            for i in j + 1..n {
+                let mut acc = T::zero();
+                for k in j..i {
+                    acc += l[i + k * n] * li[k + j * n];
+                }
+                li[i + j * n] = -acc / l[i + i * n];
+            }
+        }
+        let o = out.as_mut_slice();
+        for j in 0..n {
+            for i in j..n {
+                let mut acc = T::zero();
+                for k in i..n {
+                    acc += li[k + i * n].conjugate() * li[k + j * n];
+                }
+                o[i + j * n] = acc;
+            }
+        }
+        mirror_lower(out);
     }
 }
 
@@ -93,6 +120,30 @@ pub(crate) fn mirror_lower<T: Scalar>(m: &mut DMatrix<T>) {
     }
 }
 
+/// `out = a · b` without allocating. nalgebra's `gemm` hands dynamic sizes to
+/// `matrixmultiply`, which allocates packing buffers — not allowed on the audio thread; for the
+/// n ≤ 16 (k ≤ 64) matrices here a plain column-major triple loop is as fast.
+pub fn matmul_into<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<T>) {
+    let (m, k) = a.shape();
+    let n = b.ncols();
+    assert!(
+        b.nrows() == k && out.shape() == (m, n),
+        "matmul_into: shapes do not match"
+    );
+    let a = a.as_slice();
+    let b = b.as_slice();
+    let out = out.as_mut_slice();
+    out.fill(T::zero());
+    // Column j of the product is Σ_l b[l, j] · (column l of a): contiguous axpys.
+    for (out_col, b_col) in out.chunks_exact_mut(m).zip(b.chunks_exact(k)) {
+        for (a_col, &blj) in a.chunks_exact(m).zip(b_col) {
+            for (o, &ail) in out_col.iter_mut().zip(a_col) {
+                *o += ail * blj;
+            }
+        }
+    }
+}
+
 /// `‖P C P − I‖_F / √n` for `P = M⁻¹`, with two n×n scratch buffers.
 pub(crate) fn whitening_error_with_inverse<T: Scalar>(
     p: &DMatrix<T>,
@@ -101,8 +152,8 @@ pub(crate) fn whitening_error_with_inverse<T: Scalar>(
     scratch_b: &mut DMatrix<T>,
 ) -> f64 {
     let n = p.nrows();
-    scratch_a.gemm(T::one(), c, p, T::zero());
-    scratch_b.gemm(T::one(), p, scratch_a, T::zero());
+    matmul_into(scratch_a, c, p);
+    matmul_into(scratch_b, p, scratch_a);
     let mut sum = 0.0;
     for j in 0..n {
         for i in 0..n {

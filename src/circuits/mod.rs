@@ -23,7 +23,9 @@ mod linalg;
 pub use direct::DirectCircuit;
 pub use init::{dct_rows, random_orthonormal_rows, random_unitary, InterneuronBasis};
 pub use interneuron::{InterneuronCircuit, Solver};
-pub use linalg::{hermitian_sqrt, is_positive_definite, validate_covariance, whitening_error};
+pub use linalg::{
+    hermitian_sqrt, is_positive_definite, matmul_into, validate_covariance, whitening_error,
+};
 
 use nalgebra::{ComplexField, DMatrix};
 use rand::Rng;
@@ -154,7 +156,7 @@ pub trait Circuit<T: Scalar>: Send {
     /// Write the effective recurrent matrix `M` (for the interneuron circuit `W Wᴴ`) into `out`.
     fn recurrent_matrix_into(&self, out: &mut DMatrix<T>);
     /// Write `M⁻¹` into `out`.
-    fn inverse_recurrent_matrix_into(&self, out: &mut DMatrix<T>);
+    fn inverse_recurrent_matrix_into(&mut self, out: &mut DMatrix<T>);
     /// `E(M; C) = ‖M⁻¹CM⁻¹ − I‖_F / √n`, using preallocated scratch space.
     fn whitening_error(&mut self, c: &DMatrix<T>) -> f64;
 

@@ -1,0 +1,181 @@
+//! A change detector on the input statistics: the divergence between a fast and a slow
+//! exponentially weighted estimate of the input covariance.
+//!
+//! For zero-mean Gaussians with covariances `F` (fast) and `S` (slow) the symmetrised
+//! Kullback–Leibler divergence is `½ tr(S⁻¹F + F⁻¹S) − n`. It is 0 when the two agree and
+//! grows with any change of level, colour or mixing; divided by `n` it is a per-dimension
+//! score (a broadband level step of `r` in power scores `(r + 1/r)/2 − 1`). A change is
+//! reported when the score crosses `threshold`; for a hold-off time afterwards the slow
+//! estimate follows the fast one, so that the new statistics become the reference and the
+//! same change is not reported twice.
+
+use crate::circuits::Scalar;
+use nalgebra::DMatrix;
+
+/// How often the divergence is evaluated (the detection resolution).
+pub const EVAL_INTERVAL_S: f64 = 0.005;
+
+/// Fast/slow covariance divergence detector for an n×n covariance or a diagonal of powers.
+#[derive(Clone, Debug)]
+pub struct ChangeDetector {
+    /// Fast estimate (full matrix, or diagonal stored on the diagonal).
+    fast: DMatrix<f64>,
+    /// Slow estimate.
+    slow: DMatrix<f64>,
+    /// Whether any input has been seen (the first block initialises both estimates).
+    primed: bool,
+    /// Time constant of the fast estimate, seconds.
+    fast_s: f64,
+    /// Time constant of the slow estimate, seconds.
+    slow_s: f64,
+    /// Score above which a change is reported.
+    threshold: f64,
+    /// Seconds during which the slow estimate follows the fast one after a report.
+    holdoff_s: f64,
+    /// Hold-off time left.
+    holdoff_left: f64,
+    /// Floor added to both estimates so silence is not a singular covariance.
+    floor2: f64,
+    /// Last score.
+    score: f64,
+    /// Seconds of input since the score was last evaluated; the estimates are updated every
+    /// block but the O(n³) divergence only every `EVAL_INTERVAL_S`.
+    since_eval: f64,
+    /// Scratch for the solves.
+    scratch: DMatrix<f64>,
+    /// Second scratch.
+    scratch2: DMatrix<f64>,
+}
+
+impl ChangeDetector {
+    /// A detector for dimension `n` with a power floor `floor2`.
+    pub fn new(n: usize, floor2: f64) -> Self {
+        Self {
+            fast: DMatrix::zeros(n, n),
+            slow: DMatrix::zeros(n, n),
+            primed: false,
+            fast_s: 0.03,
+            slow_s: 2.0,
+            threshold: 0.5,
+            holdoff_s: 0.3,
+            holdoff_left: 0.0,
+            floor2: floor2.max(1e-30),
+            score: 0.0,
+            since_eval: 0.0,
+            scratch: DMatrix::zeros(n, n),
+            scratch2: DMatrix::zeros(n, n),
+        }
+    }
+
+    /// The divergence score of the last update.
+    pub fn score(&self) -> f64 {
+        self.score
+    }
+
+    /// Update with the mean input outer product of a block of `dt` seconds (only the real part
+    /// is used, which for a Hermitian covariance keeps its level and correlation structure).
+    /// Returns whether a change is detected at this block. No allocation.
+    pub fn update_full<T: Scalar>(&mut self, x_outer_mean: &DMatrix<T>, dt: f64) -> bool {
+        let n = self.fast.nrows();
+        for j in 0..n {
+            for i in 0..n {
+                self.scratch[(i, j)] = x_outer_mean[(i, j)].real();
+            }
+        }
+        self.advance(dt, true)
+    }
+
+    /// Update with a vector of powers (diagonal covariance) of a block of `dt` seconds.
+    pub fn update_diag(&mut self, powers: &[f64], dt: f64) -> bool {
+        self.scratch.fill(0.0);
+        for (i, p) in powers.iter().enumerate() {
+            self.scratch[(i, i)] = *p;
+        }
+        self.advance(dt, false)
+    }
+
+    fn advance(&mut self, dt: f64, full: bool) -> bool {
+        let n = self.fast.nrows();
+        if !self.scratch.iter().all(|v| v.is_finite()) {
+            return false;
+        }
+        if !self.primed {
+            self.fast.copy_from(&self.scratch);
+            self.slow.copy_from(&self.scratch);
+            self.primed = true;
+            // The first blocks are a poor reference: let the slow estimate follow the fast
+            // one for a hold-off before judging changes.
+            self.holdoff_left = self.holdoff_s;
+            return false;
+        }
+        let af = 1.0 - (-dt / self.fast_s).exp();
+        let as_ = 1.0 - (-dt / self.slow_s).exp();
+        for (f, x) in self.fast.iter_mut().zip(self.scratch.iter()) {
+            *f += af * (x - *f);
+        }
+        if self.holdoff_left > 0.0 {
+            self.holdoff_left -= dt;
+            self.slow.copy_from(&self.fast);
+            self.score = 0.0;
+            return false;
+        }
+        for (s, x) in self.slow.iter_mut().zip(self.scratch.iter()) {
+            *s += as_ * (x - *s);
+        }
+        self.since_eval += dt;
+        if self.since_eval < EVAL_INTERVAL_S {
+            return false;
+        }
+        self.since_eval = 0.0;
+        self.score = if full {
+            self.full_divergence()
+        } else {
+            (0..n)
+                .map(|i| {
+                    let f = self.fast[(i, i)] + self.floor2;
+                    let s = self.slow[(i, i)] + self.floor2;
+                    0.5 * (f / s + s / f) - 1.0
+                })
+                .sum::<f64>()
+                / n as f64
+        };
+        if self.score > self.threshold {
+            self.holdoff_left = self.holdoff_s;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// `(½ tr(S⁻¹F + F⁻¹S) − n) / n` with the floor added to both.
+    fn full_divergence(&mut self) -> f64 {
+        let n = self.fast.nrows();
+        let mut total = 0.0;
+        for (a_is_slow, _) in [(true, 0), (false, 1)] {
+            // scratch = A + floor·I (factorised), scratch2 = B + floor·I; tr(A⁻¹B).
+            let (a, b) = if a_is_slow {
+                (&self.slow, &self.fast)
+            } else {
+                (&self.fast, &self.slow)
+            };
+            self.scratch.copy_from(a);
+            self.scratch2.copy_from(b);
+            for i in 0..n {
+                self.scratch[(i, i)] += self.floor2;
+                self.scratch2[(i, i)] += self.floor2;
+            }
+            let buf = std::mem::replace(&mut self.scratch, DMatrix::zeros(0, 0));
+            let chol = nalgebra::Cholesky::new_unchecked(buf);
+            chol.solve_mut(&mut self.scratch2);
+            self.scratch = chol.unpack();
+            let tr: f64 = (0..n).map(|i| self.scratch2[(i, i)]).sum();
+            total += 0.5 * tr;
+        }
+        let d = (total - n as f64) / n as f64;
+        if d.is_finite() {
+            d.max(0.0)
+        } else {
+            0.0
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! The race (DESIGN.md §4): the direct circuit, the interneuron circuit and the classical
+//! baseline learn from the same input statistics; any of them can feed the output.
+//!
+//! Learning is done once per block of `L` input vectors with the averaged outer product
+//! (DESIGN.md §3 allows it). Within a block every whitener's response matrix `P = M⁻¹` is
+//! fixed, so the averaged outer product of its responses is exactly `R̂ = P X̂ P` where
+//! `X̂ = mean x xᴴ` is the input's. The input outer product is therefore accumulated once and
+//! shared, and per-vector work is only the response of the whitener that is being heard.
+//!
+//! **Noise floor.** The circuits learn from `P (X̂ + ε² I) P` instead of `P X̂ P`: the
+//! response to the input plus an independent white noise of power `ε²`, in expectation. Their
+//! fixed point is then `M* = (C + ε² I)^{1/2}`, whose eigenvalues are at least `ε`, so silence
+//! can never drive `M` singular, and the gain `M⁻¹` is bounded by `1/ε`.
+
+use crate::baseline::ZcaBaseline;
+use crate::circuits::{
+    matmul_into, Circuit, CircuitError, DirectCircuit, InterneuronBasis, InterneuronCircuit,
+    Scalar, Solver,
+};
+use crate::eigen::HermitianEigen;
+use nalgebra::DMatrix;
+use serde::{Deserialize, Serialize};
+
+/// Learning blocks per baseline update.
+pub const BASELINE_STRIDE: usize = 4;
+
+/// The baseline's smoothing factor per update of `BASELINE_STRIDE` blocks for a per-block η:
+/// `1 − (1 − η)^stride`, the same decay per unit time.
+fn baseline_alpha(eta: f64) -> f64 {
+    1.0 - (1.0 - eta).powi(BASELINE_STRIDE as i32)
+}
+
+/// Which whitener — the names used in stats, on the command line and in figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WhitenerKind {
+    /// Direct recurrent connections.
+    Direct,
+    /// Recurrence through interneurons.
+    #[default]
+    Interneuron,
+    /// Exponentially weighted covariance + ZCA by eigendecomposition.
+    Baseline,
+}
+
+impl WhitenerKind {
+    /// All whiteners in report order.
+    pub const ALL: [WhitenerKind; 3] = [
+        WhitenerKind::Direct,
+        WhitenerKind::Interneuron,
+        WhitenerKind::Baseline,
+    ];
+
+    /// Index into per-whitener arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The lower-case name used in every machine-readable output.
+    pub fn name(self) -> &'static str {
+        match self {
+            WhitenerKind::Direct => "direct",
+            WhitenerKind::Interneuron => "interneuron",
+            WhitenerKind::Baseline => "baseline",
+        }
+    }
+}
+
+impl std::fmt::Display for WhitenerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Per-whitener numbers the stats record reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WhitenerSnapshot {
+    /// Whitening error of the whitener's own output over a short window,
+    /// `‖R̄ − I‖_F / √n` with `R̄` the smoothed output covariance.
+    pub error: f64,
+    /// Smallest eigenvalue of the (equivalent) recurrent matrix `M`.
+    pub eig_min: f64,
+    /// Largest eigenvalue of `M`.
+    pub eig_max: f64,
+    /// State resets (non-finite or non-positive-definite state) so far.
+    pub resets: u64,
+}
+
+/// The three whiteners of one input space of dimension `n`, with every buffer they need.
+#[derive(Debug)]
+pub struct Race<T: Scalar> {
+    /// Direct circuit.
+    direct: DirectCircuit<T>,
+    /// Interneuron circuit.
+    interneuron: InterneuronCircuit<T>,
+    /// Classical baseline.
+    baseline: ZcaBaseline<T>,
+    /// Response matrices `P = M⁻¹` of the three whiteners, refreshed after each block.
+    p: [DMatrix<T>; 3],
+    /// Smoothed output covariances `R̄` of the three whiteners (for the error estimate).
+    out_cov: [DMatrix<T>; 3],
+    /// Smoothing factor of `out_cov` per block.
+    error_alpha: f64,
+    /// Noise floor power `ε²` (in the circuit's normalised units).
+    floor2: f64,
+    /// State resets per whitener.
+    resets: [u64; 3],
+    /// Scale of the last (re-)initialisation, restored on a reset.
+    init_scale: f64,
+    /// `X̂ + ε²I`.
+    x_floor: DMatrix<T>,
+    /// n×n scratch.
+    scratch_a: DMatrix<T>,
+    /// n×n scratch.
+    scratch_b: DMatrix<T>,
+    /// Eigen-solvers for the extreme eigenvalues of `M` in snapshots, one per circuit so each
+    /// warm-starts from its own previous decomposition.
+    eig: [HermitianEigen<T>; 2],
+    /// Sum of the input outer products since the baseline's last update.
+    baseline_acc: DMatrix<T>,
+    /// Blocks accumulated in `baseline_acc`.
+    baseline_count: usize,
+    /// Last computed (min, max) eigenvalue of `M` per whitener, for snapshots that skip the
+    /// eigendecomposition.
+    eig_cache: [(f64, f64); 3],
+}
+
+/// Settings shared by every whitener of a race.
+#[derive(Clone, Copy, Debug)]
+pub struct RaceSettings {
+    /// Learning rate per block update (η of the circuits, α of the baseline).
+    pub eta: f64,
+    /// Interneurons `k ≥ n`.
+    pub interneurons: usize,
+    /// Initial scale `s`.
+    pub init_scale: f64,
+    /// Noise floor amplitude `ε` in normalised units.
+    pub floor: f64,
+    /// Smoothing factor per block of the output-covariance error estimate.
+    pub error_alpha: f64,
+}
+
+impl<T: Scalar> Race<T> {
+    /// Allocate everything for dimension `n`.
+    pub fn new(n: usize, s: &RaceSettings) -> Result<Self, CircuitError> {
+        let k = s.interneurons.max(n);
+        let mut race = Self {
+            direct: DirectCircuit::new(n, s.eta, s.init_scale)?,
+            interneuron: InterneuronCircuit::new(
+                n,
+                k,
+                s.eta,
+                s.init_scale,
+                InterneuronBasis::Dct,
+                // Block learning re-forms M⁻¹ exactly each update; the rank-one fast path is
+                // for per-sample (raw) learning.
+                Solver::Naive,
+            )?,
+            baseline: ZcaBaseline::new(n, baseline_alpha(s.eta), s.floor, s.init_scale)?,
+            p: std::array::from_fn(|_| DMatrix::zeros(n, n)),
+            out_cov: std::array::from_fn(|_| DMatrix::identity(n, n)),
+            error_alpha: s.error_alpha,
+            floor2: s.floor * s.floor,
+            resets: [0; 3],
+            init_scale: s.init_scale,
+            x_floor: DMatrix::zeros(n, n),
+            scratch_a: DMatrix::zeros(n, n),
+            scratch_b: DMatrix::zeros(n, n),
+            eig: std::array::from_fn(|_| {
+                let mut e = HermitianEigen::new(n);
+                // Stats need a few significant digits, not machine precision.
+                e.set_tolerance(1e-9);
+                e
+            }),
+            baseline_acc: DMatrix::zeros(n, n),
+            baseline_count: 0,
+            eig_cache: [(s.init_scale, s.init_scale); 3],
+        };
+        race.refresh_responses();
+        Ok(race)
+    }
+
+    /// Dimension `n`.
+    pub fn dim(&self) -> usize {
+        self.x_floor.nrows()
+    }
+
+    /// Change η (and the baseline's α) without touching the state.
+    pub fn set_eta(&mut self, eta: f64) -> Result<(), CircuitError> {
+        self.direct.set_learning_rate(eta)?;
+        self.interneuron.set_learning_rate(eta)?;
+        self.baseline.set_alpha(baseline_alpha(eta))
+    }
+
+    /// Change the noise floor amplitude `ε`.
+    pub fn set_floor(&mut self, floor: f64) {
+        self.floor2 = floor * floor;
+        self.baseline.set_floor(floor);
+    }
+
+    /// Re-initialise every whitener at scale `s` (the paper's experiment, live).
+    pub fn reinitialise(&mut self, scale: f64) -> Result<(), CircuitError> {
+        self.direct.reinitialise(scale)?;
+        self.interneuron.reinitialise(scale)?;
+        self.baseline.reinitialise(scale)?;
+        self.init_scale = scale;
+        self.refresh_responses();
+        Ok(())
+    }
+
+    /// State resets of one whitener so far.
+    pub fn resets(&self, kind: WhitenerKind) -> u64 {
+        self.resets[kind.index()]
+    }
+
+    /// The direct circuit.
+    pub fn direct(&self) -> &DirectCircuit<T> {
+        &self.direct
+    }
+
+    /// The interneuron circuit.
+    pub fn interneuron(&self) -> &InterneuronCircuit<T> {
+        &self.interneuron
+    }
+
+    /// The baseline.
+    pub fn baseline(&self) -> &ZcaBaseline<T> {
+        &self.baseline
+    }
+
+    /// The response matrix `P` of a whitener.
+    pub fn response_matrix(&self, kind: WhitenerKind) -> &DMatrix<T> {
+        &self.p[kind.index()]
+    }
+
+    fn refresh_responses(&mut self) {
+        self.direct
+            .inverse_recurrent_matrix_into(&mut self.p[WhitenerKind::Direct.index()]);
+        self.interneuron
+            .inverse_recurrent_matrix_into(&mut self.p[WhitenerKind::Interneuron.index()]);
+        self.p[WhitenerKind::Baseline.index()].copy_from(self.baseline.whitening_matrix());
+    }
+
+    /// `r = P x` for one whitener. No allocation.
+    #[inline]
+    pub fn respond(&self, kind: WhitenerKind, x: &[T], r: &mut [T]) {
+        // A plain column-major loop: this runs once per sample, where building nalgebra views
+        // costs more than the n² multiply-adds themselves for small n.
+        let n = self.dim();
+        let p = self.p[kind.index()].as_slice();
+        let r = &mut r[..n];
+        r.fill(T::zero());
+        for (j, xj) in x[..n].iter().enumerate() {
+            let col = &p[j * n..(j + 1) * n];
+            for (ri, pij) in r.iter_mut().zip(col) {
+                *ri += *pij * *xj;
+            }
+        }
+    }
+
+    /// One learning step of every whitener from the mean input outer product `X̂` of a block.
+    /// Learning can be frozen (`learn = false`) while the error estimate keeps running. A
+    /// whitener whose state becomes non-finite or leaves the positive-definite cone is
+    /// re-initialised and the reset counted. No allocation.
+    pub fn learn(&mut self, x_outer_mean: &DMatrix<T>, learn: bool) {
+        let n = self.dim();
+        self.x_floor.copy_from(x_outer_mean);
+        for i in 0..n {
+            self.x_floor[(i, i)] += T::from_real(self.floor2);
+        }
+        let a = self.error_alpha;
+        for kind in WhitenerKind::ALL {
+            let idx = kind.index();
+            // R̂ = P (X̂ + ε²I) P: the block's output covariance including the virtual floor
+            // noise. It drives the circuits' update and the smoothed error estimate (so the
+            // estimate measures whitening of input + floor: during silence the floor itself
+            // is whitened and the error stays small instead of reading as "output missing").
+            matmul_into(&mut self.scratch_a, &self.x_floor, &self.p[idx]);
+            matmul_into(&mut self.scratch_b, &self.p[idx], &self.scratch_a);
+            for (o, v) in self.out_cov[idx].iter_mut().zip(self.scratch_b.iter()) {
+                *o = *o * T::from_real(1.0 - a) + *v * T::from_real(a);
+            }
+            if !learn {
+                continue;
+            }
+            let result = match kind {
+                WhitenerKind::Baseline => {
+                    // The eigendecomposition is the costliest part of a block: the baseline
+                    // updates every BASELINE_STRIDE blocks on their mean, with the smoothing
+                    // factor compounded so its time constant stays that of the circuits.
+                    self.baseline_acc += x_outer_mean;
+                    self.baseline_count += 1;
+                    if self.baseline_count < BASELINE_STRIDE {
+                        Ok(())
+                    } else {
+                        self.baseline_acc /= T::from_real(self.baseline_count as f64);
+                        self.baseline_count = 0;
+                        let r = self.baseline.update(&self.baseline_acc);
+                        self.baseline_acc.fill(T::zero());
+                        r
+                    }
+                }
+                WhitenerKind::Direct => self.direct.step_outer(&self.scratch_b),
+                WhitenerKind::Interneuron => self.interneuron.step_outer(&self.scratch_b),
+            };
+            if result.is_err() {
+                self.resets[idx] += 1;
+                let s = self.init_scale;
+                // Scales were validated at construction, so these cannot fail.
+                let _ = match kind {
+                    WhitenerKind::Direct => self.direct.reinitialise(s),
+                    WhitenerKind::Interneuron => self.interneuron.reinitialise(s),
+                    WhitenerKind::Baseline => self.baseline.reinitialise(s),
+                };
+            }
+        }
+        if learn {
+            self.refresh_responses();
+        }
+    }
+
+    /// Error estimate, extreme eigenvalues of `M` and resets of one whitener. Costs one
+    /// eigendecomposition (O(n³)); called once per stats interval, not per sample.
+    pub fn snapshot(&mut self, kind: WhitenerKind) -> WhitenerSnapshot {
+        self.snapshot_with(kind, true)
+    }
+
+    /// Like [`Race::snapshot`], but with `refresh_eigenvalues = false` the extreme eigenvalues
+    /// are the ones computed at the last refresh (the spectral framing refreshes its many bands
+    /// round-robin to keep the stats cheap).
+    pub fn snapshot_with(
+        &mut self,
+        kind: WhitenerKind,
+        refresh_eigenvalues: bool,
+    ) -> WhitenerSnapshot {
+        let n = self.dim();
+        let idx = kind.index();
+        let mut sum = 0.0;
+        for j in 0..n {
+            for i in 0..n {
+                let mut v = self.out_cov[idx][(i, j)];
+                if i == j {
+                    v -= T::one();
+                }
+                sum += v.modulus_squared();
+            }
+        }
+        let error = (sum / n as f64).sqrt();
+        let (eig_min, eig_max) = match kind {
+            _ if !refresh_eigenvalues => self.eig_cache[idx],
+            WhitenerKind::Baseline => {
+                let e = self.baseline.recurrent_eigenvalues();
+                (e[0], e[e.len() - 1])
+            }
+            _ => {
+                if kind == WhitenerKind::Direct {
+                    self.direct.recurrent_matrix_into(&mut self.scratch_a);
+                } else {
+                    self.interneuron.recurrent_matrix_into(&mut self.scratch_a);
+                }
+                let eig = &mut self.eig[idx];
+                if eig.decompose_warm(&self.scratch_a).is_ok() {
+                    let e = eig.eigenvalues();
+                    let lo = e.iter().cloned().fold(f64::INFINITY, f64::min);
+                    let hi = e.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    (lo, hi)
+                } else {
+                    (f64::NAN, f64::NAN)
+                }
+            }
+        };
+        self.eig_cache[idx] = (eig_min, eig_max);
+        WhitenerSnapshot {
+            error,
+            eig_min,
+            eig_max,
+            resets: self.resets[idx],
+        }
+    }
+}

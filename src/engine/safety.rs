@@ -1,0 +1,111 @@
+//! Audio safety (DESIGN.md §3): a peak limiter that guarantees `|y| ≤ 1`, and flushing of
+//! denormals to zero while processing.
+
+/// A peak limiter with instant attack and exponential release, shared across channels so
+/// the spatial image does not move. With instant attack the gain applied to a frame is at most
+/// `1/peak`, so the output can never exceed ±1; a final clamp only catches rounding.
+#[derive(Clone, Debug)]
+pub struct SafetyLimiter {
+    /// Current gain (≤ 1).
+    gain: f32,
+    /// Per-sample release coefficient towards unity gain.
+    release: f32,
+}
+
+impl SafetyLimiter {
+    /// A limiter releasing with time constant `release_ms` at `sample_rate`.
+    pub fn new(sample_rate: f32, release_ms: f32) -> Self {
+        let samples = (release_ms * 1e-3 * sample_rate).max(1.0);
+        Self {
+            gain: 1.0,
+            release: (-1.0 / samples).exp(),
+        }
+    }
+
+    /// Current gain reduction factor (1 = none).
+    pub fn gain(&self) -> f32 {
+        self.gain
+    }
+
+    /// Limit one frame (one sample of each channel) in place.
+    #[inline]
+    pub fn process_frame(&mut self, frame: &mut [f32]) {
+        let peak = frame.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        // Release towards 1, then attack instantly if this frame would clip.
+        self.gain = 1.0 - (1.0 - self.gain) * self.release;
+        // Snap to exactly 1 once the reduction is inaudible, so the idle fast path resumes.
+        if self.gain > 0.9999 {
+            self.gain = 1.0;
+        }
+        if peak * self.gain > 1.0 {
+            self.gain = 1.0 / peak;
+        }
+        for v in frame.iter_mut() {
+            *v = (*v * self.gain).clamp(-1.0, 1.0);
+        }
+    }
+
+    /// Forget any gain reduction.
+    pub fn reset(&mut self) {
+        self.gain = 1.0;
+    }
+}
+
+/// Sets the CPU's flush-to-zero and denormals-are-zero modes for its lifetime, restoring the
+/// previous mode on drop. Near-silence must not make processing slower (DESIGN.md §3).
+pub struct DenormalGuard {
+    #[cfg(target_arch = "x86_64")]
+    saved: u32,
+}
+
+impl DenormalGuard {
+    /// Enable FTZ/DAZ on this thread until the guard is dropped.
+    #[allow(deprecated)]
+    pub fn new() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+            // SAFETY: reading and writing MXCSR only changes floating-point modes of this thread.
+            unsafe {
+                let saved = _mm_getcsr();
+                _mm_setcsr(saved | 0x8040);
+                Self { saved }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Self {}
+    }
+}
+
+impl Default for DenormalGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for DenormalGuard {
+    #[allow(deprecated)]
+    fn drop(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: restores the mode read in `new`.
+        unsafe {
+            std::arch::x86_64::_mm_setcsr(self.saved)
+        }
+    }
+}
+
+/// Convert decibels to an amplitude factor.
+#[inline]
+pub fn db_to_amp(db: f64) -> f64 {
+    10f64.powf(db / 20.0)
+}
+
+/// Convert a power to decibels (−∞ for 0 clamped to −200 dB).
+#[inline]
+pub fn power_to_db(p: f64) -> f64 {
+    if p > 1e-20 {
+        10.0 * p.log10()
+    } else {
+        -200.0
+    }
+}

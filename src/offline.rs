@@ -1,0 +1,262 @@
+//! Offline processing of WAV files (`whiten process`): streaming, latency-compensated, with
+//! stats written as JSON lines and nothing written to OUT unless everything succeeded.
+
+use crate::circuits::CircuitKind;
+use crate::engine::{
+    Engine, EngineCounters, EngineError, EngineParams, RawWhitener, StatsRecord, StatsSender,
+    WhitenerKind,
+};
+use crate::wav::{SampleFormat, WavError, WavInput, WavOutput, WavSpec};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Frames read, processed and written per chunk.
+const CHUNK_FRAMES: usize = 4096;
+
+/// What `whiten process` does.
+#[derive(Clone, Debug)]
+pub struct ProcessOptions {
+    /// Engine parameters (ignored with `raw`, except the circuit, interneurons and scale).
+    pub params: EngineParams,
+    /// `--raw`: §2 per sample, learning rate `raw_eta`, float output.
+    pub raw: bool,
+    /// Learning rate per sample for `--raw`.
+    pub raw_eta: f64,
+    /// Where to write stats as JSON lines.
+    pub stats: Option<PathBuf>,
+}
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// Reading or writing a WAV file.
+    #[error(transparent)]
+    Wav(#[from] WavError),
+    /// Engine parameters.
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    /// Circuit parameters in raw mode.
+    #[error("{0}")]
+    Circuit(#[from] crate::circuits::CircuitError),
+    /// Options that do not go together.
+    #[error("{0}")]
+    Usage(String),
+    /// Writing the stats file.
+    #[error("cannot write the stats file {path}: {source}")]
+    Stats {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Numbers worth telling the user after processing.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ProcessSummary {
+    /// Frames processed (= frames of IN and OUT).
+    pub frames: u64,
+    /// Sample rate.
+    pub sample_rate: u32,
+    /// Channels.
+    pub channels: u16,
+    /// Engine counters (non-finite inputs, resets, changes, stats).
+    pub counters: EngineCounters,
+    /// Latency compensated, samples.
+    pub latency: usize,
+}
+
+/// Stats file written under a temporary name and renamed on success.
+struct StatsFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl StatsFile {
+    fn create(path: &Path) -> Result<Self, ProcessError> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".tmp-{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let file = std::fs::File::create(&tmp).map_err(|source| ProcessError::Stats {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            out: Some(std::io::BufWriter::new(file)),
+        })
+    }
+
+    fn write(&mut self, r: &StatsRecord) -> Result<(), ProcessError> {
+        let line = serde_json::to_string(r).expect("stats records serialise");
+        let out = self.out.as_mut().expect("open until finished");
+        writeln!(out, "{line}").map_err(|source| ProcessError::Stats {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn finish(mut self) -> Result<(), ProcessError> {
+        let err = |source| ProcessError::Stats {
+            path: self.path.clone(),
+            source,
+        };
+        let out = self.out.take().expect("open until finished");
+        let file = out.into_inner().map_err(|e| err(e.into_error()))?;
+        file.sync_all().map_err(err)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(err)
+    }
+}
+
+impl Drop for StatsFile {
+    fn drop(&mut self) {
+        if self.out.is_some() {
+            self.out = None;
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Process `input` into `output`. `progress(frames_done, frames_total)` is called per chunk.
+pub fn process_file(
+    input: &Path,
+    output: &Path,
+    opts: &ProcessOptions,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<ProcessSummary, ProcessError> {
+    let mut reader = WavInput::open(input)?;
+    let spec = reader.spec();
+    let total = reader.frames();
+    let n = spec.channels as usize;
+    if opts.raw && opts.stats.is_some() {
+        return Err(ProcessError::Usage(
+            "--stats is not available with --raw (raw mode runs a single circuit)".into(),
+        ));
+    }
+    let out_spec = if opts.raw {
+        // Raw responses are unscaled and may exceed ±1: keep them exact.
+        WavSpec {
+            format: SampleFormat::Float32,
+            ..spec
+        }
+    } else {
+        spec
+    };
+    let mut stats_file = match &opts.stats {
+        Some(p) => Some(StatsFile::create(p)?),
+        None => None,
+    };
+    let mut writer = WavOutput::create(output, out_spec)?;
+    let mut interleaved = vec![0.0f32; CHUNK_FRAMES * n];
+    let mut summary = ProcessSummary {
+        sample_rate: spec.sample_rate,
+        channels: spec.channels,
+        ..Default::default()
+    };
+    if opts.raw {
+        let kind =
+            match opts.params.selected {
+                WhitenerKind::Direct => CircuitKind::Direct,
+                WhitenerKind::Interneuron => CircuitKind::Interneuron,
+                WhitenerKind::Baseline => return Err(ProcessError::Usage(
+                    "--raw runs one of the paper's circuits: use --circuit direct or interneuron"
+                        .into(),
+                )),
+            };
+        let mut raw = RawWhitener::new(
+            kind,
+            n,
+            opts.params.interneurons,
+            opts.raw_eta,
+            opts.params.init_scale,
+        )?;
+        let mut done = 0u64;
+        loop {
+            let frames = reader.read_frames(&mut interleaved)?;
+            if frames == 0 {
+                break;
+            }
+            raw.process_interleaved(&mut interleaved[..frames * n]);
+            writer.write_frames(&interleaved[..frames * n])?;
+            done += frames as u64;
+            progress(done, total);
+        }
+        summary.frames = done;
+        summary.counters.non_finite_inputs = raw.non_finite_inputs();
+        summary.counters.state_resets = raw.resets();
+        writer.finish()?;
+        return Ok(summary);
+    }
+
+    let mut engine = Engine::new(n, spec.sample_rate as f64, opts.params.clone())?;
+    let (tx, rx) = crossbeam_channel::bounded::<StatsRecord>(4096);
+    if stats_file.is_some() {
+        engine.set_stats_sender(Some(StatsSender::new(tx)));
+    }
+    let latency = engine.latency_samples();
+    summary.latency = latency;
+    let mut planar: Vec<Vec<f32>> = vec![vec![0.0; CHUNK_FRAMES]; n];
+    // Output frames still to drop at the start (latency) and input frames of zeros to feed at
+    // the end, so that OUT lines up with IN sample for sample and has its length.
+    let mut to_skip = latency as u64;
+    let mut tail = latency as u64;
+    let mut written = 0u64;
+    let mut read_done = false;
+    while written < total {
+        let frames = if !read_done {
+            let f = reader.read_frames(&mut interleaved)?;
+            if f == 0 {
+                read_done = true;
+            }
+            f
+        } else {
+            0
+        };
+        let frames = if frames == 0 {
+            // Flush the latency with silence.
+            let f = (tail as usize).min(CHUNK_FRAMES);
+            if f == 0 {
+                break;
+            }
+            interleaved[..f * n].fill(0.0);
+            tail -= f as u64;
+            f
+        } else {
+            frames
+        };
+        for (c, ch) in planar.iter_mut().enumerate() {
+            for t in 0..frames {
+                ch[t] = interleaved[t * n + c];
+            }
+        }
+        {
+            let mut bufs: Vec<&mut [f32]> = planar.iter_mut().map(|c| &mut c[..frames]).collect();
+            engine.process(&mut bufs);
+        }
+        if let Some(sf) = stats_file.as_mut() {
+            for r in rx.try_iter() {
+                sf.write(&r)?;
+            }
+        }
+        let skip = to_skip.min(frames as u64) as usize;
+        to_skip -= skip as u64;
+        let keep = ((frames - skip) as u64).min(total - written) as usize;
+        for t in 0..keep {
+            for (c, ch) in planar.iter().enumerate() {
+                interleaved[t * n + c] = ch[skip + t];
+            }
+        }
+        writer.write_frames(&interleaved[..keep * n])?;
+        written += keep as u64;
+        progress(written, total);
+    }
+    summary.frames = written;
+    summary.counters = engine.counters();
+    if let Some(sf) = stats_file {
+        sf.finish()?;
+    }
+    writer.finish()?;
+    Ok(summary)
+}

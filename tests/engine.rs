@@ -1,0 +1,443 @@
+//! The audio engine through real WAV files and directly: spectral identity, whitening of
+//! known mixtures in both framings with both circuits, safety under hostile input.
+
+use interneuron_whitening::circuits::is_positive_definite;
+use interneuron_whitening::engine::{Engine, EngineParams, Framing, WhitenerKind};
+use interneuron_whitening::offline::{process_file, ProcessOptions};
+use interneuron_whitening::wav::{read_wav, write_wav, SampleFormat, WavSpec};
+use nalgebra::DMatrix;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+fn planar(interleaved: &[f32], n: usize) -> Vec<Vec<f32>> {
+    (0..n)
+        .map(|c| interleaved.iter().skip(c).step_by(n).cloned().collect())
+        .collect()
+}
+
+/// Run an engine over planar audio in random block sizes 1..=max_block.
+fn run_engine(engine: &mut Engine, audio: &mut [Vec<f32>], max_block: usize, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let len = audio[0].len();
+    let mut t = 0;
+    while t < len {
+        let b = rng.random_range(1..=max_block).min(len - t);
+        let mut bufs: Vec<&mut [f32]> = audio.iter_mut().map(|c| &mut c[t..t + b]).collect();
+        engine.process(&mut bufs);
+        t += b;
+    }
+}
+
+fn identity_params(framing: Framing, fft_size: usize) -> EngineParams {
+    EngineParams {
+        framing,
+        learning: false,
+        init_scale: 1.0,
+        reference_db: 0.0,
+        output_db: 0.0,
+        noise_floor_db: -200.0,
+        fft_size,
+        ..EngineParams::default()
+    }
+}
+
+#[test]
+fn spectral_path_with_frozen_identity_is_a_pure_delay() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for &(n, fft) in &[(1usize, 256usize), (2, 1024), (3, 8192)] {
+        for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
+            let len = 3 * fft + 20_000;
+            let input: Vec<Vec<f32>> = (0..n)
+                .map(|_| {
+                    (0..len)
+                        .map(|_| 0.2 * rng.sample::<f32, _>(StandardNormal))
+                        .collect()
+                })
+                .collect();
+            let mut params = identity_params(Framing::Spectral, fft);
+            params.selected = kind;
+            let mut engine = Engine::new(n, 48_000.0, params).unwrap();
+            assert_eq!(engine.latency_samples(), fft);
+            let mut audio = input.clone();
+            run_engine(&mut engine, &mut audio, 8192, 2);
+            let lat = engine.latency_samples();
+            let (mut err, mut sig) = (0.0f64, 0.0f64);
+            for c in 0..n {
+                for t in lat..len {
+                    let d = audio[c][t] as f64 - input[c][t - lat] as f64;
+                    err += d * d;
+                    sig += (input[c][t - lat] as f64).powi(2);
+                }
+            }
+            let db = 10.0 * (err / sig).log10();
+            assert!(db < -100.0, "{kind} n={n} N={fft}: error {db:.1} dB");
+        }
+    }
+}
+
+#[test]
+fn spectral_identity_through_wav_files_is_aligned_and_same_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inp, out) = (dir.path().join("in.wav"), dir.path().join("out.wav"));
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let frames = 30_001;
+    let data: Vec<f32> = (0..2 * frames)
+        .map(|_| 0.1 * rng.sample::<f32, _>(StandardNormal))
+        .collect();
+    let spec = WavSpec {
+        sample_rate: 44_100,
+        channels: 2,
+        format: SampleFormat::Float32,
+    };
+    write_wav(&inp, spec, &data).unwrap();
+    let opts = ProcessOptions {
+        params: identity_params(Framing::Spectral, 1024),
+        raw: false,
+        raw_eta: 0.001,
+        stats: None,
+    };
+    let summary = process_file(&inp, &out, &opts, |_, _| {}).unwrap();
+    assert_eq!(summary.latency, 1024);
+    let (ospec, odata) = read_wav(&out).unwrap();
+    assert_eq!(ospec, spec);
+    assert_eq!(odata.len(), data.len(), "same length");
+    let err: f64 = data
+        .iter()
+        .zip(&odata)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum();
+    let sig: f64 = data.iter().map(|a| (*a as f64).powi(2)).sum();
+    assert!(10.0 * (err / sig).log10() < -100.0);
+}
+
+/// Interleaved stereo (or n-channel) noise mixed by a different matrix in each context.
+fn mixture(mixings: &[DMatrix<f64>], context_len: usize, seed: u64) -> Vec<f32> {
+    let n = mixings[0].nrows();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(mixings.len() * context_len * n);
+    for a in mixings {
+        for _ in 0..context_len {
+            let s: Vec<f64> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
+            for i in 0..n {
+                let v: f64 = (0..n).map(|j| a[(i, j)] * s[j]).sum();
+                out.push(v as f32);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn known_mixtures_are_whitened_in_every_context_both_framings_both_circuits() {
+    let fs = 48_000u32;
+    let context = 4 * fs as usize;
+    // Mixing matrices with levels from about −30 to −12 dBFS and strong correlations.
+    let mixings = vec![
+        DMatrix::from_row_slice(2, 2, &[0.12, 0.08, 0.03, -0.1]),
+        DMatrix::from_row_slice(2, 2, &[0.02, 0.01, 0.015, 0.03]),
+        DMatrix::from_row_slice(2, 2, &[0.2, -0.15, 0.2, 0.1]),
+    ];
+    let data = mixture(&mixings, context, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("mix.wav");
+    let spec = WavSpec {
+        sample_rate: fs,
+        channels: 2,
+        format: SampleFormat::Float32,
+    };
+    write_wav(&inp, spec, &data).unwrap();
+    let out_db = -20.0;
+    let g2 = 10f64.powf(out_db / 10.0);
+    for framing in [Framing::Channels, Framing::Spectral] {
+        for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
+            let out = dir.path().join(format!("out-{framing:?}-{kind}.wav"));
+            let params = EngineParams {
+                framing,
+                selected: kind,
+                output_db: out_db,
+                ..EngineParams::default()
+            };
+            let opts = ProcessOptions {
+                params,
+                raw: false,
+                raw_eta: 0.001,
+                stats: None,
+            };
+            process_file(&inp, &out, &opts, |_, _| {}).unwrap();
+            let (_, y) = read_wav(&out).unwrap();
+            for ctx in 0..mixings.len() {
+                // The last 1.5 s of each context, after adaptation.
+                let from = ctx * context + context - (1.5 * fs as f64) as usize;
+                let to = (ctx + 1) * context;
+                let mut cov = DMatrix::<f64>::zeros(2, 2);
+                for t in from..to {
+                    for i in 0..2 {
+                        for j in 0..2 {
+                            cov[(i, j)] += y[2 * t + i] as f64 * y[2 * t + j] as f64;
+                        }
+                    }
+                }
+                cov /= (to - from) as f64 * g2;
+                let dev = (cov.clone() - DMatrix::identity(2, 2)).abs().max();
+                assert!(
+                    dev < 0.1,
+                    "{framing:?} {kind} context {ctx}: output covariance / g² = {cov}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn raw_mode_equals_the_design_algorithm_in_f64() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("raw_in.wav");
+    let mixings = vec![DMatrix::from_row_slice(
+        3,
+        3,
+        &[0.5, 0.2, 0.0, 0.1, 0.4, -0.2, 0.3, 0.0, 0.6],
+    )];
+    let data = mixture(&mixings, 40_000, 9);
+    let spec = WavSpec {
+        sample_rate: 16_000,
+        channels: 3,
+        format: SampleFormat::Float32,
+    };
+    write_wav(&inp, spec, &data).unwrap();
+    let eta = 0.002;
+    let scale = 2.0;
+    for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
+        let out = dir.path().join(format!("raw-{kind}.wav"));
+        let params = EngineParams {
+            selected: kind,
+            init_scale: scale,
+            ..EngineParams::default()
+        };
+        let opts = ProcessOptions {
+            params,
+            raw: true,
+            raw_eta: eta,
+            stats: None,
+        };
+        process_file(&inp, &out, &opts, |_, _| {}).unwrap();
+        let (ospec, y) = read_wav(&out).unwrap();
+        assert_eq!(ospec.format, SampleFormat::Float32, "raw output is float");
+        // DESIGN.md §2 written out with nalgebra's solve, state in f64.
+        let n = 3;
+        let q = DMatrix::from_fn(n, n, |i, j| {
+            let k = n as f64;
+            let a = if i == 0 {
+                (1.0 / k).sqrt()
+            } else {
+                (2.0 / k).sqrt()
+            };
+            a * (std::f64::consts::PI * (j as f64 + 0.5) * i as f64 / k).cos()
+        });
+        let mut m = DMatrix::<f64>::identity(n, n) * scale;
+        let mut w = q * scale.sqrt();
+        let mut worst: f64 = 0.0;
+        for (t, frame) in data.chunks(n).enumerate() {
+            let x = nalgebra::DVector::from_iterator(n, frame.iter().map(|v| *v as f64));
+            let mm = if kind == WhitenerKind::Direct {
+                m.clone()
+            } else {
+                &w * w.transpose()
+            };
+            let r = mm.cholesky().unwrap().solve(&x);
+            if kind == WhitenerKind::Direct {
+                m += (&r * r.transpose() - DMatrix::identity(n, n)) * eta;
+            } else {
+                let z = w.transpose() * &r;
+                w += (&r * z.transpose() - &w) * eta;
+            }
+            for i in 0..n {
+                let d = (y[t * n + i] as f64 - r[i]).abs() / r.amax().max(1.0);
+                worst = worst.max(d);
+            }
+        }
+        assert!(
+            worst < 1e-6,
+            "{kind}: raw output differs from §2 by {worst:e}"
+        );
+    }
+}
+
+#[test]
+fn silence_then_loud_input_keeps_state_finite_positive_definite_and_output_bounded() {
+    let fs = 48_000.0;
+    for framing in [Framing::Channels, Framing::Spectral] {
+        let params = EngineParams {
+            framing,
+            ..EngineParams::default()
+        };
+        let mut engine = Engine::new(2, fs, params).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let block = 4800;
+        let check = |engine: &Engine| {
+            let mut ms: Vec<DMatrix<f64>> = Vec::new();
+            if let Some(race) = engine.channel_race() {
+                ms.push(race.direct().m().clone());
+                ms.push(race.interneuron().w() * race.interneuron().w().transpose());
+            }
+            for m in &ms {
+                assert!(
+                    m.iter().all(|v| v.is_finite()) && is_positive_definite(m),
+                    "{m}"
+                );
+            }
+            if let Some(races) = engine.spectral_races() {
+                for race in races {
+                    let m = race.direct().m();
+                    assert!(m.iter().all(|v| v.is_finite()) && is_positive_definite(m));
+                }
+            }
+        };
+        // 60 s of digital silence.
+        for _ in 0..(60.0 * fs) as usize / block {
+            let mut a = vec![vec![0.0f32; block]; 2];
+            let mut bufs: Vec<&mut [f32]> = a.iter_mut().map(|c| &mut c[..]).collect();
+            engine.process(&mut bufs);
+            assert!(a.iter().flatten().all(|v| *v == 0.0 || v.abs() < 1e-3));
+            check(&engine);
+        }
+        // Then 5 s of clipping full-scale noise: the whitening gain is huge at first.
+        let mut peak = 0.0f32;
+        for _ in 0..(5.0 * fs) as usize / block {
+            let mut a: Vec<Vec<f32>> = (0..2)
+                .map(|_| {
+                    (0..block)
+                        .map(|_| rng.random_range(-1.0f32..=1.0))
+                        .collect()
+                })
+                .collect();
+            let mut bufs: Vec<&mut [f32]> = a.iter_mut().map(|c| &mut c[..]).collect();
+            engine.process(&mut bufs);
+            peak = a.iter().flatten().fold(peak, |p, v| p.max(v.abs()));
+            assert!(a.iter().flatten().all(|v| v.is_finite()));
+            check(&engine);
+        }
+        assert!(peak <= 1.0, "{framing:?}: output peak {peak}");
+        assert!(
+            peak > 0.05,
+            "{framing:?}: the loud input must come through ({peak})"
+        );
+    }
+}
+
+#[test]
+fn hostile_samples_any_block_size_any_channel_count() {
+    let fs = 44_100.0;
+    for framing in [Framing::Channels, Framing::Spectral] {
+        for n in 1..=16usize {
+            let params = EngineParams {
+                framing,
+                fft_size: 512,
+                bands: 16,
+                ..EngineParams::default()
+            };
+            let mut engine = Engine::new(n, fs, params).unwrap();
+            let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
+            let len = 30_000;
+            let mut nan_inf = 0u64;
+            let mut audio: Vec<Vec<f32>> = (0..n)
+                .map(|c| {
+                    (0..len)
+                        .map(|t| {
+                            let v = match (t / 3000 + c) % 6 {
+                                0 => rng.sample::<f32, _>(StandardNormal) * 0.1,
+                                1 => 0.5 + rng.sample::<f32, _>(StandardNormal) * 0.01, // DC offset
+                                2 => {
+                                    if (t / 50) % 2 == 0 {
+                                        1.0
+                                    } else {
+                                        -1.0
+                                    }
+                                } // full-scale square
+                                3 => 1e-40 * ((t % 7) as f32 - 3.0),                    // denormals
+                                4 => 0.0,
+                                _ => rng.sample::<f32, _>(StandardNormal) * 0.3,
+                            };
+                            if t % 997 == (c * 13) % 997 {
+                                nan_inf += 1;
+                                [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][t % 3]
+                            } else {
+                                v
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            run_engine(&mut engine, &mut audio, 8192, 77);
+            for ch in &audio {
+                assert!(
+                    ch.iter().all(|v| v.is_finite() && v.abs() <= 1.0),
+                    "{framing:?} n={n}"
+                );
+            }
+            assert_eq!(
+                engine.counters().non_finite_inputs,
+                nan_inf,
+                "{framing:?} n={n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn switching_circuits_crossfades_without_a_click() {
+    // Let the whiteners drift apart (the direct circuit is still far from its target at an
+    // initial scale of 30 while the interneuron circuit has converged), freeze learning, feed
+    // a constant vector and switch: the output must glide from P_a·x to P_b·x over ~20 ms in
+    // small steps instead of jumping in one sample.
+    let fs = 48_000.0;
+    let mixings = vec![DMatrix::from_row_slice(2, 2, &[0.1, 0.05, 0.0, 0.08])];
+    let data = mixture(&mixings, 48_000, 21);
+    let mut audio = planar(&data, 2);
+    let params = EngineParams {
+        selected: WhitenerKind::Direct,
+        init_scale: 30.0,
+        output_db: -30.0,
+        ..EngineParams::default()
+    };
+    let mut engine = Engine::new(2, fs, params).unwrap();
+    let mut bufs: Vec<&mut [f32]> = audio.iter_mut().map(|c| &mut c[..]).collect();
+    engine.process(&mut bufs);
+    engine.set_learning(false);
+    let constant = [0.03f32, -0.02];
+    let run = |engine: &mut Engine, len: usize| -> Vec<Vec<f32>> {
+        let mut a: Vec<Vec<f32>> = constant.iter().map(|v| vec![*v; len]).collect();
+        let mut bufs: Vec<&mut [f32]> = a.iter_mut().map(|c| &mut c[..]).collect();
+        engine.process(&mut bufs);
+        a
+    };
+    let before = run(&mut engine, 2000);
+    engine.select(WhitenerKind::Interneuron);
+    let after = run(&mut engine, 4800);
+    for c in 0..2 {
+        let start = *before[c].last().unwrap();
+        let end = *after[c].last().unwrap();
+        let jump = (end - start).abs();
+        assert!(
+            jump > 1e-3,
+            "the whiteners must differ for this test: {start} vs {end}"
+        );
+        assert!(
+            after[c].iter().all(|v| v.abs() < 1.0),
+            "limiter must stay out of the way"
+        );
+        let mut prev = start;
+        let mut biggest: f32 = 0.0;
+        for v in &after[c] {
+            biggest = biggest.max((v - prev).abs());
+            prev = *v;
+        }
+        // A 20 ms linear fade at 48 kHz moves 1/960 of the difference per sample.
+        assert!(
+            biggest < jump / 200.0,
+            "channel {c}: step {biggest} for a change of {jump}"
+        );
+        // And the fade completes: after 30 ms the output is the new whitener's.
+        assert!((after[c][1440] - end).abs() < 1e-6 * end.abs().max(1e-3));
+    }
+}
