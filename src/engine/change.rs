@@ -87,7 +87,7 @@ impl ChangeDetector {
 
     /// Update with a vector of powers (diagonal covariance) of a block of `dt` seconds.
     pub fn update_diag(&mut self, powers: &[f64], dt: f64) -> bool {
-        self.scratch.fill(0.0);
+        // Only the diagonal of the estimates is used in this mode (off-diagonals stay 0).
         for (i, p) in powers.iter().enumerate() {
             self.scratch[(i, i)] = *p;
         }
@@ -96,7 +96,12 @@ impl ChangeDetector {
 
     fn advance(&mut self, dt: f64, full: bool) -> bool {
         let n = self.fast.nrows();
-        if !self.scratch.iter().all(|v| v.is_finite()) {
+        let finite = if full {
+            self.scratch.iter().all(|v| v.is_finite())
+        } else {
+            (0..n).all(|i| self.scratch[(i, i)].is_finite())
+        };
+        if !finite {
             return false;
         }
         if !self.primed {
@@ -110,8 +115,14 @@ impl ChangeDetector {
         }
         let af = 1.0 - (-dt / self.fast_s).exp();
         let as_ = 1.0 - (-dt / self.slow_s).exp();
-        for (f, x) in self.fast.iter_mut().zip(self.scratch.iter()) {
-            *f += af * (x - *f);
+        if full {
+            for (f, x) in self.fast.iter_mut().zip(self.scratch.iter()) {
+                *f += af * (x - *f);
+            }
+        } else {
+            for i in 0..n {
+                self.fast[(i, i)] += af * (self.scratch[(i, i)] - self.fast[(i, i)]);
+            }
         }
         if self.holdoff_left > 0.0 {
             self.holdoff_left -= dt;
@@ -119,8 +130,14 @@ impl ChangeDetector {
             self.score = 0.0;
             return false;
         }
-        for (s, x) in self.slow.iter_mut().zip(self.scratch.iter()) {
-            *s += as_ * (x - *s);
+        if full {
+            for (s, x) in self.slow.iter_mut().zip(self.scratch.iter()) {
+                *s += as_ * (x - *s);
+            }
+        } else {
+            for i in 0..n {
+                self.slow[(i, i)] += as_ * (self.scratch[(i, i)] - self.slow[(i, i)]);
+            }
         }
         self.since_eval += dt;
         if self.since_eval < EVAL_INTERVAL_S {

@@ -200,9 +200,10 @@ struct SpectralCore {
     races: Vec<Race<Complex<f64>>>,
     outer: DMatrix<Complex<f64>>,
     band_power: Vec<f64>,
-    x: [Complex<f64>; MAX_CHANNELS],
-    r: [Complex<f64>; MAX_CHANNELS],
-    r_from: [Complex<f64>; MAX_CHANNELS],
+    /// Responses of the heard whitener for one band, channel-major (n × widest band).
+    r: Vec<Complex<f64>>,
+    /// Responses of the whitener fading out, same layout.
+    r_from: Vec<Complex<f64>>,
 }
 
 /// The crossfade between the previously and the newly selected whitener.
@@ -310,6 +311,7 @@ impl Engine {
                 let mut stft = Stft::new(params.fft_size, channels)?;
                 stft.set_active_channels(channels)?;
                 let layout = BandLayout::for_fft_size(params.fft_size, params.bands)?;
+                let widest = layout.bands().iter().map(|b| b.len()).max().unwrap_or(1);
                 let hop = stft.hop_size() as f64;
                 let settings = RaceSettings {
                     eta: block_eta(hop, params.tau_ms, sample_rate),
@@ -327,9 +329,8 @@ impl Engine {
                     layout,
                     races,
                     outer: DMatrix::zeros(channels, channels),
-                    x: [Complex::new(0.0, 0.0); MAX_CHANNELS],
-                    r: [Complex::new(0.0, 0.0); MAX_CHANNELS],
-                    r_from: [Complex::new(0.0, 0.0); MAX_CHANNELS],
+                    r: vec![Complex::new(0.0, 0.0); channels * widest],
+                    r_from: vec![Complex::new(0.0, 0.0); channels * widest],
                 };
                 (Core::Spectral(Box::new(core)), sample_rate / hop, 1)
             }
@@ -687,7 +688,6 @@ impl Engine {
             races,
             outer,
             band_power,
-            x,
             r,
             r_from,
         } = &mut **core;
@@ -701,44 +701,44 @@ impl Engine {
         }
         let result = stft.process_in_place(&mut chunk[..n], |frame| {
             let fade_w = fade.map(|f| f.pos);
+            let bins = frame.bins();
+            let data = frame.as_mut_slice();
             for (b, range) in layout.bands().iter().enumerate() {
                 let race = &mut races[b];
-                outer.fill(Complex::new(0.0, 0.0));
-                for bin in range.clone() {
-                    frame.gather_bin(bin, &mut x[..n]);
-                    for v in x[..n].iter_mut() {
-                        *v *= in_scale;
-                    }
-                    for j in 0..n {
-                        let xj = x[j].conj();
-                        for i in j..n {
-                            outer[(i, j)] += x[i] * xj;
-                        }
-                    }
-                    // Responses use the state before this frame's update.
-                    race.respond(selected, &x[..n], &mut r[..n]);
-                    if let (Some(w), Some(f)) = (fade_w, fade.as_ref()) {
-                        race.respond(f.from, &x[..n], &mut r_from[..n]);
-                        for c in 0..n {
-                            r[c] = r[c] * w + r_from[c] * (1.0 - w);
-                        }
-                    }
-                    for c in 0..n {
-                        r[c] = r[c] * (wet * g) + x[c] * ((1.0 - wet) / in_scale);
-                    }
-                    frame.scatter_bin(bin, &r[..n]);
-                }
-                let inv = 1.0 / range.len() as f64;
+                let (lo, len) = (range.start, range.len());
+                // Band-mean outer product of the scaled input: complex dot products of the
+                // channels' contiguous bin slices.
+                let s2 = in_scale * in_scale;
                 let mut power = 0.0;
                 for j in 0..n {
+                    let xj = &data[j * bins + lo..j * bins + lo + len];
                     for i in j..n {
-                        let v = outer[(i, j)] * inv;
+                        let xi = &data[i * bins + lo..i * bins + lo + len];
+                        let v = cdot(xi, xj) * (s2 / len as f64);
                         outer[(i, j)] = v;
                         outer[(j, i)] = v.conj();
                     }
                     power += outer[(j, j)].re;
                 }
                 band_power[b] = power / n as f64;
+                // Responses with the state before this frame's update, r = P x, computed from
+                // the unscaled spectra S (x = S·in_scale), mixed with the dry spectrum:
+                // y = wet·g·in_scale·(P S) + (1 − wet)·S.
+                let wet_gain = Complex::new(wet * g * in_scale, 0.0);
+                let dry = Complex::new(1.0 - wet, 0.0);
+                respond_band(race.response_matrix(selected), data, r, n, bins, lo, len);
+                if let (Some(w), Some(f)) = (fade_w, fade.as_ref()) {
+                    respond_band(race.response_matrix(f.from), data, r_from, n, bins, lo, len);
+                    for (rv, fv) in r[..n * len].iter_mut().zip(&r_from[..n * len]) {
+                        *rv = *rv * w + *fv * (1.0 - w);
+                    }
+                }
+                for c in 0..n {
+                    let ys = &mut data[c * bins + lo..c * bins + lo + len];
+                    for (y, rv) in ys.iter_mut().zip(&r[c * len..(c + 1) * len]) {
+                        *y = *rv * wet_gain + *y * dry;
+                    }
+                }
                 race.learn(outer, learning);
             }
             if detector.update_diag(band_power, frame_dt) {
@@ -829,6 +829,44 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     }
     let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
     acc.iter().sum::<f64>() + tail
+}
+
+/// `Σ a_k · conj(b_k)` with four independent partial sums (see [`dot`]).
+#[inline]
+fn cdot(a: &[Complex<f64>], b: &[Complex<f64>]) -> Complex<f64> {
+    let mut acc = [Complex::new(0.0, 0.0); 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k].conj();
+        }
+    }
+    let tail: Complex<f64> = ra.iter().zip(rb).map(|(x, y)| x * y.conj()).sum();
+    acc[0] + acc[1] + acc[2] + acc[3] + tail
+}
+
+/// `r_i[k] = Σ_j P_ij S_j[lo + k]` for the `len` bins of a band, from the channel-major
+/// spectra `data` (stride `bins`) into `r` (stride `len`).
+fn respond_band(
+    p: &DMatrix<Complex<f64>>,
+    data: &[Complex<f64>],
+    r: &mut [Complex<f64>],
+    n: usize,
+    bins: usize,
+    lo: usize,
+    len: usize,
+) {
+    for i in 0..n {
+        let ri = &mut r[i * len..(i + 1) * len];
+        ri.fill(Complex::new(0.0, 0.0));
+        for j in 0..n {
+            let pij = p[(i, j)];
+            for (rv, sv) in ri.iter_mut().zip(&data[j * bins + lo..j * bins + lo + len]) {
+                *rv += pij * sv;
+            }
+        }
+    }
 }
 
 /// `r_i[t] = Σ_j P_ij x_j[t]` for `len` vectors stored channel-major with stride
