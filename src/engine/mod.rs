@@ -255,6 +255,8 @@ pub struct Engine {
     pending_change: bool,
     /// Next band whose eigenvalues a spectral stats record refreshes.
     eig_band_cursor: usize,
+    /// Stats intervals completed (drives the round-robin eigenvalue refresh).
+    records_emitted: u64,
     samples_processed: u64,
     counters: EngineCounters,
     /// Interleaved-frame scratch for the limiter.
@@ -354,6 +356,7 @@ impl Engine {
             input_count: 0,
             pending_change: false,
             eig_band_cursor: 0,
+            records_emitted: 0,
             samples_processed: 0,
             counters: EngineCounters::default(),
             frame: [0.0; MAX_CHANNELS],
@@ -600,13 +603,7 @@ impl Engine {
                 }
             }
             // Input outer product (lower triangle): dot products of channel slices.
-            for j in 0..n {
-                let xj = &core.xs[j * stride..j * stride + len];
-                for i in j..n {
-                    let xi = &core.xs[i * stride..i * stride + len];
-                    core.outer[(i, j)] += dot(xi, xj);
-                }
-            }
+            accumulate_outer(&mut core.outer, &core.xs, n, len, stride);
             core.count += len;
             // Responses r = P x of the heard whitener (and of the one fading out).
             respond_planar(
@@ -768,7 +765,11 @@ impl Engine {
         let time_s = self.samples_processed as f64 / self.sample_rate;
         for kind in WhitenerKind::ALL {
             let snap = match &mut self.core {
-                Core::Channels(c) => c.race.snapshot(kind),
+                // One whitener's eigenvalues are refreshed per record, in turn (each every
+                // 30 ms); errors are always current.
+                Core::Channels(c) => c
+                    .race
+                    .snapshot_with(kind, self.records_emitted % 3 == kind.index() as u64),
                 Core::Spectral(s) => {
                     // Aggregate over bands: mean error, extreme eigenvalues.
                     let mut agg = WhitenerSnapshot {
@@ -812,12 +813,54 @@ impl Engine {
         if let Core::Spectral(s) = &self.core {
             self.eig_band_cursor = (self.eig_band_cursor + EIG_BANDS_PER_RECORD) % s.races.len();
         }
+        self.records_emitted += 1;
+    }
+}
+
+/// `outer[i, j] += Σ_t x_i[t] x_j[t]` (lower triangle) for channel-major `xs`.
+fn accumulate_outer(outer: &mut DMatrix<f64>, xs: &[f64], n: usize, len: usize, stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function is compiled for.
+        unsafe { accumulate_outer_avx2(outer, xs, n, len, stride) };
+        return;
+    }
+    accumulate_outer_body(outer, xs, n, len, stride)
+}
+
+/// [`accumulate_outer_body`] compiled for AVX2/FMA, chosen at run time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn accumulate_outer_avx2(
+    outer: &mut DMatrix<f64>,
+    xs: &[f64],
+    n: usize,
+    len: usize,
+    stride: usize,
+) {
+    accumulate_outer_body(outer, xs, n, len, stride)
+}
+
+#[inline(always)]
+fn accumulate_outer_body(
+    outer: &mut DMatrix<f64>,
+    xs: &[f64],
+    n: usize,
+    len: usize,
+    stride: usize,
+) {
+    for j in 0..n {
+        let xj = &xs[j * stride..j * stride + len];
+        for i in j..n {
+            let xi = &xs[i * stride..i * stride + len];
+            outer[(i, j)] += dot(xi, xj);
+        }
     }
 }
 
 /// `Σ a_t b_t` with eight independent partial sums: a single running sum is a chain of
 /// dependent additions the compiler may not reorder, eight let it use vector lanes.
-#[inline]
+#[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     let mut acc = [0.0f64; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -879,16 +922,57 @@ fn respond_planar(
     len: usize,
     stride: usize,
 ) {
-    for i in 0..n {
-        let r = &mut rs[i * stride..i * stride + len];
-        r.fill(0.0);
-        for j in 0..n {
-            let pij = p[(i, j)];
-            let x = &xs[j * stride..j * stride + len];
-            for (r, x) in r.iter_mut().zip(x) {
-                *r += pij * x;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function is compiled for.
+        unsafe { respond_planar_avx2(p, xs, rs, n, len, stride) };
+        return;
+    }
+    respond_planar_body(p, xs, rs, n, len, stride)
+}
+
+/// [`respond_planar_body`] compiled for AVX2/FMA (4 f64 lanes instead of SSE2's 2); chosen at
+/// run time, so the binary still runs on any x86-64.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn respond_planar_avx2(
+    p: &DMatrix<f64>,
+    xs: &[f64],
+    rs: &mut [f64],
+    n: usize,
+    len: usize,
+    stride: usize,
+) {
+    respond_planar_body(p, xs, rs, n, len, stride)
+}
+
+#[inline(always)]
+fn respond_planar_body(
+    p: &DMatrix<f64>,
+    xs: &[f64],
+    rs: &mut [f64],
+    n: usize,
+    len: usize,
+    stride: usize,
+) {
+    // Tiles of 64 vectors keep the inputs and outputs of a tile in L1 for n = 16.
+    const TILE: usize = 64;
+    let mut t0 = 0;
+    while t0 < len {
+        let t1 = (t0 + TILE).min(len);
+        for i in 0..n {
+            let (head, _) = rs.split_at_mut(i * stride + t1);
+            let r = &mut head[i * stride + t0..];
+            r.fill(0.0);
+            for j in 0..n {
+                let pij = p[(i, j)];
+                let x = &xs[j * stride + t0..j * stride + t1];
+                for (r, x) in r.iter_mut().zip(x) {
+                    *r += pij * x;
+                }
             }
         }
+        t0 = t1;
     }
 }
 
