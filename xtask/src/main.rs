@@ -38,7 +38,8 @@ fn main() -> ExitCode {
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
                 "cargo xtask setup   install the Debian packages the project needs (as root)\n\
-                 cargo xtask test    setup, then format check, clippy, build and every test\n\
+                 cargo xtask test    setup, then format check, clippy, the test bundle\n\
+                                     (debug, assert_process_allocs) and every test\n\
                  cargo xtask demo    setup, then the built-in demo into out/\n\
                  cargo xtask bundle interneuron-whitening [--release]   plugin bundles"
             );
@@ -150,8 +151,29 @@ fn test() -> Result<(), String> {
         "-D",
         "warnings",
     ]))?;
+    bundle_for_tests()?;
     run(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))
+}
+
+/// Build `target/bundled/Interneuron Whitening.clap` (and `.vst3`) for the real-host tests: a
+/// debug build with nice-plug's `assert_process_allocs`, so an allocation inside the plugin's
+/// `process` aborts the host process and fails the test. Only the library is built (`--lib`):
+/// the tests load the plugin, not the standalone. The feature installs nice-plug's checking
+/// global allocator, which the allocation-counting tests cannot share, so the tests themselves
+/// are built without it.
+fn bundle_for_tests() -> Result<(), String> {
+    let args = [
+        "bundle",
+        "interneuron-whitening",
+        "--lib",
+        "--features",
+        "assert_process_allocs",
+    ];
+    eprintln!("xtask: cargo xtask {}", args.join(" "));
+    std::env::set_current_dir(workspace_root()).map_err(|e| e.to_string())?;
+    nice_plug_xtask::main_with_args("cargo xtask", args.map(String::from))
+        .map_err(|e| format!("bundling the plugin for the tests failed: {e:#}"))
 }
 
 fn demo() -> Result<(), String> {
