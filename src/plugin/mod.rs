@@ -390,7 +390,14 @@ impl Plugin for InterneuronWhitening {
             }
             silence(buffer.as_slice());
         }
-        ProcessStatus::Normal
+        // The STFT and the latency-compensating delay hold `latency` samples of signal after
+        // the input stops: ask the host not to cut them off.
+        match &self.active {
+            Some(a) if a.engine.latency_samples() > 0 => {
+                ProcessStatus::Tail(a.engine.latency_samples() as u32)
+            }
+            _ => ProcessStatus::Normal,
+        }
     }
 }
 
@@ -419,6 +426,7 @@ impl InterneuronWhitening {
                         a.pending = None;
                         if let Some(old) = a.old.take() {
                             let _ = handoff.garbage_tx.try_send(old);
+                            context.execute_background(Task::Collect);
                         }
                         let old = std::mem::replace(&mut a.engine, engine);
                         if old.latency_samples() != a.engine.latency_samples() {
@@ -451,11 +459,15 @@ impl InterneuronWhitening {
         } else if a.failed != Some(want) {
             a.failed = None;
             let timeout = (REQUEST_TIMEOUT_S * a.sample_rate as f64) as u64;
-            let fresh = a
-                .pending
-                .is_some_and(|p| p.structure == want && p.age < timeout);
-            if !fresh {
-                let generation = handoff.latest.fetch_add(1, Ordering::SeqCst) + 1;
+            let (send, generation) = match a.pending {
+                Some(p) if p.structure == want && p.age < timeout => (false, p.generation),
+                // The request may have been dropped: send it again under the same generation,
+                // so a slow build still in progress is not superseded (faster-than-real-time
+                // rendering would otherwise starve it); whichever copy arrives first is used.
+                Some(p) if p.structure == want => (true, p.generation),
+                _ => (true, handoff.latest.fetch_add(1, Ordering::SeqCst) + 1),
+            };
+            if send {
                 let mut build = wanted.clone();
                 build.init_scale = params.init_scale();
                 context.execute_background(Task::Build(BuildRequest {
