@@ -22,6 +22,9 @@ pub struct ProcessOptions {
     pub raw: bool,
     /// Learning rate per sample for `--raw`.
     pub raw_eta: f64,
+    /// Without `raw`: a learning rate per input vector that replaces `params.tau_ms` once the
+    /// sample rate is known (`τ = 1/(η·rate)`, rate = samples/s or frames/s).
+    pub eta_per_vector: Option<f64>,
     /// Where to write stats as JSON lines.
     pub stats: Option<PathBuf>,
 }
@@ -130,6 +133,28 @@ pub fn process_file(
     let spec = reader.spec();
     let total = reader.frames();
     let n = spec.channels as usize;
+    if opts.params.interneurons != 0 && opts.params.interneurons < n {
+        return Err(ProcessError::Usage(format!(
+            "--interneurons {} is fewer than the {n} channels of {}: the interneuron circuit needs k >= n",
+            opts.params.interneurons,
+            input.display()
+        )));
+    }
+    let mut params = opts.params.clone();
+    if let (Some(eta), false) = (opts.eta_per_vector, opts.raw) {
+        if !(eta.is_finite() && eta > 0.0 && eta < 1.0) {
+            return Err(ProcessError::Usage(format!(
+                "--eta must be in (0, 1), got {eta}"
+            )));
+        }
+        let rate = match params.framing {
+            crate::engine::Framing::Channels => spec.sample_rate as f64,
+            crate::engine::Framing::Spectral => {
+                spec.sample_rate as f64 / (params.fft_size / 4).max(1) as f64
+            }
+        };
+        params.tau_ms = 1000.0 / (eta * rate);
+    }
     if opts.raw && opts.stats.is_some() {
         return Err(ProcessError::Usage(
             "--stats is not available with --raw (raw mode runs a single circuit)".into(),
@@ -190,7 +215,7 @@ pub fn process_file(
         return Ok(summary);
     }
 
-    let mut engine = Engine::new(n, spec.sample_rate as f64, opts.params.clone())?;
+    let mut engine = Engine::new(n, spec.sample_rate as f64, params)?;
     let (tx, rx) = crossbeam_channel::bounded::<StatsRecord>(4096);
     if stats_file.is_some() {
         engine.set_stats_sender(Some(StatsSender::new(tx)));

@@ -95,6 +95,7 @@ fn spectral_identity_through_wav_files_is_aligned_and_same_length() {
         params: identity_params(Framing::Spectral, 1024),
         raw: false,
         raw_eta: 0.001,
+        eta_per_vector: None,
         stats: None,
     };
     let summary = process_file(&inp, &out, &opts, |_, _| {}).unwrap();
@@ -162,6 +163,7 @@ fn known_mixtures_are_whitened_in_every_context_both_framings_both_circuits() {
                 params,
                 raw: false,
                 raw_eta: 0.001,
+                eta_per_vector: None,
                 stats: None,
             };
             process_file(&inp, &out, &opts, |_, _| {}).unwrap();
@@ -218,6 +220,7 @@ fn raw_mode_equals_the_design_algorithm_in_f64() {
             params,
             raw: true,
             raw_eta: eta,
+            eta_per_vector: None,
             stats: None,
         };
         process_file(&inp, &out, &opts, |_, _| {}).unwrap();

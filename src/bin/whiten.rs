@@ -314,21 +314,46 @@ fn process_cmd(a: &ProcessArgs) -> Result<()> {
     if a.raw && a.tau_ms.is_some() {
         anyhow::bail!("--raw takes a learning rate per sample: use --eta instead of --tau-ms");
     }
-    let spec = interneuron_whitening::wav::WavInput::open(&a.input)?.spec();
-    let tau_ms = match (a.eta, a.tau_ms) {
-        (_, Some(t)) => t,
-        (Some(eta), None) if !a.raw => {
-            if !(eta.is_finite() && eta > 0.0 && eta < 1.0) {
-                anyhow::bail!("--eta must be in (0, 1), got {eta}");
-            }
-            let rate = match framing {
-                Framing::Channels => spec.sample_rate as f64,
-                Framing::Spectral => spec.sample_rate as f64 / (a.fft_size / 4).max(1) as f64,
-            };
-            1000.0 / (eta * rate)
+    // Check every option here, so that messages name the option the user typed.
+    let bad = |m: String| -> Result<()> { Err(anyhow::anyhow!(m)) };
+    if let Some(t) = a.tau_ms {
+        let (lo, hi) = interneuron_whitening::engine::TAU_MS_RANGE;
+        if !(t >= lo && t <= hi) {
+            return bad(format!("--tau-ms {t} is outside {lo}..{hi} ms"));
         }
-        _ => EngineParams::default().tau_ms,
-    };
+    }
+    if !(a.init_scale.is_finite() && a.init_scale > 0.0 && a.init_scale <= 1e6) {
+        return bad(format!("--init-scale {} must be in (0, 1e6]", a.init_scale));
+    }
+    if !(0.0..=1.0).contains(&a.dry_wet) {
+        return bad(format!("--dry-wet {} must be between 0 and 1", a.dry_wet));
+    }
+    for (name, v) in [
+        ("--reference-db", a.reference_db),
+        ("--output-db", a.output_db),
+        ("--noise-floor-db", a.noise_floor_db),
+    ] {
+        if !(v.is_finite() && (-200.0..=24.0).contains(&v)) {
+            return bad(format!("{name} {v} is outside -200..24 dBFS"));
+        }
+    }
+    if framing == Framing::Spectral {
+        if !(a.fft_size.is_power_of_two() && (256..=8192).contains(&a.fft_size)) {
+            return bad(format!(
+                "--fft-size {} must be a power of two from 256 to 8192",
+                a.fft_size
+            ));
+        }
+        if a.bands == 0 {
+            return bad("--bands must be at least 1".into());
+        }
+    }
+    if let Some(eta) = a.eta {
+        if !(eta.is_finite() && eta > 0.0 && eta < 1.0) {
+            return bad(format!("--eta must be in (0, 1), got {eta}"));
+        }
+    }
+    let tau_ms = a.tau_ms.unwrap_or(EngineParams::default().tau_ms);
     let params = EngineParams {
         framing,
         selected: match a.circuit {
@@ -347,19 +372,11 @@ fn process_cmd(a: &ProcessArgs) -> Result<()> {
         bands: a.bands,
         learning: true,
     };
-    if let Some(k) = a.interneurons {
-        if k < spec.channels as usize {
-            anyhow::bail!(
-                "--interneurons {k} is fewer than the {} channels of {}: the interneuron circuit needs k >= n",
-                spec.channels,
-                a.input.display()
-            );
-        }
-    }
     let opts = ProcessOptions {
         params,
         raw: a.raw,
         raw_eta: a.eta.unwrap_or(0.001),
+        eta_per_vector: if a.raw { None } else { a.eta },
         stats: a.stats.clone(),
     };
     let bar = ProgressBar::new(0);

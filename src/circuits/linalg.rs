@@ -133,12 +133,19 @@ pub fn matmul_into<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<
     let a = a.as_slice();
     let b = b.as_slice();
     let out = out.as_mut_slice();
-    out.fill(T::zero());
-    // Column j of the product is Σ_l b[l, j] · (column l of a): contiguous axpys.
-    for (out_col, b_col) in out.chunks_exact_mut(m).zip(b.chunks_exact(k)) {
-        for (a_col, &blj) in a.chunks_exact(m).zip(b_col) {
-            for (o, &ail) in out_col.iter_mut().zip(a_col) {
-                *o += ail * blj;
+    // Column j of the product is Σ_l b[l, j] · (column l of a): contiguous axpys. Offsets are
+    // computed by multiplication (`chunks_exact` with a run-time size divides, which costs more
+    // than a whole 2×2 product).
+    for j in 0..n {
+        let o = &mut out[j * m..(j + 1) * m];
+        for v in o.iter_mut() {
+            *v = T::zero();
+        }
+        for l in 0..k {
+            let blj = b[j * k + l];
+            let col = &a[l * m..(l + 1) * m];
+            for (v, &ail) in o.iter_mut().zip(col) {
+                *v += ail * blj;
             }
         }
     }
