@@ -207,6 +207,7 @@ struct Param {
     max: f64,
     default: f64,
     stepped: bool,
+    bypass: bool,
 }
 
 /// A plugin instance with its audio processor and the host's view of it.
@@ -506,6 +507,7 @@ fn list_params(handle: &mut PluginMainThreadHandle) -> Vec<Param> {
                 max: info.max_value,
                 default: info.default_value,
                 stepped: info.flags.contains(ParamInfoFlags::IS_STEPPED),
+                bypass: info.flags.contains(ParamInfoFlags::IS_BYPASS),
             }
         })
         .collect()
@@ -646,8 +648,28 @@ fn whitening_scenario() {
     println!("input correlation {rho:.3}");
     assert!(rho.abs() > 0.5, "the test mixture must be correlated");
     let entry = load_entry();
+    let factory = entry
+        .get_plugin_factory()
+        .expect("the entry has a plugin factory");
+    let descriptor = factory
+        .plugin_descriptors()
+        .find(|d| d.id() == Some(PLUGIN_ID))
+        .expect("the factory lists the plugin by its reverse-DNS id");
+    let features: Vec<String> = descriptor
+        .features()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
+    println!("CLAP features {features:?}");
+    for f in ["audio-effect", "analyzer", "stereo", "surround"] {
+        assert!(features.iter().any(|g| g == f), "CLAP feature {f} missing");
+    }
     let mut plugin = Instance::new(&entry, 2, rate);
     assert_eq!(plugin.latency(), 0, "channels framing has no latency");
+    let bypass: Vec<&Param> = plugin.params.iter().filter(|p| p.bypass).collect();
+    assert!(
+        bypass.len() == 1 && bypass[0].name == "Bypass",
+        "exactly one parameter, Bypass, is the host's bypass: {bypass:?}"
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let circuit = plugin.param("Circuit");
     let sec = |s: f64| (s * rate) as usize;
