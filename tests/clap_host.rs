@@ -85,6 +85,35 @@ fn bundle_path() -> PathBuf {
     target.join("bundled").join("Interneuron Whitening.clap")
 }
 
+/// Warn (not fail: CI always rebuilds it) when a source file is newer than the bundle.
+fn warn_if_stale(bundle: &std::path::Path) {
+    fn newest(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+        std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .filter_map(|e| {
+                let path = e.path();
+                if path.is_dir() {
+                    newest(&path)
+                } else {
+                    e.metadata().ok()?.modified().ok()
+                }
+            })
+            .max()
+    }
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let built = std::fs::metadata(bundle).and_then(|m| m.modified()).ok();
+    if let (Some(built), Some(changed)) = (built, newest(&src)) {
+        if changed > built {
+            eprintln!(
+                "warning: {} is older than the sources; rebuild it with `cargo xtask bundle \
+                 interneuron-whitening` to test the current code",
+                bundle.display()
+            );
+        }
+    }
+}
+
 fn run_child(scenario: &str) {
     let bundle = bundle_path();
     assert!(
@@ -94,6 +123,7 @@ fn run_child(scenario: &str) {
          which builds it with `assert_process_allocs`",
         bundle.display()
     );
+    warn_if_stale(&bundle);
     let exe = std::env::current_exe().expect("test executable path");
     let started = Instant::now();
     let output = Command::new(exe)
@@ -792,6 +822,12 @@ fn automation_scenario(n: usize, rate: f64, seed: u64) {
     let out = plugin.process(&source.next(secs(0.3)), &events, &mut rng);
     check_bounded(&out, "back to defaults");
     plugin.process_until(&source, &mut rng, 30.0, |p| p.latency() == 0);
+    // Give the background thread time to deliver the default engine if the structure differed
+    // in something other than the framing (building one takes well under a millisecond).
+    let settle = Instant::now();
+    plugin.process_until(&source, &mut rng, 30.0, |_| {
+        settle.elapsed() > Duration::from_millis(200)
+    });
     let out = plugin.process(&source.next(secs(4.0)), &[], &mut rng);
     check_bounded(&out, "defaults again");
     let (err, _) = whitening_error(&out, secs(3.0)..secs(4.0));
