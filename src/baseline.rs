@@ -37,7 +37,9 @@
 //! into a second solver and committed only if it is valid, so an error leaves the state exactly
 //! as it was.
 
-use crate::circuits::{check_eta, check_scale, check_square, CircuitError, Scalar};
+use crate::circuits::{
+    check_eta, check_scale, check_square, matmul_into, mirror_lower, CircuitError, Scalar,
+};
 use crate::eigen::HermitianEigen;
 use nalgebra::DMatrix;
 
@@ -324,8 +326,8 @@ impl<T: Scalar> ZcaBaseline<T> {
             c.nrows() == n && c.ncols() == n,
             "ZcaBaseline::whitening_error: C must be {n}x{n}"
         );
-        mul_into(c, &self.p, &mut self.scratch_a);
-        mul_into(&self.p, &self.scratch_a, &mut self.scratch_b);
+        matmul_into(&mut self.scratch_a, c, &self.p);
+        matmul_into(&mut self.scratch_b, &self.p, &self.scratch_a);
         let mut sum = 0.0;
         for j in 0..n {
             for i in 0..n {
@@ -362,31 +364,5 @@ fn shifted_min(lambda: &[f64], floor: f64) -> Option<f64> {
         Some(d)
     } else {
         None
-    }
-}
-
-/// Copy the lower triangle into the upper one (conjugated) and make the diagonal real.
-fn mirror_lower<T: Scalar>(m: &mut DMatrix<T>) {
-    let n = m.nrows();
-    for j in 0..n {
-        let d = m[(j, j)].real();
-        m[(j, j)] = T::from_real(d);
-        for i in j + 1..n {
-            m[(j, i)] = m[(i, j)].conjugate();
-        }
-    }
-}
-
-/// `out = a b` (n×n) by explicit loops, so that no BLAS-like kernel allocates packing buffers.
-fn mul_into<T: Scalar>(a: &DMatrix<T>, b: &DMatrix<T>, out: &mut DMatrix<T>) {
-    let n = a.nrows();
-    out.fill(T::zero());
-    for j in 0..n {
-        for k in 0..n {
-            let bkj = b[(k, j)];
-            for i in 0..n {
-                out[(i, j)] += a[(i, k)] * bkj;
-            }
-        }
     }
 }

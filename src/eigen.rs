@@ -55,7 +55,7 @@
 //! `V₀` is re-orthonormalised (modified Gram–Schmidt) before use so that rounding errors cannot
 //! accumulate over millions of warm starts.
 
-use crate::circuits::Scalar;
+use crate::circuits::{matmul_into, mirror_lower, Scalar};
 use nalgebra::DMatrix;
 
 /// Default convergence tolerance: stop when `off(A) ≤ tol·‖A‖_F`. A few units of rounding
@@ -219,7 +219,7 @@ impl<T: Scalar> HermitianEigen<T> {
         } else {
             let n = self.n;
             // scratch = A V₀ (A Hermitian, full storage).
-            mul_into(&self.work, &self.work_vectors, &mut self.scratch);
+            matmul_into(&mut self.scratch, &self.work, &self.work_vectors);
             // work = V₀ᴴ scratch, lower triangle only, then mirrored: B is Hermitian exactly.
             for j in 0..n {
                 for i in j..n {
@@ -462,33 +462,6 @@ fn off_diagonal_sq<T: Scalar>(a: &DMatrix<T>) -> f64 {
 /// `‖a‖_F²`.
 fn frobenius_sq<T: Scalar>(a: &DMatrix<T>) -> f64 {
     a.iter().map(|v| v.modulus_squared()).sum()
-}
-
-/// Copy the lower triangle into the upper one (conjugated) and make the diagonal real.
-fn mirror_lower<T: Scalar>(m: &mut DMatrix<T>) {
-    let n = m.nrows();
-    for j in 0..n {
-        let d = m[(j, j)].real();
-        m[(j, j)] = T::from_real(d);
-        for i in j + 1..n {
-            m[(j, i)] = m[(i, j)].conjugate();
-        }
-    }
-}
-
-/// `out = a b` for n×n matrices, by explicit loops (nalgebra's `gemm` may call into
-/// `matrixmultiply`, whose packing buffers are heap allocated).
-fn mul_into<T: Scalar>(a: &DMatrix<T>, b: &DMatrix<T>, out: &mut DMatrix<T>) {
-    let n = a.nrows();
-    out.fill(T::zero());
-    for j in 0..n {
-        for k in 0..n {
-            let bkj = b[(k, j)];
-            for i in 0..n {
-                out[(i, j)] += a[(i, k)] * bkj;
-            }
-        }
-    }
 }
 
 /// Modified Gram–Schmidt on the columns, in place. Returns false if a column collapsed (the

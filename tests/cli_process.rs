@@ -717,7 +717,7 @@ fn write_failure_mid_processing_leaves_no_partial_output() {
     let s = spec(SampleFormat::Int16, 2, 44_100);
     let inp = root.path().join("long.wav");
     write_wav(&inp, s, &noise(2, 200_000, 4)).unwrap();
-    assert!(std::fs::metadata(&inp).unwrap().len() > 3 * LIMIT as u64);
+    assert!(std::fs::metadata(&inp).unwrap().len() > 3 * LIMIT);
     for (mode, with_stats) in [("channels", false), ("spectral", false), ("channels", true)] {
         let what = format!("write failure, --mode {mode}, stats: {with_stats}");
         let (dir, old) = out_dir_with_old_file(root.path());
