@@ -21,6 +21,11 @@ use crate::eigen::HermitianEigen;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
+/// Largest move `η‖R̂ − I‖_F` of one learning sub-step (see [`Race::learn`]).
+pub const MAX_SUBSTEP: f64 = 0.05;
+/// Most sub-steps per block.
+pub const MAX_SUBSTEPS: usize = 64;
+
 /// Learning blocks per baseline update.
 pub const BASELINE_STRIDE: usize = 4;
 
@@ -300,8 +305,7 @@ impl<T: Scalar> Race<T> {
                         r
                     }
                 }
-                WhitenerKind::Direct => self.direct.step_outer(&self.scratch_b),
-                WhitenerKind::Interneuron => self.interneuron.step_outer(&self.scratch_b),
+                WhitenerKind::Direct | WhitenerKind::Interneuron => self.circuit_block_step(kind),
             };
             if result.is_err() {
                 self.resets[idx] += 1;
@@ -317,6 +321,53 @@ impl<T: Scalar> Race<T> {
         if learn {
             self.refresh_responses();
         }
+    }
+
+    /// One block's update of a circuit from `R̂ = P (X̂ + ε²I) P` in `scratch_b`.
+    ///
+    /// Per-sample learning takes many small steps, each with the current `M`; one block step
+    /// `η_block (R̂ − I)` is a single Euler step of the same dynamics and overshoots when
+    /// `η_block ‖R̂ − I‖` is not small — right after a large change of level, e.g. +28 dB makes
+    /// `R̂ ≈ 600·I`, and one direct step would throw `M` far past its target. So the block is
+    /// integrated in `K` sub-steps of `η_block/K` with `R̂` recomputed from the updated `M`
+    /// (same input statistics `X̂`), `K` chosen so each step moves by at most `MAX_SUBSTEP`;
+    /// in steady state `K = 1`. Both circuits get the same treatment.
+    fn circuit_block_step(&mut self, kind: WhitenerKind) -> Result<(), CircuitError> {
+        let idx = kind.index();
+        let n = self.dim();
+        let mut dev = 0.0;
+        for j in 0..n {
+            for i in 0..n {
+                let mut v = self.scratch_b[(i, j)];
+                if i == j {
+                    v -= T::one();
+                }
+                dev += v.modulus_squared();
+            }
+        }
+        let eta = self.direct.learning_rate();
+        let k = ((eta * dev.sqrt() / MAX_SUBSTEP).ceil() as usize).clamp(1, MAX_SUBSTEPS);
+        let sub_eta = eta / k as f64;
+        let circuit: &mut dyn Circuit<T> = match kind {
+            WhitenerKind::Direct => &mut self.direct,
+            _ => &mut self.interneuron,
+        };
+        circuit.set_learning_rate(sub_eta)?;
+        let mut result = Ok(());
+        for step in 0..k {
+            if step > 0 {
+                // R̂ with the updated state: P (X̂ + ε²I) P.
+                circuit.inverse_recurrent_matrix_into(&mut self.p[idx]);
+                matmul_into(&mut self.scratch_a, &self.x_floor, &self.p[idx]);
+                matmul_into(&mut self.scratch_b, &self.p[idx], &self.scratch_a);
+            }
+            result = circuit.step_outer(&self.scratch_b);
+            if result.is_err() {
+                break;
+            }
+        }
+        circuit.set_learning_rate(eta)?;
+        result
     }
 
     /// Error estimate, extreme eigenvalues of `M` and resets of one whitener. Costs one
