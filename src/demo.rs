@@ -191,7 +191,7 @@ fn draw(
         let mut chart = ChartBuilder::on(&top)
             .caption(
                 format!(
-                    "Whitening error of each whitener's output (τ = {} ms, init scale {}, {} framing); grey: changes of the scene, ▼ detected",
+                    "Whitening error of each whitener's output (τ = {} ms, init scale {}, {} framing); grey: changes of the scene, ▲ detected",
                     params.tau_ms,
                     params.init_scale,
                     match params.framing {
