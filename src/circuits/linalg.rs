@@ -161,17 +161,23 @@ pub(crate) fn whitening_error_with_inverse<T: Scalar>(
     let n = p.nrows();
     matmul_into(scratch_a, c, p);
     matmul_into(scratch_b, p, scratch_a);
+    distance_from_identity(scratch_b) / (n as f64).sqrt()
+}
+
+/// `‖X − I‖_F` of a square matrix: the unnormalised whitening error of an output covariance.
+pub fn distance_from_identity<T: Scalar>(x: &DMatrix<T>) -> f64 {
+    let n = x.nrows();
     let mut sum = 0.0;
     for j in 0..n {
         for i in 0..n {
-            let mut v = scratch_b[(i, j)];
+            let mut v = x[(i, j)];
             if i == j {
                 v -= T::one();
             }
             sum += v.modulus_squared();
         }
     }
-    (sum / n as f64).sqrt()
+    sum.sqrt()
 }
 
 /// The whitening error `E(M; C) = ‖M⁻¹ C M⁻¹ − I‖_F / √n` (DESIGN.md §2) of a recurrent

@@ -23,6 +23,7 @@ mod linalg;
 pub use direct::DirectCircuit;
 pub use init::{dct_rows, random_orthonormal_rows, random_unitary, InterneuronBasis};
 pub use interneuron::{InterneuronCircuit, Solver};
+pub use linalg::distance_from_identity;
 pub(crate) use linalg::mirror_lower;
 pub use linalg::{
     hermitian_sqrt, is_positive_definite, matmul_into, validate_covariance, whitening_error,

@@ -168,7 +168,7 @@ impl ChangeDetector {
     fn full_divergence(&mut self) -> f64 {
         let n = self.fast.nrows();
         let mut total = 0.0;
-        for (a_is_slow, _) in [(true, 0), (false, 1)] {
+        for a_is_slow in [true, false] {
             // scratch = A + floor·I (factorised), scratch2 = B + floor·I; tr(A⁻¹B).
             let (a, b) = if a_is_slow {
                 (&self.slow, &self.fast)

@@ -288,7 +288,7 @@ impl Engine {
         } else {
             params.interneurons.max(channels)
         };
-        let (core, vector_rate, block_vectors) = match params.framing {
+        let (core, vector_rate) = match params.framing {
             Framing::Channels => {
                 let learn_interval = learn_interval(channels);
                 let settings = RaceSettings {
@@ -307,7 +307,7 @@ impl Engine {
                     rs: vec![0.0; channels * learn_interval],
                     rs_from: vec![0.0; channels * learn_interval],
                 };
-                (Core::Channels(Box::new(core)), sample_rate, learn_interval)
+                (Core::Channels(Box::new(core)), sample_rate)
             }
             Framing::Spectral => {
                 let mut stft = Stft::new(params.fft_size, channels)?;
@@ -334,14 +334,13 @@ impl Engine {
                     r: vec![Complex::new(0.0, 0.0); channels * widest],
                     r_from: vec![Complex::new(0.0, 0.0); channels * widest],
                 };
-                (Core::Spectral(Box::new(core)), sample_rate / hop, 1)
+                (Core::Spectral(Box::new(core)), sample_rate / hop)
             }
         };
         let detector_dim = match &core {
             Core::Channels(_) => channels,
             Core::Spectral(s) => s.layout.num_bands(),
         };
-        let _ = block_vectors;
         let stats_interval = ((STATS_INTERVAL_MS * 1e-3 * sample_rate).round() as usize).max(1);
         Ok(Self {
             in_scale,

@@ -14,8 +14,8 @@
 
 use crate::baseline::ZcaBaseline;
 use crate::circuits::{
-    matmul_into, Circuit, CircuitError, DirectCircuit, InterneuronBasis, InterneuronCircuit,
-    Scalar, Solver,
+    distance_from_identity, matmul_into, Circuit, CircuitError, DirectCircuit, InterneuronBasis,
+    InterneuronCircuit, Scalar, Solver,
 };
 use crate::eigen::HermitianEigen;
 use nalgebra::DMatrix;
@@ -334,19 +334,9 @@ impl<T: Scalar> Race<T> {
     /// in steady state `K = 1`. Both circuits get the same treatment.
     fn circuit_block_step(&mut self, kind: WhitenerKind) -> Result<(), CircuitError> {
         let idx = kind.index();
-        let n = self.dim();
-        let mut dev = 0.0;
-        for j in 0..n {
-            for i in 0..n {
-                let mut v = self.scratch_b[(i, j)];
-                if i == j {
-                    v -= T::one();
-                }
-                dev += v.modulus_squared();
-            }
-        }
+        let dev = distance_from_identity(&self.scratch_b);
         let eta = self.direct.learning_rate();
-        let k = ((eta * dev.sqrt() / MAX_SUBSTEP).ceil() as usize).clamp(1, MAX_SUBSTEPS);
+        let k = ((eta * dev / MAX_SUBSTEP).ceil() as usize).clamp(1, MAX_SUBSTEPS);
         let sub_eta = eta / k as f64;
         let circuit: &mut dyn Circuit<T> = match kind {
             WhitenerKind::Direct => &mut self.direct,
@@ -386,17 +376,7 @@ impl<T: Scalar> Race<T> {
     ) -> WhitenerSnapshot {
         let n = self.dim();
         let idx = kind.index();
-        let mut sum = 0.0;
-        for j in 0..n {
-            for i in 0..n {
-                let mut v = self.out_cov[idx][(i, j)];
-                if i == j {
-                    v -= T::one();
-                }
-                sum += v.modulus_squared();
-            }
-        }
-        let error = (sum / n as f64).sqrt();
+        let error = distance_from_identity(&self.out_cov[idx]) / (n as f64).sqrt();
         let (eig_min, eig_max) = match kind {
             _ if !refresh_eigenvalues => self.eig_cache[idx],
             WhitenerKind::Baseline => {
