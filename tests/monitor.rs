@@ -16,6 +16,7 @@ fn record(t: f64, kind: WhitenerKind, error: f64) -> StatsRecord {
         eig_min: 1.0,
         eig_max: 1.0,
         condition: 1.0,
+        eigenvalues: Default::default(),
         input_rms_db: -20.0,
         change: false,
         resets: 0,

@@ -67,6 +67,11 @@ impl ChangeDetector {
         }
     }
 
+    /// Change the power floor added to both estimates.
+    pub fn set_floor(&mut self, floor2: f64) {
+        self.floor2 = floor2.max(1e-30);
+    }
+
     /// The divergence score of the last update.
     pub fn score(&self) -> f64 {
         self.score

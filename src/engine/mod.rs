@@ -15,7 +15,7 @@ pub use change::ChangeDetector;
 pub use race::{Race, RaceSettings, WhitenerKind, WhitenerSnapshot};
 pub use raw::RawWhitener;
 pub use safety::{db_to_amp, power_to_db, DenormalGuard, SafetyLimiter};
-pub use stats::{StatsRecord, StatsSender};
+pub use stats::{Eigenvalues, StatsRecord, StatsSender};
 
 use crate::circuits::CircuitError;
 use crate::framing::stft::{BandLayout, Stft, StftError};
@@ -247,6 +247,9 @@ pub struct Engine {
     fade_step: f64,
     detector: ChangeDetector,
     stats: Option<StatsSender>,
+    /// Whether stats records are computed at all (off while nobody watches: the eigenvalue
+    /// refreshes are the costliest part of the stats).
+    stats_enabled: bool,
     stats_interval: usize,
     stats_countdown: usize,
     /// Sum of squared input samples since the last stats record.
@@ -349,6 +352,7 @@ impl Engine {
             fade_step: 1.0 / (CROSSFADE_MS * 1e-3 * vector_rate).max(1.0),
             detector: ChangeDetector::new(detector_dim, floor * floor),
             stats: None,
+            stats_enabled: true,
             stats_interval,
             stats_countdown: stats_interval,
             input_energy: 0.0,
@@ -370,6 +374,40 @@ impl Engine {
     /// Send one stats record per whitener every ~10 ms on this channel (never blocking).
     pub fn set_stats_sender(&mut self, sender: Option<StatsSender>) {
         self.stats = sender;
+    }
+
+    /// Compute and send stats records (default) or skip all stats work, e.g. while no
+    /// monitor is open. No allocation; the audio output does not depend on it.
+    pub fn set_stats_enabled(&mut self, enabled: bool) {
+        self.stats_enabled = enabled;
+    }
+
+    /// Change the reference level and the noise floor (dBFS) without rebuilding: the learned
+    /// state is kept, so the circuits readapt from where they are to the newly scaled input —
+    /// the scale dependence of DESIGN.md §2, live. No allocation.
+    pub fn set_levels(
+        &mut self,
+        reference_db: f64,
+        noise_floor_db: f64,
+    ) -> Result<(), EngineError> {
+        let mut p = self.params.clone();
+        p.reference_db = reference_db;
+        p.noise_floor_db = noise_floor_db;
+        p.validate()?;
+        self.params.reference_db = reference_db;
+        self.params.noise_floor_db = noise_floor_db;
+        self.in_scale = 1.0 / db_to_amp(reference_db);
+        let floor = db_to_amp(noise_floor_db) * self.in_scale;
+        match &mut self.core {
+            Core::Channels(c) => c.race.set_floor(floor),
+            Core::Spectral(s) => {
+                for r in s.races.iter_mut() {
+                    r.set_floor(floor);
+                }
+            }
+        }
+        self.detector.set_floor(floor * floor);
+        Ok(())
     }
 
     /// The parameters in force.
@@ -758,7 +796,7 @@ impl Engine {
         self.input_energy = 0.0;
         self.input_count = 0;
         let change = std::mem::take(&mut self.pending_change);
-        let Some(tx) = &self.stats else {
+        let Some(tx) = self.stats.as_ref().filter(|_| self.stats_enabled) else {
             return;
         };
         let time_s = self.samples_processed as f64 / self.sample_rate;
@@ -770,11 +808,32 @@ impl Engine {
                     .race
                     .snapshot_with(kind, self.records_emitted % 3 == kind.index() as u64),
                 Core::Spectral(s) => {
-                    // Aggregate over bands: mean error, extreme eigenvalues.
+                    // Aggregate over bands: mean error, extreme eigenvalues; the full
+                    // spectrum of the loudest band (largest tr Ĉ = Σ λ(Ĉ^{1/2})²).
+                    let loudest = s
+                        .races
+                        .iter()
+                        .map(|r| {
+                            r.baseline()
+                                .recurrent_eigenvalues()
+                                .iter()
+                                .map(|l| l * l)
+                                .sum::<f64>()
+                        })
+                        .enumerate()
+                        .fold((0, f64::NEG_INFINITY), |best, (b, p)| {
+                            if p > best.1 {
+                                (b, p)
+                            } else {
+                                best
+                            }
+                        })
+                        .0;
                     let mut agg = WhitenerSnapshot {
                         error: 0.0,
                         eig_min: f64::INFINITY,
                         eig_max: 0.0,
+                        eigenvalues: Eigenvalues::EMPTY,
                         resets: 0,
                     };
                     let bands = s.races.len();
@@ -786,6 +845,9 @@ impl Engine {
                         agg.eig_min = agg.eig_min.min(sn.eig_min);
                         agg.eig_max = agg.eig_max.max(sn.eig_max);
                         agg.resets += sn.resets;
+                        if b == loudest {
+                            agg.eigenvalues = sn.eigenvalues;
+                        }
                     }
                     agg.error /= s.races.len() as f64;
                     agg
@@ -799,6 +861,7 @@ impl Engine {
                 eig_min: snap.eig_min,
                 eig_max: snap.eig_max,
                 condition: snap.eig_max / snap.eig_min,
+                eigenvalues: snap.eigenvalues,
                 input_rms_db,
                 change,
                 resets: snap.resets,

@@ -12,6 +12,8 @@
 //! fixed point is then `M* = (C + ε² I)^{1/2}`, whose eigenvalues are at least `ε`, so silence
 //! can never drive `M` singular, and the gain `M⁻¹` is bounded by `1/ε`.
 
+use super::stats::Eigenvalues;
+use super::MAX_CHANNELS;
 use crate::baseline::ZcaBaseline;
 use crate::circuits::{
     distance_from_identity, matmul_into, Circuit, CircuitError, DirectCircuit, InterneuronBasis,
@@ -87,6 +89,8 @@ pub struct WhitenerSnapshot {
     pub eig_min: f64,
     /// Largest eigenvalue of `M`.
     pub eig_max: f64,
+    /// Every eigenvalue of `M`, ascending.
+    pub eigenvalues: Eigenvalues,
     /// State resets (non-finite or non-positive-definite state) so far.
     pub resets: u64,
 }
@@ -125,9 +129,9 @@ pub struct Race<T: Scalar> {
     baseline_acc: DMatrix<T>,
     /// Blocks accumulated in `baseline_acc`.
     baseline_count: usize,
-    /// Last computed (min, max) eigenvalue of `M` per whitener, for snapshots that skip the
+    /// Last computed eigenvalues of `M` per whitener, for snapshots that skip the
     /// eigendecomposition.
-    eig_cache: [(f64, f64); 3],
+    eig_cache: [Eigenvalues; 3],
 }
 
 /// Settings shared by every whitener of a race.
@@ -179,7 +183,7 @@ impl<T: Scalar> Race<T> {
             }),
             baseline_acc: DMatrix::zeros(n, n),
             baseline_count: 0,
-            eig_cache: [(s.init_scale, s.init_scale); 3],
+            eig_cache: [Eigenvalues::from_slice(&vec![s.init_scale; n]); 3],
         };
         race.refresh_responses();
         Ok(race)
@@ -377,11 +381,10 @@ impl<T: Scalar> Race<T> {
         let n = self.dim();
         let idx = kind.index();
         let error = distance_from_identity(&self.out_cov[idx]) / (n as f64).sqrt();
-        let (eig_min, eig_max) = match kind {
+        let eigenvalues = match kind {
             _ if !refresh_eigenvalues => self.eig_cache[idx],
             WhitenerKind::Baseline => {
-                let e = self.baseline.recurrent_eigenvalues();
-                (e[0], e[e.len() - 1])
+                Eigenvalues::from_slice(self.baseline.recurrent_eigenvalues())
             }
             _ => {
                 if kind == WhitenerKind::Direct {
@@ -391,20 +394,23 @@ impl<T: Scalar> Race<T> {
                 }
                 let eig = &mut self.eig[idx];
                 if eig.decompose_warm(&self.scratch_a).is_ok() {
-                    let e = eig.eigenvalues();
-                    let lo = e.iter().cloned().fold(f64::INFINITY, f64::min);
-                    let hi = e.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                    (lo, hi)
+                    Eigenvalues::from_slice(eig.eigenvalues())
                 } else {
-                    (f64::NAN, f64::NAN)
+                    Eigenvalues::from_slice(&[f64::NAN; MAX_CHANNELS][..n.min(MAX_CHANNELS)])
                 }
             }
         };
-        self.eig_cache[idx] = (eig_min, eig_max);
+        self.eig_cache[idx] = eigenvalues;
+        let e = eigenvalues.as_slice();
+        let (eig_min, eig_max) = match (e.first(), e.last()) {
+            (Some(&lo), Some(&hi)) => (lo, hi),
+            _ => (f64::NAN, f64::NAN),
+        };
         WhitenerSnapshot {
             error,
             eig_min,
             eig_max,
+            eigenvalues,
             resets: self.resets[idx],
         }
     }

@@ -1,8 +1,68 @@
 //! The statistics record the audio thread publishes (DESIGN.md §4).
 
 use super::race::WhitenerKind;
+use super::MAX_CHANNELS;
 use crossbeam_channel::{Sender, TrySendError};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The eigenvalues of one whitener's `M` in ascending order, stored inline (at most one per
+/// channel) so that a record stays `Copy` and sending it never allocates. Serialised as a plain
+/// list.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Eigenvalues {
+    /// How many of `values` are used.
+    len: u8,
+    /// The eigenvalues, ascending; unused entries are 0.
+    values: [f64; MAX_CHANNELS],
+}
+
+impl Eigenvalues {
+    /// No eigenvalues (not computed).
+    pub const EMPTY: Self = Self {
+        len: 0,
+        values: [0.0; MAX_CHANNELS],
+    };
+
+    /// Copy up to [`MAX_CHANNELS`] values, sorted ascending. No allocation.
+    pub fn from_slice(values: &[f64]) -> Self {
+        let mut e = Self::EMPTY;
+        let len = values.len().min(MAX_CHANNELS);
+        e.values[..len].copy_from_slice(&values[..len]);
+        e.values[..len].sort_unstable_by(f64::total_cmp);
+        e.len = len as u8;
+        e
+    }
+
+    /// The eigenvalues, ascending.
+    pub fn as_slice(&self) -> &[f64] {
+        &self.values[..self.len as usize]
+    }
+}
+
+impl Default for Eigenvalues {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl Serialize for Eigenvalues {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Eigenvalues {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Vec::<f64>::deserialize(d)?;
+        if v.len() > MAX_CHANNELS {
+            return Err(serde::de::Error::custom(format!(
+                "{} eigenvalues, at most {MAX_CHANNELS}",
+                v.len()
+            )));
+        }
+        Ok(Self::from_slice(&v))
+    }
+}
 
 /// One whitener's state over the last ~10 ms block. Fixed size and `Copy`, so sending it
 /// never allocates.
@@ -22,6 +82,11 @@ pub struct StatsRecord {
     pub eig_max: f64,
     /// `eig_max / eig_min`.
     pub condition: f64,
+    /// Every eigenvalue of `M`, ascending. For the baseline, whose `M` is `Ĉ^{1/2}`, these
+    /// are the target spectrum every circuit converges to (the square roots of the input
+    /// covariance's eigenvalues). In the spectral framing: those of the loudest band.
+    #[serde(default)]
+    pub eigenvalues: Eigenvalues,
     /// Input RMS level over the block, dBFS.
     pub input_rms_db: f64,
     /// Whether a change of the input statistics was detected in this block.
