@@ -4,7 +4,7 @@
 //! readaptation times.
 
 use crate::engine::{Engine, EngineParams, StatsRecord, StatsSender, WhitenerKind};
-use crate::monitor::{readaptation_table, ChangeReport, DEFAULT_HOLD_S, DEFAULT_THRESHOLD};
+use crate::monitor::{monitor_table, ChangeReport, DEFAULT_HOLD_S, DEFAULT_THRESHOLD};
 use crate::wav::{write_wav, SampleFormat, WavSpec};
 use nalgebra::DMatrix;
 use plotters::prelude::*;
@@ -144,18 +144,10 @@ pub fn render(dir: &Path, params: &EngineParams) -> Result<DemoReport, String> {
     crate::reproduce::write_atomically(&stats_path, &text).map_err(|e| e.to_string())?;
     files.push(stats_path);
     let end_s = frames as f64 / SAMPLE_RATE as f64;
-    let table = readaptation_table(
-        &stats,
-        &scene.changes,
-        end_s,
-        DEFAULT_THRESHOLD,
-        DEFAULT_HOLD_S,
-    );
-    let detected: Vec<f64> = stats
-        .iter()
-        .filter(|r| r.change && r.circuit == WhitenerKind::Direct)
-        .map(|r| r.time_s)
-        .collect();
+    // The same monitor as the editor and `whiten live`: changes as the engine detected them,
+    // readaptation times from each whitener's own error estimate.
+    let table = monitor_table(&stats);
+    let detected: Vec<f64> = table.iter().map(|c| c.time_s).collect();
     let svg = dir.join("readaptation.svg");
     let drawing = draw(&stats, &scene, &detected, end_s, params)?;
     crate::reproduce::write_atomically(&svg, drawing.as_bytes()).map_err(|e| e.to_string())?;

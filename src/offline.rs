@@ -6,6 +6,7 @@ use crate::engine::{
     Engine, EngineCounters, EngineError, EngineParams, RawWhitener, StatsRecord, StatsSender,
     WhitenerKind,
 };
+use crate::monitor::{Monitor, MonitorSettings};
 use crate::wav::{SampleFormat, WavError, WavInput, WavOutput, WavSpec};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,9 @@ pub struct ProcessSummary {
     pub counters: EngineCounters,
     /// Latency compensated, samples.
     pub latency: usize,
+    /// With stats: every change the engine detected and each whitener's readaptation time, as
+    /// the monitor (the editor's, `whiten live`'s) reports them.
+    pub readaptation: Vec<crate::monitor::ChangeReport>,
 }
 
 /// Stats file written under a temporary name and renamed on success.
@@ -222,6 +226,7 @@ pub fn process_file(
     }
     let latency = engine.latency_samples();
     summary.latency = latency;
+    let mut monitor = Monitor::new(MonitorSettings::whole_recording());
     let mut planar: Vec<Vec<f32>> = vec![vec![0.0; CHUNK_FRAMES]; n];
     // Output frames still to drop at the start (latency) and input frames of zeros to feed at
     // the end, so that OUT lines up with IN sample for sample and has its length.
@@ -263,6 +268,7 @@ pub fn process_file(
         if let Some(sf) = stats_file.as_mut() {
             for r in rx.try_iter() {
                 sf.write(&r)?;
+                monitor.push(&r);
             }
         }
         let skip = to_skip.min(frames as u64) as usize;
@@ -280,6 +286,8 @@ pub fn process_file(
     summary.frames = written;
     summary.counters = engine.counters();
     if let Some(sf) = stats_file {
+        monitor.finish();
+        summary.readaptation = monitor.changes().cloned().collect();
         sf.finish()?;
     }
     writer.finish()?;

@@ -196,6 +196,28 @@ impl Default for MonitorSettings {
     }
 }
 
+impl MonitorSettings {
+    /// For a report over a whole recording: every change kept, no history.
+    pub fn whole_recording() -> Self {
+        Self {
+            max_changes: usize::MAX,
+            history_len: 1,
+            ..Self::default()
+        }
+    }
+}
+
+/// Every change in `records` with each whitener's readaptation time, as a [`Monitor`] fed
+/// with them reports once the recording has ended.
+pub fn monitor_table(records: &[StatsRecord]) -> Vec<ChangeReport> {
+    let mut monitor = Monitor::new(MonitorSettings::whole_recording());
+    for r in records {
+        monitor.push(r);
+    }
+    monitor.finish();
+    monitor.changes().cloned().collect()
+}
+
 /// One change and its readaptation trackers.
 #[derive(Clone, Debug)]
 struct ChangeWindow {
@@ -233,8 +255,9 @@ impl Monitor {
         };
         Self {
             history: std::array::from_fn(|_| VecDeque::with_capacity(settings.history_len)),
-            changes: VecDeque::with_capacity(settings.max_changes + 1),
-            events: VecDeque::with_capacity(settings.max_events),
+            // Bounded by the settings, but an offline table may ask for "all" changes.
+            changes: VecDeque::with_capacity(settings.max_changes.min(64) + 1),
+            events: VecDeque::with_capacity(settings.max_events.min(1024)),
             received: 0,
             events_dropped: 0,
             settings,
