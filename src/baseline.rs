@@ -192,6 +192,31 @@ impl<T: Scalar> ZcaBaseline<T> {
         Ok(())
     }
 
+    /// Replace the covariance estimate by a given Hermitian positive-semidefinite `Ĉ` (e.g.
+    /// restored state). Errors leave the state unchanged.
+    pub fn set_covariance(&mut self, c: &DMatrix<T>) -> Result<(), CircuitError> {
+        check_square(c, self.n)?;
+        if c.iter().any(|v| !v.is_finite()) {
+            return Err(CircuitError::InvalidCovariance(
+                "the covariance has non-finite entries".to_string(),
+            ));
+        }
+        self.candidate.copy_from(c);
+        mirror_lower(&mut self.candidate);
+        self.trial
+            .decompose(&self.candidate)
+            .map_err(|_| CircuitError::NotPositiveDefinite)?;
+        let lambda = self.trial.eigenvalues();
+        let labs = lambda[0].abs().max(lambda[self.n - 1].abs());
+        if lambda[0] < -NEGATIVE_TOLERANCE * labs || shifted_min(lambda, self.floor).is_none() {
+            return Err(CircuitError::NotPositiveDefinite);
+        }
+        std::mem::swap(&mut self.c_hat, &mut self.candidate);
+        std::mem::swap(&mut self.eig, &mut self.trial);
+        self.refresh_outputs();
+        Ok(())
+    }
+
     /// One update with the mean input outer product `X̂ = mean(x xᴴ)` of a block:
     /// `Ĉ ← (1−α)Ĉ + α X̂`, then a warm-started eigendecomposition and
     /// `P = (Ĉ + ε²I)^{-1/2}`. No allocation on success.

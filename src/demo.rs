@@ -279,18 +279,20 @@ fn draw(
 /// The readaptation table as text.
 pub fn format_table(report: &DemoReport) -> String {
     let mut s = format!(
-        "readaptation time (s) after each change: error back under {DEFAULT_THRESHOLD} for {DEFAULT_HOLD_S} s\n{:>9} {:>11} {:>12} {:>11} {:>11}\n",
+        "readaptation time (s) after each detected change: error back under {DEFAULT_THRESHOLD} for {DEFAULT_HOLD_S} s\n{:>9} {:>11} {:>12} {:>11} {:>11}\n",
         "change", "level (dB)", "direct", "interneuron", "baseline"
     );
-    for (i, row) in report.table.iter().enumerate() {
+    for row in &report.table {
+        // The level step of the scene change this detection belongs to.
+        let context = ((row.time_s / CONTEXT_S).floor() as usize).clamp(1, LEVELS_DB.len() - 1);
         let cell = |v: Option<f64>| {
             v.map(|t| format!("{t:.2}"))
                 .unwrap_or_else(|| "not within".into())
         };
         s.push_str(&format!(
-            "{:>8.1}s {:>+11.0} {:>12} {:>11} {:>11}\n",
+            "{:>8.2}s {:>+11.0} {:>12} {:>11} {:>11}\n",
             row.time_s,
-            LEVELS_DB[i + 1] - LEVELS_DB[i],
+            LEVELS_DB[context] - LEVELS_DB[context - 1],
             cell(row.readaptation_s[0]),
             cell(row.readaptation_s[1]),
             cell(row.readaptation_s[2]),

@@ -444,3 +444,84 @@ fn switching_circuits_crossfades_without_a_click() {
         assert!((after[c][1440] - end).abs() < 1e-6 * end.abs().max(1e-3));
     }
 }
+
+#[test]
+fn learned_state_restores_into_a_fresh_engine_and_it_starts_whitened() {
+    for framing in [Framing::Channels, Framing::Spectral] {
+        let params = EngineParams {
+            framing,
+            ..EngineParams::default()
+        };
+        let mix = DMatrix::from_row_slice(2, 2, &[0.1, 0.06, 0.02, 0.07]);
+        let audio = planar(&mixture(&[mix], 6 * 48_000, 9), 2);
+        let mut trained = Engine::new(2, 48_000.0, params.clone()).unwrap();
+        let mut a = audio.clone();
+        run_engine(&mut trained, &mut a, 512, 1);
+        let state = trained.learned_state();
+        // Through JSON, as a plugin saves it.
+        let json = serde_json::to_string(&state).unwrap();
+        let state: interneuron_whitening::engine::LearnedState =
+            serde_json::from_str(&json).unwrap();
+        let mut restored = Engine::new(2, 48_000.0, params.clone()).unwrap();
+        restored.restore_learned_state(&state).unwrap();
+        // (serde_json's float parsing is not bit-exact in its last digit.)
+        let close = |a: &[f64], b: &[f64]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| (x - y).abs() <= 1e-12 * (1.0 + y.abs()))
+        };
+        let (got, want) = (restored.learned_state(), trained.learned_state());
+        assert_eq!(got.races.len(), want.races.len());
+        for (g, w) in got.races.iter().zip(&want.races) {
+            assert!(
+                close(&g.direct_m, &w.direct_m)
+                    && close(&g.interneuron_w, &w.interneuron_w)
+                    && close(&g.baseline_c, &w.baseline_c),
+                "{framing:?}: restored state differs"
+            );
+        }
+        // Writing into an existing state of the same shape reuses its buffers.
+        let mut again = state.clone();
+        let ptr = again.races[0].direct_m.as_ptr();
+        restored.write_learned_state(&mut again);
+        assert_eq!(again.races[0].direct_m.as_ptr(), ptr);
+        // A fresh engine is not whitened in its first half second; the restored one is.
+        let corr = |engine: &mut Engine| {
+            let mut b: Vec<Vec<f32>> = audio.iter().map(|c| c[..24_000].to_vec()).collect();
+            run_engine(engine, &mut b, 512, 2);
+            let skip = engine.latency_samples() + 2400;
+            let (x, y) = (&b[0][skip..], &b[1][skip..]);
+            let dot = |u: &[f32], v: &[f32]| {
+                u.iter()
+                    .zip(v)
+                    .map(|(p, q)| *p as f64 * *q as f64)
+                    .sum::<f64>()
+            };
+            dot(x, y) / (dot(x, x) * dot(y, y)).sqrt()
+        };
+        let mut fresh = Engine::new(2, 48_000.0, params.clone()).unwrap();
+        let (c_fresh, c_restored) = (corr(&mut fresh), corr(&mut restored));
+        assert!(
+            c_restored.abs() < 0.1 && c_fresh.abs() > 2.0 * c_restored.abs(),
+            "{framing:?}: output correlation restored {c_restored:.3}, fresh {c_fresh:.3}"
+        );
+        // A state of another shape is refused with a reason, and the engine still works.
+        let mut mono = Engine::new(1, 48_000.0, params.clone()).unwrap();
+        let err = mono.restore_learned_state(&state).unwrap_err().to_string();
+        assert!(err.contains("does not fit"), "{err}");
+        // A corrupt state (not positive definite) is refused; the engine starts over.
+        let mut bad = state.clone();
+        bad.races[0].direct_m.iter_mut().for_each(|v| *v = -*v);
+        let mut e = Engine::new(2, 48_000.0, params).unwrap();
+        assert!(e.restore_learned_state(&bad).is_err());
+        let fresh_state = Engine::new(2, 48_000.0, e.params().clone())
+            .unwrap()
+            .learned_state();
+        assert_eq!(
+            e.learned_state(),
+            fresh_state,
+            "{framing:?}: not reset after a bad state"
+        );
+    }
+}

@@ -42,12 +42,18 @@ pub trait Scalar: ComplexField<RealField = f64> + Copy + Send + Sync + 'static {
 
     /// A standard normal draw: `N(0, 1)` for ℝ; circularly symmetric with `E|x|² = 1` for ℂ.
     fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self;
+
+    /// `re + i·im` (ℝ ignores `im`).
+    fn from_parts(re: f64, im: f64) -> Self;
 }
 
 impl Scalar for f64 {
     const IS_COMPLEX: bool = false;
     fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
         rng.sample(StandardNormal)
+    }
+    fn from_parts(re: f64, _im: f64) -> Self {
+        re
     }
 }
 
@@ -57,6 +63,9 @@ impl Scalar for nalgebra::Complex<f64> {
         let re: f64 = rng.sample(StandardNormal);
         let im: f64 = rng.sample(StandardNormal);
         nalgebra::Complex::new(re, im) * std::f64::consts::FRAC_1_SQRT_2
+    }
+    fn from_parts(re: f64, im: f64) -> Self {
+        nalgebra::Complex::new(re, im)
     }
 }
 

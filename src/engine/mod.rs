@@ -9,12 +9,14 @@ mod change;
 mod race;
 mod raw;
 mod safety;
+mod state;
 mod stats;
 
 pub use change::ChangeDetector;
 pub use race::{Race, RaceSettings, WhitenerKind, WhitenerSnapshot};
 pub use raw::RawWhitener;
 pub use safety::{db_to_amp, power_to_db, DenormalGuard, SafetyLimiter};
+pub use state::{LearnedState, RaceState};
 pub use stats::{Eigenvalues, StatsRecord, StatsSender};
 
 use crate::circuits::CircuitError;

@@ -237,6 +237,27 @@ impl<T: Scalar> Race<T> {
         &self.baseline
     }
 
+    /// Restore learned state: the direct circuit's `M`, the interneuron circuit's `W` and the
+    /// baseline's `Ĉ`. On an error every whitener is re-initialised at the current scale (a
+    /// half-restored race would race from different starting points).
+    pub fn restore(
+        &mut self,
+        m: &DMatrix<T>,
+        w: &DMatrix<T>,
+        c: &DMatrix<T>,
+    ) -> Result<(), CircuitError> {
+        let result = self
+            .direct
+            .set_m(m)
+            .and_then(|_| self.interneuron.set_w(w))
+            .and_then(|_| self.baseline.set_covariance(c));
+        if result.is_err() {
+            self.reinitialise(self.init_scale)?;
+        }
+        self.refresh_responses();
+        result
+    }
+
     /// The response matrix `P` of a whitener.
     pub fn response_matrix(&self, kind: WhitenerKind) -> &DMatrix<T> {
         &self.p[kind.index()]

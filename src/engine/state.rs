@@ -1,0 +1,202 @@
+//! The learned state of an engine — what the whiteners have adapted to — so that a session
+//! reopened in a DAW starts whitened instead of re-learning from `M₀ = s·I`.
+//!
+//! Only the learned matrices are kept (`M` of the direct circuit, `W` of the interneuron
+//! circuit, `Ĉ` of the baseline, per band in the spectral framing), in the circuits' units
+//! (input divided by the reference level). Parameters are saved separately by the host; a state
+//! only restores into an engine of the same shape.
+
+use super::{Core, Engine, EngineError, Framing};
+use crate::circuits::Scalar;
+use nalgebra::DMatrix;
+use serde::{Deserialize, Serialize};
+
+/// One race's learned matrices, column-major; complex entries as `re, im` pairs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RaceState {
+    /// The direct circuit's `M` (n×n).
+    pub direct_m: Vec<f64>,
+    /// The interneuron circuit's `W` (n×k).
+    pub interneuron_w: Vec<f64>,
+    /// The baseline's covariance estimate `Ĉ` (n×n).
+    pub baseline_c: Vec<f64>,
+}
+
+/// Everything an engine has learned, with the shape it was learned in.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LearnedState {
+    /// Channels `n`.
+    pub channels: usize,
+    /// Framing.
+    pub framing: Framing,
+    /// FFT size (spectral framing; 0 for channels).
+    pub fft_size: usize,
+    /// Bands (spectral framing; 1 for channels).
+    pub bands: usize,
+    /// Interneurons `k`.
+    pub interneurons: usize,
+    /// One entry per band (one for the channels framing).
+    pub races: Vec<RaceState>,
+}
+
+impl LearnedState {
+    /// Whether this state fits `engine` (same channels, framing, FFT size, bands, `k`).
+    pub fn fits(&self, engine: &Engine) -> bool {
+        let (fft_size, bands) = shape_of(engine);
+        self.channels == engine.channels()
+            && self.framing == engine.params().framing
+            && self.fft_size == fft_size
+            && self.bands == bands
+            && self.interneurons == engine.interneurons()
+            && self.races.len() == bands
+    }
+}
+
+fn shape_of(engine: &Engine) -> (usize, usize) {
+    match &engine.core {
+        Core::Channels(_) => (0, 1),
+        Core::Spectral(s) => (engine.params.fft_size, s.races.len()),
+    }
+}
+
+/// Replace `out` by a matrix's entries (column-major, complex as pairs); no allocation when
+/// `out` has the capacity.
+fn push_matrix<T: Scalar>(m: &DMatrix<T>, out: &mut Vec<f64>) {
+    out.clear();
+    for v in m.iter() {
+        out.push(v.real());
+        if T::IS_COMPLEX {
+            out.push(v.imaginary());
+        }
+    }
+}
+
+/// Rebuild a matrix of `rows × cols` from [`push_matrix`]'s layout.
+fn read_matrix<T: Scalar>(
+    data: &[f64],
+    rows: usize,
+    cols: usize,
+) -> Result<DMatrix<T>, EngineError> {
+    let per = if T::IS_COMPLEX { 2 } else { 1 };
+    if data.len() != rows * cols * per || data.iter().any(|v| !v.is_finite()) {
+        return Err(EngineError::InvalidParameter(format!(
+            "learned state: expected {} finite numbers for a {rows}×{cols} matrix, got {}",
+            rows * cols * per,
+            data.len()
+        )));
+    }
+    Ok(DMatrix::from_iterator(
+        rows,
+        cols,
+        data.chunks_exact(per)
+            .map(|c| T::from_parts(c[0], c.get(1).copied().unwrap_or(0.0))),
+    ))
+}
+
+impl Engine {
+    /// Interneurons per circuit in force (`k`).
+    pub fn interneurons(&self) -> usize {
+        match &self.core {
+            Core::Channels(c) => c.race.interneuron().interneurons(),
+            Core::Spectral(s) => s.races[0].interneuron().interneurons(),
+        }
+    }
+
+    /// Copy the learned state into `out`. Allocation-free when `out` already holds a state
+    /// of this engine's shape (as after a first call), so it may run on the audio thread to
+    /// publish snapshots; otherwise `out` is resized (allocates).
+    pub fn write_learned_state(&self, out: &mut LearnedState) {
+        let (fft_size, bands) = shape_of(self);
+        out.channels = self.channels;
+        out.framing = self.params.framing;
+        out.fft_size = fft_size;
+        out.bands = bands;
+        out.interneurons = self.interneurons();
+        if out.races.len() != bands {
+            out.races.resize_with(bands, RaceState::default);
+        }
+        match &self.core {
+            Core::Channels(c) => {
+                let r = &mut out.races[0];
+                push_matrix(c.race.direct().m(), &mut r.direct_m);
+                push_matrix(c.race.interneuron().w(), &mut r.interneuron_w);
+                push_matrix(c.race.baseline().covariance(), &mut r.baseline_c);
+            }
+            Core::Spectral(s) => {
+                for (race, r) in s.races.iter().zip(out.races.iter_mut()) {
+                    push_matrix(race.direct().m(), &mut r.direct_m);
+                    push_matrix(race.interneuron().w(), &mut r.interneuron_w);
+                    push_matrix(race.baseline().covariance(), &mut r.baseline_c);
+                }
+            }
+        }
+    }
+
+    /// The learned state (allocates).
+    pub fn learned_state(&self) -> LearnedState {
+        let mut s = LearnedState::default();
+        self.write_learned_state(&mut s);
+        s
+    }
+
+    /// Restore a learned state saved from an engine of the same shape. Allocates (call it
+    /// off the audio thread, before the engine is handed to it). On an error — a state of
+    /// another shape, or matrices that are not positive definite — every whitener starts from
+    /// its initial scale instead, and the error says why.
+    pub fn restore_learned_state(&mut self, state: &LearnedState) -> Result<(), EngineError> {
+        if !state.fits(self) {
+            let (fft_size, bands) = shape_of(self);
+            return Err(EngineError::InvalidParameter(format!(
+                "learned state for {} channels, {} framing, FFT {}, {} bands, {} interneurons \
+                 does not fit an engine with {} channels, {} framing, FFT {fft_size}, \
+                 {bands} bands, {} interneurons",
+                state.channels,
+                state.framing,
+                state.fft_size,
+                state.bands,
+                state.interneurons,
+                self.channels,
+                self.params.framing,
+                self.interneurons()
+            )));
+        }
+        let n = self.channels;
+        let k = self.interneurons();
+        let scale = self.params.init_scale;
+        let result = match &mut self.core {
+            Core::Channels(c) => restore_race(&mut c.race, &state.races[0], n, k),
+            Core::Spectral(s) => s
+                .races
+                .iter_mut()
+                .zip(&state.races)
+                .try_for_each(|(race, r)| restore_race(race, r, n, k)),
+        };
+        if result.is_err() {
+            self.reinitialise(scale)?;
+        }
+        result
+    }
+}
+
+fn restore_race<T: Scalar>(
+    race: &mut super::Race<T>,
+    r: &RaceState,
+    n: usize,
+    k: usize,
+) -> Result<(), EngineError> {
+    let m = read_matrix::<T>(&r.direct_m, n, n)?;
+    let w = read_matrix::<T>(&r.interneuron_w, n, k)?;
+    let c = read_matrix::<T>(&r.baseline_c, n, n)?;
+    race.restore(&m, &w, &c)?;
+    Ok(())
+}
+
+/// The framing's name in messages.
+impl std::fmt::Display for Framing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Framing::Channels => "channels",
+            Framing::Spectral => "spectral",
+        })
+    }
+}
