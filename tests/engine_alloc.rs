@@ -1,7 +1,9 @@
 //! `Engine::process` (and every real-time setter) allocates nothing after construction —
 //! counted by a global allocator that counts only on the thread under test.
 
-use interneuron_whitening::engine::{Engine, EngineParams, Framing, StatsSender, WhitenerKind};
+use interneuron_whitening::engine::{
+    Engine, EngineParams, Framing, LearnedState, StatsSender, WhitenerKind,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 #[path = "support/counting_alloc.rs"]
@@ -32,6 +34,15 @@ fn process_and_realtime_setters_do_not_allocate() {
             let mut engine = Engine::new(n, 48_000.0, params).unwrap();
             let (tx, rx) = crossbeam_channel::bounded(64);
             engine.set_stats_sender(Some(StatsSender::new(tx)));
+            // A learned-state buffer: the first publish only records the shape, the buffer is
+            // then made room for (as a background thread would) and later publishes fill it.
+            let mut learned = LearnedState::default();
+            let (written, allocs) = counted(|| engine.publish_learned_state(&mut learned));
+            assert!(
+                !written && allocs == 0,
+                "{framing:?} n={n}: {allocs} allocations"
+            );
+            learned.reserve_for_shape();
             let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
             let mut audio: Vec<Vec<f32>> = (0..n).map(|_| vec![0.0f32; 8192]).collect();
             for round in 0..40 {
@@ -53,6 +64,11 @@ fn process_and_realtime_setters_do_not_allocate() {
                         2 => engine.set_output(-12.0, 0.7),
                         3 => engine.reinitialise(1.0 + round as f64).unwrap(),
                         _ => engine.set_learning(round % 2 == 0),
+                    }
+                    match round % 4 {
+                        0 => engine.set_levels(-20.0 - round as f64, -100.0).unwrap(),
+                        1 => engine.set_stats_enabled(round % 8 != 1),
+                        _ => assert!(engine.publish_learned_state(&mut learned)),
                     }
                 });
                 assert_eq!(

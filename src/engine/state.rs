@@ -52,6 +52,41 @@ impl LearnedState {
     }
 }
 
+impl LearnedState {
+    /// Reserve room for the matrices of the shape in `channels`, `framing`, `bands` and
+    /// `interneurons` (as set by [`Engine::publish_learned_state`]), so that the next publish
+    /// into it does not allocate. Allocates; call it off the audio thread.
+    pub fn reserve_for_shape(&mut self) {
+        let per = match self.framing {
+            Framing::Channels => 1,
+            Framing::Spectral => 2,
+        };
+        let (n, k) = (self.channels, self.interneurons);
+        self.races.resize_with(self.bands, RaceState::default);
+        for r in &mut self.races {
+            r.direct_m.reserve(n * n * per);
+            r.interneuron_w.reserve(n * k * per);
+            r.baseline_c.reserve(n * n * per);
+        }
+    }
+
+    /// Whether the buffers can take an engine's state of this shape without allocating.
+    fn has_room(&self, engine: &Engine) -> bool {
+        let (_, bands) = shape_of(engine);
+        let per = match engine.params.framing {
+            Framing::Channels => 1,
+            Framing::Spectral => 2,
+        };
+        let (n, k) = (engine.channels, engine.interneurons());
+        self.races.len() == bands
+            && self.races.iter().all(|r| {
+                r.direct_m.capacity() >= n * n * per
+                    && r.interneuron_w.capacity() >= n * k * per
+                    && r.baseline_c.capacity() >= n * n * per
+            })
+    }
+}
+
 fn shape_of(engine: &Engine) -> (usize, usize) {
     match &engine.core {
         Core::Channels(_) => (0, 1),
@@ -129,6 +164,25 @@ impl Engine {
                     push_matrix(race.baseline().covariance(), &mut r.baseline_c);
                 }
             }
+        }
+    }
+
+    /// Publish the learned state into `out` from the audio thread: never allocates. If `out`
+    /// has no room for this engine's shape, only the shape fields are set and `false` is
+    /// returned; [`LearnedState::reserve_for_shape`] (off the audio thread) then makes room
+    /// for the next publish.
+    pub fn publish_learned_state(&self, out: &mut LearnedState) -> bool {
+        if out.has_room(self) {
+            self.write_learned_state(out);
+            true
+        } else {
+            let (fft_size, bands) = shape_of(self);
+            out.channels = self.channels;
+            out.framing = self.params.framing;
+            out.fft_size = fft_size;
+            out.bands = bands;
+            out.interneurons = self.interneurons();
+            false
         }
     }
 
