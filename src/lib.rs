@@ -20,6 +20,7 @@ pub mod baseline;
 pub mod bench;
 pub mod circuits;
 pub mod demo;
+pub mod editor;
 pub mod eigen;
 pub mod engine;
 pub mod framing;

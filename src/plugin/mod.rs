@@ -4,15 +4,22 @@
 //! What the glue adds to the engine:
 //!
 //! * **Parameters** ([`params`]) mapped onto the engine's real-time setters.
-//! * **Structural changes without allocating on the audio thread.** Framing, FFT size, bands,
-//!   interneurons, reference level and noise floor are fixed when an [`Engine`] is built. When
-//!   one of them changes, `process` asks nice-plug's background thread to build a new engine
-//!   ([`Task::Build`]); the finished engine comes back over a bounded lock-free channel that
-//!   `process` polls with `try_recv`. The new engine replaces the old one with a 20 ms
+//! * **Structural changes without allocating on the audio thread.** Framing, FFT size, bands
+//!   and interneurons are fixed when an [`Engine`] is built. When one of them changes,
+//!   `process` asks nice-plug's background thread to build a new engine ([`Task::Build`]);
+//!   the finished engine comes back over a bounded lock-free channel that `process` polls
+//!   with `try_recv`. The new engine replaces the old one with a 20 ms
 //!   crossfade (both run during the fade, on preallocated scratch buffers), the old one is sent
 //!   back over a second bounded channel and dropped on the background thread
 //!   ([`Task::Collect`]), and the new latency is reported to the host. A request superseded by
 //!   a newer one is skipped by the builder, so dragging a knob does not queue builds.
+//!   The reference level and the noise floor are *not* structural: they are applied live with
+//!   [`Engine::set_levels`], so turning them keeps what the circuits have learned (a rebuild
+//!   would restart them and hide the very scale dependence the reference level shows).
+//! * **Stats for the editor.** One bounded stats channel is created with the plugin; every
+//!   engine (including rebuilt ones) sends its [`StatsRecord`]s into it with `try_send`, and
+//!   the editor drains it on the GUI thread. The engine's stats work is switched on only while
+//!   an editor window is open (a flag the editor sets and clears), checked once per block.
 //! * **Bypass** that is latency-compensated and click-free: a 20 ms crossfade to the dry input
 //!   delayed by the current latency, from a preallocated delay line.
 //! * **Containment**: `process` never allocates (checked by nice-plug's
@@ -23,12 +30,13 @@ pub mod params;
 
 pub use params::{Circuit, FramingChoice, WhiteningParams};
 
-use crate::engine::{Engine, EngineParams, Framing, MAX_CHANNELS};
+use crate::editor::{EditorShared, WhiteningEditor};
+use crate::engine::{Engine, EngineParams, Framing, StatsRecord, StatsSender, MAX_CHANNELS};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use nice_plug::prelude::*;
 use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Length of the bypass crossfade and of the crossfade between engines after a rebuild.
@@ -48,6 +56,9 @@ const FRESH_CAPACITY: usize = 4;
 /// only takes a new engine when two slots are free (for a stale engine and a retired one), so
 /// an engine is never dropped on the audio thread.
 const GARBAGE_CAPACITY: usize = 8;
+/// Capacity of the stats channel: 3 records per 10 ms, so ~13 s of records if the editor
+/// stalls; beyond that records are dropped (counted by the engine), never blocking.
+const STATS_CAPACITY: usize = 4096;
 
 const fn layout(channels: u32) -> AudioIOLayout {
     AudioIOLayout {
@@ -57,15 +68,14 @@ const fn layout(channels: u32) -> AudioIOLayout {
     }
 }
 
-/// The parameters that are fixed when an engine is built.
+/// The parameters that are fixed when an engine is built. (The reference level and the noise
+/// floor are not: see [`Engine::set_levels`].)
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Structure {
     framing: Framing,
     fft_size: usize,
     bands: usize,
     interneurons: usize,
-    reference_db: f64,
-    noise_floor_db: f64,
 }
 
 impl Structure {
@@ -75,8 +85,6 @@ impl Structure {
             fft_size: p.fft_size,
             bands: p.bands,
             interneurons: p.interneurons,
-            reference_db: p.reference_db,
-            noise_floor_db: p.noise_floor_db,
         }
     }
 }
@@ -249,14 +257,27 @@ pub struct InterneuronWhitening {
     params: Arc<WhiteningParams>,
     handoff: Arc<Handoff>,
     active: Option<Active>,
+    /// Given to every engine; sends into the channel the editor drains.
+    stats_tx: StatsSender,
+    /// Cloned into the editor.
+    stats_rx: Receiver<StatsRecord>,
+    /// Whether an editor window is open (set by the editor): stats are computed only then.
+    editor_open: Arc<AtomicBool>,
+    /// Re-initialisations performed, so the editor's button can release the trigger.
+    reinitialisations: Arc<AtomicU64>,
 }
 
 impl Default for InterneuronWhitening {
     fn default() -> Self {
+        let (tx, stats_rx) = bounded(STATS_CAPACITY);
         Self {
             params: Arc::new(WhiteningParams::default()),
             handoff: Arc::new(Handoff::new()),
             active: None,
+            stats_tx: StatsSender::new(tx),
+            stats_rx,
+            editor_open: Arc::new(AtomicBool::new(false)),
+            reinitialisations: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -278,7 +299,7 @@ impl Plugin for InterneuronWhitening {
         layout(MAX_CHANNELS as u32),
     ];
 
-    type Editor = ();
+    type Editor = WhiteningEditor;
     type SysExMessage = ();
     type BackgroundTask = Task;
 
@@ -286,8 +307,18 @@ impl Plugin for InterneuronWhitening {
         self.params.clone()
     }
 
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        Some(WhiteningEditor::new(EditorShared {
+            params: self.params.clone(),
+            stats: self.stats_rx.clone(),
+            open: self.editor_open.clone(),
+            reinitialisations: self.reinitialisations.clone(),
+        }))
+    }
+
     fn task_executor(&mut self) -> TaskExecutor<Self> {
         let handoff = self.handoff.clone();
+        let stats = self.stats_tx.clone();
         Box::new(move |task| match task {
             Task::Build(req) => {
                 if handoff.latest.load(Ordering::SeqCst) != req.generation {
@@ -295,7 +326,10 @@ impl Plugin for InterneuronWhitening {
                 }
                 let built = catch_unwind(|| Engine::new(req.channels, req.sample_rate, req.params));
                 let engine = match built {
-                    Ok(Ok(engine)) => Some(Box::new(engine)),
+                    Ok(Ok(mut engine)) => {
+                        engine.set_stats_sender(Some(stats.clone()));
+                        Some(Box::new(engine))
+                    }
                     Ok(Err(e)) => {
                         nice_error!("cannot build the whitening engine: {e}");
                         None
@@ -345,7 +379,8 @@ impl Plugin for InterneuronWhitening {
         self.handoff.drain();
         let built = catch_unwind(|| Engine::new(channels, sample_rate as f64, params));
         match built {
-            Ok(Ok(engine)) => {
+            Ok(Ok(mut engine)) => {
+                engine.set_stats_sender(Some(self.stats_tx.clone()));
                 context.set_latency_samples(engine.latency_samples() as u32);
                 self.active = Some(Active::new(channels, sample_rate, engine, &self.params));
                 true
@@ -407,6 +442,8 @@ impl InterneuronWhitening {
         let buffers = buffer.as_slice();
         let params = &*self.params;
         let handoff = &*self.handoff;
+        let stats_on = self.editor_open.load(Ordering::Relaxed);
+        let reinitialisations = &*self.reinitialisations;
         let Some(a) = &mut self.active else {
             silence(buffers);
             return;
@@ -432,6 +469,10 @@ impl InterneuronWhitening {
                         if old.latency_samples() != a.engine.latency_samples() {
                             context.set_latency_samples(a.engine.latency_samples() as u32);
                         }
+                        // Only the engine heard from now on reports stats: two clocks in one
+                        // channel would make the monitor start over every record.
+                        let mut old = old;
+                        old.set_stats_enabled(false);
                         a.old = Some(old);
                         a.swap_pos = 0.0;
                         a.structure = p.structure;
@@ -489,6 +530,13 @@ impl InterneuronWhitening {
 
         // 3. Live parameters.
         let engine = &mut *a.engine;
+        engine.set_stats_enabled(stats_on);
+        if engine.params().reference_db != wanted.reference_db
+            || engine.params().noise_floor_db != wanted.noise_floor_db
+        {
+            // In range by construction; on error the engine keeps its previous levels.
+            let _ = engine.set_levels(wanted.reference_db, wanted.noise_floor_db);
+        }
         if engine.params().selected != wanted.selected {
             engine.select(wanted.selected);
         }
@@ -502,6 +550,7 @@ impl InterneuronWhitening {
         let reinit = params.reinitialise.value();
         if reinit && !a.reinit_prev {
             let _ = engine.reinitialise(wanted.init_scale);
+            reinitialisations.fetch_add(1, Ordering::Release);
         }
         a.reinit_prev = reinit;
 

@@ -6,15 +6,19 @@
 //!
 //! Parameters fall in three groups, by what changing them costs on the audio thread:
 //! * **live** (circuit, adaptation time, output level, dry/wet, learning, bypass, the
-//!   re-initialise trigger): applied inside `process` with the engine's real-time setters;
-//! * **structural** (framing, FFT size, bands, interneurons) and the **levels** the engine
-//!   folds into its construction (reference level, noise floor): they need a new engine, which
+//!   re-initialise trigger, and the reference level and noise floor): applied inside
+//!   `process` with the engine's real-time setters, keeping what the circuits have learned;
+//! * **structural** (framing, FFT size, bands, interneurons): they need a new engine, which
 //!   is built off the audio thread and swapped in with a short crossfade (see `super`);
 //! * **init scale**: read when re-initialising and when an engine is built.
+//!
+//! Besides the parameters, the editor's size is persisted with the state
+//! (`#[persist = "editor-state"]`).
 
+use crate::editor::{EditorSize, PersistedEditorSize};
 use crate::engine::{EngineParams, Framing, WhitenerKind, TAU_MS_RANGE};
 use nice_plug::prelude::*;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// Smallest and largest FFT size, as powers of two (256 and 8192 samples).
 pub const FFT_ORDER_RANGE: (i32, i32) = (8, 13);
@@ -115,7 +119,8 @@ pub struct WhiteningParams {
 
     /// Reference level in dBFS: input is divided by this RMS so typical material has unit
     /// variance in the circuits. The knob that shows the direct circuit's dependence on absolute
-    /// scale. The engine folds it into its construction, so a change builds a new engine.
+    /// scale. Applied live (`Engine::set_levels`): the circuits keep their state and readapt
+    /// to the rescaled input, which is exactly the scale dependence the knob is there to show.
     #[id = "reference"]
     pub reference_db: FloatParam,
 
@@ -129,7 +134,7 @@ pub struct WhiteningParams {
     pub dry_wet: FloatParam,
 
     /// Noise floor ε in dBFS: the circuits whiten `C + ε²I`, so silence never drives `M`
-    /// singular. Part of the engine's construction, like the reference level.
+    /// singular. Applied live, like the reference level.
     #[id = "floor"]
     pub noise_floor_db: FloatParam,
 
@@ -152,6 +157,10 @@ pub struct WhiteningParams {
     /// circuits stay adapted and un-bypassing is click-free too.
     #[id = "bypass"]
     pub bypass: BoolParam,
+
+    /// The editor's window size, saved with the project (not a parameter).
+    #[persist = "editor-state"]
+    pub editor_size: PersistedEditorSize,
 }
 
 impl Default for WhiteningParams {
@@ -175,7 +184,8 @@ impl Default for WhiteningParams {
                     factor: FloatRange::skew_factor(-2.5),
                 },
             )
-            .with_unit(" ms")
+            // No `with_unit`: the text already carries "ms" or "s" (nice-plug appends the unit
+            // to `value_to_string`'s output, which showed "300.0 ms ms").
             .with_value_to_string(Arc::new(|v| {
                 if v >= 1000.0 {
                     format!("{:.2} s", v / 1000.0)
@@ -288,6 +298,7 @@ impl Default for WhiteningParams {
                 .make_bypass()
                 .with_value_to_string(formatters::v2s_bool_bypass())
                 .with_string_to_value(formatters::s2v_bool_bypass()),
+            editor_size: Arc::new(RwLock::new(EditorSize::default())),
         }
     }
 }

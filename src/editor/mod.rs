@@ -1,0 +1,340 @@
+//! The plugin's editor (DESIGN.md §4): the race between the circuits, live. Shown by hosts and
+//! by the standalone (nice-plug's standalone opens the plugin's editor).
+//!
+//! What it shows, from the stats records the audio thread publishes:
+//! * the whitening error of every whitener over the last 20 s on a log axis, the heard one
+//!   drawn thicker, with the detected changes and the readaptation threshold ([`plots`]);
+//! * the eigenvalue spectrum of each circuit's `M` next to the target spectrum, which is the
+//!   baseline's (`Ĉ^{1/2}` estimated from the input) ([`plots`]);
+//! * the readaptation time of each whitener after the recent changes ([`table`]);
+//! * every parameter, the circuit switch and a "Re-initialise" button ([`controls`]).
+//!
+//! **Threads.** The audio thread only `try_send`s fixed-size records into a bounded channel
+//! (see `crate::plugin`). The editor drains that channel into a [`Monitor`] it owns, on the
+//! GUI thread, once per frame. While no editor is open the plugin switches the engine's
+//! stats off entirely ([`EditorShared::open`]), so a closed editor costs the audio thread
+//! nothing and the monitor does no work.
+//!
+//! **Why a wrapper around nice-plug-egui's editor.** nice-plug-egui 0.6 neither persists its
+//! [`EguiEditorState`] (it has no serde support and no size setter) nor calls
+//! `NiceEguiApp::editor_closed`. [`WhiteningEditor`] therefore keeps the size in a
+//! `#[persist = "editor-state"]` field of the parameters ([`EditorSize`]), builds the egui
+//! editor from it whenever a restored project changed it, and wraps the editor handle so that
+//! dropping it (the host closing the editor) clears the "editor open" flag.
+//!
+//! [`Monitor`]: crate::monitor::Monitor
+
+mod app;
+mod controls;
+pub mod labels;
+mod plots;
+mod table;
+
+pub use controls::ReinitPulse;
+
+use crate::engine::{StatsRecord, WhitenerKind};
+use crate::plugin::WhiteningParams;
+use app::EditorApp;
+use crossbeam_channel::Receiver;
+use nice_plug::context::gui::GuiContext;
+use nice_plug::editor::dpi::{LogicalSize, NativeSize, Size};
+use nice_plug::editor::{
+    Editor, EditorHandle, HostMethods, Modifiers, ParentWindowHandle, ResizeHint, SizeConstraints,
+    SpawnedEditor, VirtualKeyCode,
+};
+use nice_plug_egui::{
+    create_egui_editor, EguiEditor, EguiEditorHandle, EguiEditorState, EguiNiceSettings,
+    RepaintNotifier,
+};
+use serde::{Deserialize, Serialize};
+use std::error::Error;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// Default editor size in logical pixels: room for the three plots and the controls side by
+/// side, and small enough for a 1280×800 laptop screen with a host's window decorations.
+pub const DEFAULT_SIZE: (u32, u32) = (1160, 760);
+/// Smallest size at which every control and plot stays readable.
+pub const MIN_SIZE: (u32, u32) = (960, 640);
+/// Time between repaints while open: the plots move continuously, so the editor repaints on
+/// its own at 50 fps instead of waiting for input events.
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The editor's size, persisted with the plugin state (`#[persist = "editor-state"]`) so a
+/// project reopens the editor at the size the user left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditorSize {
+    /// Width in logical pixels.
+    pub width: u32,
+    /// Height in logical pixels.
+    pub height: u32,
+}
+
+impl Default for EditorSize {
+    fn default() -> Self {
+        Self {
+            width: DEFAULT_SIZE.0,
+            height: DEFAULT_SIZE.1,
+        }
+    }
+}
+
+impl EditorSize {
+    /// Clamped to [`MIN_SIZE`] (a corrupt or hand-edited state must not open a tiny window).
+    fn sane(self) -> Self {
+        Self {
+            width: self.width.clamp(MIN_SIZE.0, 8192),
+            height: self.height.clamp(MIN_SIZE.1, 8192),
+        }
+    }
+
+    fn of_state(state: &EguiEditorState) -> Self {
+        let s = match state.size() {
+            Size::Logical(l) => l,
+            Size::Physical(p) => p.to_logical(1.0),
+        };
+        Self {
+            width: s.width.round() as u32,
+            height: s.height.round() as u32,
+        }
+    }
+}
+
+/// The persisted field's type: shared between the parameters and the editor.
+pub type PersistedEditorSize = Arc<RwLock<EditorSize>>;
+
+/// Everything the editor shares with the plugin. Cheap to clone (all `Arc`s and a channel
+/// end).
+#[derive(Clone)]
+pub struct EditorShared {
+    /// The parameters (read for display, written only through nice-plug's `ParamSetter`).
+    pub params: Arc<WhiteningParams>,
+    /// The receiving end of the stats channel; every engine the plugin builds sends into it.
+    pub stats: Receiver<StatsRecord>,
+    /// Set while an editor window exists; the plugin enables the engine's stats only then.
+    pub open: Arc<AtomicBool>,
+    /// Re-initialisations performed by the audio thread, so the "Re-initialise" button knows
+    /// when the trigger parameter has been seen and can be released.
+    pub reinitialisations: Arc<AtomicU64>,
+}
+
+impl EditorShared {
+    fn persisted_size(&self) -> EditorSize {
+        self.params
+            .editor_size
+            .read()
+            .map(|s| *s)
+            .unwrap_or_default()
+            .sane()
+    }
+}
+
+/// The colour of each whitener in every plot and label, in [`WhitenerKind::ALL`] order
+/// (Okabe–Ito: distinguishable with the common colour-vision deficiencies).
+pub fn whitener_color(kind: WhitenerKind) -> egui::Color32 {
+    match kind {
+        WhitenerKind::Direct => egui::Color32::from_rgb(230, 159, 0),
+        WhitenerKind::Interneuron => egui::Color32::from_rgb(86, 180, 233),
+        WhitenerKind::Baseline => egui::Color32::from_rgb(0, 180, 130),
+    }
+}
+
+/// The plugin's [`Editor`]: nice-plug-egui's editor, rebuilt at the persisted size when a
+/// restored state changed it, with a handle that reports when the window closes.
+pub struct WhiteningEditor {
+    shared: EditorShared,
+    inner: Mutex<Inner>,
+}
+
+/// The egui editor and the state it was built with.
+struct Inner {
+    state: Arc<EguiEditorState>,
+    egui: EguiEditor<EditorApp>,
+}
+
+impl Inner {
+    fn build(shared: &EditorShared, size: EditorSize) -> Self {
+        let state = EguiEditorState::from_size(
+            LogicalSize::new(size.width as f64, size.height as f64),
+            1.0,
+        );
+        let settings = EguiNiceSettings::new()
+            .with_tile("Interneuron Whitening")
+            .with_resize_hint(ResizeHint {
+                can_resize: true,
+                can_resize_horizontally: true,
+                can_resize_vertically: true,
+                size_constraints: SizeConstraints::min_logical_size(LogicalSize::new(
+                    MIN_SIZE.0 as f32,
+                    MIN_SIZE.1 as f32,
+                )),
+                ..ResizeHint::NON_RESIZABLE
+            });
+        let egui = create_egui_editor(
+            state.clone(),
+            RepaintNotifier::new(),
+            settings,
+            EditorApp::new(shared.clone()),
+        )
+        .expect("nice-plug-egui always creates an editor");
+        Self { state, egui }
+    }
+}
+
+impl WhiteningEditor {
+    /// An editor over the plugin's shared state. Creates no window.
+    pub fn new(shared: EditorShared) -> Self {
+        let inner = Inner::build(&shared, shared.persisted_size());
+        Self {
+            shared,
+            inner: Mutex::new(inner),
+        }
+    }
+
+    /// Run `f` on the egui editor, first rebuilding it if the persisted size differs from
+    /// the one it has (a state was restored while the editor was closed).
+    fn with_egui<R>(&self, f: impl FnOnce(&EguiEditor<EditorApp>) -> R) -> R {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let wanted = self.shared.persisted_size();
+        if !inner.state.is_open() && EditorSize::of_state(&inner.state) != wanted {
+            *inner = Inner::build(&self.shared, wanted);
+        }
+        f(&inner.egui)
+    }
+}
+
+impl Editor for WhiteningEditor {
+    type Handle = WhiteningEditorHandle;
+
+    fn spawn(
+        &self,
+        parent: Option<ParentWindowHandle>,
+        wait_for_parent: bool,
+        fallback_scale_factor: Option<f64>,
+        gui_context: GuiContext,
+        host: Option<HostMethods>,
+    ) -> Result<SpawnedEditor<Self::Handle>, Box<dyn Error>> {
+        let spawned = self.with_egui(|e| {
+            e.spawn(
+                parent,
+                wait_for_parent,
+                fallback_scale_factor,
+                gui_context,
+                host,
+            )
+        })?;
+        Ok(SpawnedEditor {
+            handle: WhiteningEditorHandle {
+                inner: spawned.handle,
+                open: self.shared.open.clone(),
+            },
+            window: spawned.window,
+        })
+    }
+
+    fn size(&self) -> NativeSize<u32> {
+        self.with_egui(|e| e.size())
+    }
+
+    fn resize_hint(&self) -> ResizeHint {
+        self.with_egui(|e| e.resize_hint())
+    }
+
+    fn track_info_updated(&self, info: nice_plug::prelude::TrackInfo) {
+        self.with_egui(|e| e.track_info_updated(info));
+    }
+
+    unsafe fn assume_standalone_in_process(&self) {
+        // SAFETY: forwarded unchanged; the caller upholds the same contract.
+        self.with_egui(|e| unsafe { e.assume_standalone_in_process() });
+    }
+}
+
+/// nice-plug-egui's handle plus the "editor open" flag, cleared when the host drops the
+/// handle (closes the editor).
+pub struct WhiteningEditorHandle {
+    inner: EguiEditorHandle,
+    open: Arc<AtomicBool>,
+}
+
+impl Drop for WhiteningEditorHandle {
+    fn drop(&mut self) {
+        self.open.store(false, Ordering::Release);
+    }
+}
+
+impl EditorHandle for WhiteningEditorHandle {
+    type Window = <EguiEditorHandle as EditorHandle>::Window;
+    type Error = <EguiEditorHandle as EditorHandle>::Error;
+
+    fn run_until_closed(window: Self::Window) -> Result<(), Self::Error> {
+        EguiEditorHandle::run_until_closed(window)
+    }
+
+    fn set_parent(
+        &self,
+        parent: ParentWindowHandle,
+        window: &Self::Window,
+    ) -> Result<(), Self::Error> {
+        self.inner.set_parent(parent, window)
+    }
+
+    fn show(&self, window: &Self::Window) -> Result<(), Self::Error> {
+        self.inner.show(window)
+    }
+
+    fn hide(&self, window: &Self::Window) -> Result<(), Self::Error> {
+        self.inner.hide(window)
+    }
+
+    fn set_size(
+        &self,
+        new_size: NativeSize<u32>,
+        window: &Self::Window,
+    ) -> Result<(), Self::Error> {
+        self.inner.set_size(new_size, window)
+    }
+
+    fn host_main_thread_callback(&self, window: &Self::Window) {
+        self.inner.host_main_thread_callback(window)
+    }
+
+    fn adjust_size(
+        &self,
+        new_size: NativeSize<u32>,
+        window: &Self::Window,
+    ) -> Option<NativeSize<u32>> {
+        self.inner.adjust_size(new_size, window)
+    }
+
+    fn set_fallback_scale_factor(
+        &self,
+        scale_factor: f64,
+        window: &Self::Window,
+    ) -> Result<(), Self::Error> {
+        self.inner.set_fallback_scale_factor(scale_factor, window)
+    }
+
+    fn on_virtual_key_from_host(
+        &self,
+        key_code: VirtualKeyCode,
+        is_down: bool,
+        modifiers: Modifiers,
+    ) -> bool {
+        self.inner
+            .on_virtual_key_from_host(key_code, is_down, modifiers)
+    }
+
+    fn state_changed(&self) {
+        self.inner.state_changed()
+    }
+
+    fn param_value_changed(&self, id: &str, normalized_value: f32) {
+        self.inner.param_value_changed(id, normalized_value)
+    }
+
+    fn param_modulation_changed(&self, id: &str, modulation_offset: f32) {
+        self.inner.param_modulation_changed(id, modulation_offset)
+    }
+}
