@@ -2,7 +2,7 @@
 //! header, the controls and the three views.
 
 use super::controls::{self, ReinitPulse, PANEL_WIDTH};
-use super::labels::format_sig;
+use super::labels::{format_duration, format_sig};
 use super::{plots, table, whitener_color, EditorShared, EditorSize, FRAME_INTERVAL};
 use crate::engine::WhitenerKind;
 use crate::monitor::{Monitor, MonitorSettings};
@@ -127,7 +127,7 @@ impl NiceEguiApp for EditorApp {
 
         Panel::top("header").show(ui, |ui| {
             ui.add_space(4.0);
-            controls::header(ui, params, &setter, monitor);
+            controls::header(ui, params, &setter);
             ui.add_space(4.0);
         });
         Panel::left("controls")
@@ -165,15 +165,16 @@ fn views(ui: &mut Ui, monitor: &Monitor, reinit_marks: &[f64]) {
     plots::error_plot(ui, monitor, reinit_marks, Vec2::new(avail.x, top));
     let bottom = (ui.available_height()).max(120.0);
     ui.horizontal(|ui| {
-        let spectrum_w = ((avail.x - spacing.x) * 0.45).max(240.0);
+        let spectrum_w = ((avail.x - spacing.x) * 0.42).max(240.0);
         plots::spectrum_plot(ui, monitor, Vec2::new(spectrum_w, bottom));
         let rest = (ui.available_width()).max(200.0);
         table::change_table(ui, monitor, Vec2::new(rest, bottom));
     });
 }
 
-/// One line per whitener with its latest error, condition number κ(M) and state resets: the
-/// numbers behind the curves, and the resets that a plot alone would hide. Wrapped, so a
+/// One line per whitener with its latest error, condition number κ(M) and state resets (the
+/// numbers behind the curves, and the resets that a plot alone would hide), then the input
+/// level and the engine's clock. Wrapped, so a
 /// narrow window never pushes the plots out of view.
 fn status_line(ui: &mut Ui, monitor: &Monitor) {
     ui.horizontal_wrapped(|ui| {
@@ -188,9 +189,19 @@ fn status_line(ui: &mut Ui, monitor: &Monitor) {
                 ),
                 None => format!("{kind}   —"),
             };
-            ui.label(RichText::new(text).size(13.0));
+            ui.add(egui::Label::new(RichText::new(text).size(13.0)).extend());
             ui.add_space(10.0);
         }
+        let clock = match monitor.latest(WhitenerKind::Baseline) {
+            None => "waiting for audio…".to_string(),
+            Some(r) => format!(
+                "input {:.1} dBFS   t = {}",
+                r.input_rms_db,
+                format_duration(monitor.now_s())
+            ),
+        };
+        // `extend`: each item moves to the next line as a whole instead of breaking inside.
+        ui.add(egui::Label::new(RichText::new(clock).size(13.0).weak()).extend());
     });
 }
 

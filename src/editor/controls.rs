@@ -2,10 +2,8 @@
 //! parameter. Every change goes through nice-plug's [`ParamSetter`] (begin / set / end), so
 //! the host records automation and undo exactly as for its own controls.
 
-use super::labels::format_duration;
 use super::whitener_color;
 use crate::engine::WhitenerKind;
-use crate::monitor::Monitor;
 use crate::plugin::{Circuit, FramingChoice, WhiteningParams};
 use egui::{Button, Color32, RichText, Ui, Vec2};
 use nice_plug::prelude::{BoolParam, Enum, EnumParam, Param, ParamSetter};
@@ -110,8 +108,8 @@ fn set_param<P: Param>(setter: &ParamSetter, param: &P, value: P::Plain) {
 
 /// The top bar: the product name, the circuit switch (which whitener is heard — the main
 /// thing a user does while listening, so it is big and coloured like its curve), bypass and
-/// learning, the input level and the engine's clock.
-pub fn header(ui: &mut Ui, params: &WhiteningParams, setter: &ParamSetter, monitor: &Monitor) {
+/// learning.
+pub fn header(ui: &mut Ui, params: &WhiteningParams, setter: &ParamSetter) {
     ui.horizontal(|ui| {
         ui.label(RichText::new("Interneuron Whitening").size(20.0).strong());
         ui.add_space(24.0);
@@ -159,16 +157,6 @@ pub fn header(ui: &mut Ui, params: &WhiteningParams, setter: &ParamSetter, monit
                 Color32::from_rgb(60, 150, 80),
             )
             .on_hover_text("Off freezes every whitener's state");
-            ui.add_space(12.0);
-            let status = match monitor.latest(WhitenerKind::Baseline) {
-                None => "waiting for audio…".to_string(),
-                Some(r) => format!(
-                    "input {:.1} dBFS   t = {}",
-                    r.input_rms_db,
-                    format_duration(monitor.now_s())
-                ),
-            };
-            ui.label(RichText::new(status).monospace());
         });
     });
 }

@@ -57,9 +57,13 @@ use std::time::Duration;
 pub const DEFAULT_SIZE: (u32, u32) = (1160, 760);
 /// Smallest size at which every control and plot stays readable.
 pub const MIN_SIZE: (u32, u32) = (960, 640);
-/// Time between repaints while open: the plots move continuously, so the editor repaints on
-/// its own at 50 fps instead of waiting for input events.
-pub const FRAME_INTERVAL: Duration = Duration::from_millis(20);
+/// Delay of the repaint each frame requests: the plots move continuously, so the editor
+/// repaints on its own instead of waiting for input events. baseview (X11) presents at most
+/// every second vblank and only starts waiting for one once this delay has passed, so the
+/// frame period is about `max(delay + draw time, 2 vblanks)`: 30 fps on a 60 Hz display
+/// when drawing is fast. (Under Xvfb, Mesa's software rasteriser dominates the draw time:
+/// about 23 fps with no delay and 20 fps with 20 ms on a busy 2-core machine.)
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(10);
 
 /// The editor's size, persisted with the plugin state (`#[persist = "editor-state"]`) so a
 /// project reopens the editor at the size the user left it.

@@ -32,7 +32,8 @@ pub fn change_table(ui: &mut Ui, monitor: &Monitor, size: Vec2) {
                 .weak(),
             );
             ui.add_space(4.0);
-            egui::ScrollArea::vertical()
+            // Both ways: at the smallest window size the columns may not fit.
+            egui::ScrollArea::both()
                 .auto_shrink([false, false])
                 .show(ui, |ui| rows(ui, monitor));
         });
@@ -43,7 +44,7 @@ fn rows(ui: &mut Ui, monitor: &Monitor) {
     egui::Grid::new("changes")
         .num_columns(5)
         .striped(true)
-        .spacing([18.0, 4.0])
+        .spacing([14.0, 4.0])
         .show(ui, |ui| {
             ui.label(RichText::new("change at").strong());
             for kind in WhitenerKind::ALL {

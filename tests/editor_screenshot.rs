@@ -1,0 +1,435 @@
+//! The editor, for real: the standalone binary opens its egui editor on a virtual X display
+//! (Xvfb, Mesa's software GL) while a JACK test client plays a correlated stereo mixture into
+//! it. The test takes screenshots and checks from the pixels that the error plot and the
+//! spectrum show the whiteners' curves and markers, clicks the "Direct" circuit button
+//! (parameter change from the GUI → audio thread → stats → plot) and checks that the heard
+//! (thick, on top) curve became the direct circuit's.
+//!
+//! The last screenshot is kept at `target/editor-screenshot.png` for a person to look at (and
+//! the one before the click at `target/editor-screenshot-interneuron.png`).
+//!
+//! Needs `Xvfb`, `xwd`, ImageMagick's `convert`, `xdotool` and `jackd` (`cargo xtask setup`
+//! installs them). Every process started here is stopped with SIGTERM, then SIGKILL, also
+//! when the test fails.
+
+#[path = "support/jack.rs"]
+mod jack_support;
+
+use interneuron_whitening::editor::DEFAULT_SIZE;
+use jack_support::{ChildGuard, JackServer, Loopback};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RATE: u32 = 48_000;
+const PERIOD: u32 = 256;
+/// Length of the played signal; the screenshots are taken before it ends (silence after it
+/// would be one more change).
+const SIGNAL_S: f64 = 14.0;
+/// When the mixing changes in the played signal.
+const CHANGE_S: f64 = 3.0;
+/// Seconds of signal before the first screenshot and before the last one.
+const FIRST_SHOT_S: f64 = 6.0;
+const LAST_SHOT_S: f64 = 9.0;
+
+/// The error plot inside the window at the default size (x, y, width, height), inside the
+/// plot frame: right of the controls panel (350 px) and the y axis, below the header and the
+/// status line, above the x axis.
+const ERROR_PLOT: (u32, u32, u32, u32) = (430, 100, 710, 300);
+/// The spectrum plot inside the window at the default size, inside its frame.
+const SPECTRUM_PLOT: (u32, u32, u32, u32) = (415, 470, 265, 240);
+/// The "Direct" button of the circuit switch in the header (window coordinates).
+const DIRECT_BUTTON: (u32, u32) = (363, 21);
+
+/// Two seeded Gaussian sources mixed by a non-orthogonal matrix (channel correlation ≈ 0.8) at
+/// about −20 dBFS; at [`CHANGE_S`] the mixing changes and gets 6 dB louder, so the monitor
+/// detects a change. Planar (`[channel][frame]`).
+fn mixture() -> Vec<Vec<f32>> {
+    const A: [[f64; 2]; 2] = [[1.0, 0.7], [0.2, 0.6]];
+    const B: [[f64; 2]; 2] = [[1.2, 0.4], [1.4, 2.0]];
+    let frames = (SIGNAL_S * RATE as f64) as usize;
+    let change = (CHANGE_S * RATE as f64) as usize;
+    let gain = 0.1 / (A.iter().flatten().map(|v| v * v).sum::<f64>() / 2.0).sqrt();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut x = vec![Vec::with_capacity(frames), Vec::with_capacity(frames)];
+    for t in 0..frames {
+        let s: [f64; 2] = [rng.sample(StandardNormal), rng.sample(StandardNormal)];
+        let m = if t < change { &A } else { &B };
+        for (c, ch) in x.iter_mut().enumerate() {
+            ch.push((gain * (m[c][0] * s[0] + m[c][1] * s[1])) as f32);
+        }
+    }
+    x
+}
+
+/// Panic with a hint if a required program is missing.
+fn require(program: &str, probe: &[&str]) {
+    let found = Command::new(program)
+        .args(probe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found,
+        "`{program}` is not installed; `cargo xtask setup` installs the test programs"
+    );
+}
+
+/// A virtual X display on a free display number (Xvfb picks it: `-displayfd`), stopped on
+/// drop.
+struct Xvfb {
+    guard: ChildGuard,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Xvfb {
+        let mut guard = ChildGuard::spawn(
+            Command::new("Xvfb")
+                .args([
+                    "-displayfd",
+                    "1",
+                    "-screen",
+                    "0",
+                    "1280x900x24",
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+            "Xvfb",
+        );
+        // Xvfb writes the display number once it accepts connections.
+        let stdout = guard.child_mut().stdout.take().expect("Xvfb stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading Xvfb's display number");
+        let number: u32 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb did not report a display number: {line:?}"));
+        Xvfb {
+            guard,
+            display: format!(":{number}"),
+        }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        self.guard.terminate(Duration::from_secs(3));
+    }
+}
+
+/// The editor's window: id and geometry `(x, y, width, height)` on the root window.
+fn find_window(display: &str, timeout: Duration) -> Option<(String, [u32; 4])> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let out = Command::new("xdotool")
+            .args(["search", "--name", "^Interneuron Whitening$"])
+            .env("DISPLAY", display)
+            .output()
+            .expect("running xdotool");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if let Some(id) = text.split_whitespace().next() {
+            let geo = Command::new("xdotool")
+                .args(["getwindowgeometry", "--shell", id])
+                .env("DISPLAY", display)
+                .output()
+                .expect("running xdotool");
+            let geo = String::from_utf8_lossy(&geo.stdout).to_string();
+            let field = |name: &str| -> Option<u32> {
+                geo.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                    .and_then(|v| v.trim().parse().ok())
+            };
+            if let (Some(x), Some(y), Some(w), Some(h)) =
+                (field("X"), field("Y"), field("WIDTH"), field("HEIGHT"))
+            {
+                return Some((id.to_string(), [x, y, w, h]));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}
+
+/// Screenshot of the whole display as PNG at `path`.
+fn screenshot(display: &str, path: &Path) {
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "xwd -root -silent -display {display} | convert xwd:- png:'{}'",
+            path.display()
+        ))
+        .status()
+        .expect("running xwd | convert");
+    assert!(status.success(), "taking a screenshot failed: {status}");
+}
+
+/// The RGB pixels of a rectangle of a PNG (via ImageMagick), row by row.
+fn crop(png: &Path, (x, y, w, h): (u32, u32, u32, u32)) -> Vec<[u8; 3]> {
+    let out = Command::new("convert")
+        .arg(png)
+        .args([
+            "-crop",
+            &format!("{w}x{h}+{x}+{y}"),
+            "+repage",
+            "-depth",
+            "8",
+        ])
+        .arg("rgb:-")
+        .output()
+        .expect("running convert");
+    assert!(out.status.success(), "cropping {} failed", png.display());
+    assert_eq!(out.stdout.len(), (w * h * 3) as usize, "crop size");
+    out.stdout
+        .chunks_exact(3)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect()
+}
+
+/// Which whitener's colour a pixel has (by hue; saturated, not dark): 0 direct (orange),
+/// 1 interneuron (sky blue), 2 baseline (bluish green), as in the editor's palette.
+fn whitener_of(p: [u8; 3]) -> Option<usize> {
+    let [r, g, b] = p.map(|v| v as f64 / 255.0);
+    let max = r.max(g).max(b);
+    let min = r.min(g).min(b);
+    let delta = max - min;
+    if max < 0.3 || delta / max < 0.45 {
+        return None;
+    }
+    let hue = if max == r {
+        60.0 * ((g - b) / delta).rem_euclid(6.0)
+    } else if max == g {
+        60.0 * ((b - r) / delta + 2.0)
+    } else {
+        60.0 * ((r - g) / delta + 4.0)
+    };
+    match hue {
+        h if (30.0..50.0).contains(&h) => Some(0),
+        h if (190.0..213.0).contains(&h) => Some(1),
+        h if (150.0..175.0).contains(&h) => Some(2),
+        _ => None,
+    }
+}
+
+/// What a region of a screenshot contains.
+#[derive(Debug)]
+struct Region {
+    /// Distinct colours.
+    distinct: usize,
+    /// Share of the most common colour (the background).
+    dominant: f64,
+    /// Pixels in each whitener's colour.
+    whiteners: [usize; 3],
+}
+
+fn analyse(pixels: &[[u8; 3]]) -> Region {
+    let mut counts = std::collections::HashMap::new();
+    let mut whiteners = [0; 3];
+    for p in pixels {
+        *counts.entry(*p).or_insert(0usize) += 1;
+        if let Some(k) = whitener_of(*p) {
+            whiteners[k] += 1;
+        }
+    }
+    Region {
+        distinct: counts.len(),
+        dominant: counts.values().copied().max().unwrap_or(0) as f64 / pixels.len() as f64,
+        whiteners,
+    }
+}
+
+/// Where the screenshots go: `target/` (next to the binaries' profile directory).
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_interneuron_whitening"))
+        .parent()
+        .and_then(Path::parent)
+        .expect("the binary lives in target/<profile>/")
+        .to_path_buf()
+}
+
+fn rms(x: &[f32]) -> f64 {
+    (x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
+}
+
+fn offset(window: [u32; 4], r: (u32, u32, u32, u32)) -> (u32, u32, u32, u32) {
+    (window[0] + r.0, window[1] + r.1, r.2, r.3)
+}
+
+#[test]
+fn editor_shows_the_race_live() {
+    let started = Instant::now();
+    for (program, probe) in [
+        ("Xvfb", &["-help"][..]),
+        ("xwd", &["-help"][..]),
+        ("convert", &["-version"][..]),
+        ("xdotool", &["version"][..]),
+    ] {
+        require(program, probe);
+    }
+    // Drop order (reverse): the test client, the standalone, the JACK server, the display.
+    let xvfb = Xvfb::start();
+    let server = JackServer::start(RATE, PERIOD);
+    let logs = tempfile::tempdir().expect("temporary directory");
+    let log_path = logs.path().join("standalone.log");
+    let log = std::fs::File::create(&log_path).expect("standalone log");
+    let mut app = ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_interneuron_whitening"))
+            .args(["--backend", "jack"])
+            .env("DISPLAY", &xvfb.display)
+            .env("JACK_DEFAULT_SERVER", server.name())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log),
+        "standalone",
+    );
+    let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    let inputs = server.wait_for_ports("interneuron_whitening:input_", 2, Duration::from_secs(20));
+    let outputs = server.wait_for_ports("interneuron_whitening:output_", 2, Duration::from_secs(5));
+    let signal = mixture();
+    let frames = signal[0].len();
+    let lb = Loopback::new(&server, &signal, 2, frames);
+    for c in 0..2 {
+        lb.connect(&lb.play_port(c + 1), &inputs[c]);
+        lb.connect(&outputs[c], &lb.rec_port(c + 1));
+    }
+    let (window_id, window) = find_window(&xvfb.display, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("the editor window did not appear; log:\n{}", log_text()));
+    assert_eq!(
+        (window[2], window[3]),
+        DEFAULT_SIZE,
+        "the editor opens at its default size"
+    );
+    lb.start();
+
+    let wait_for = |seconds: f64| {
+        let deadline = Instant::now() + Duration::from_secs_f64(seconds + 20.0);
+        while (lb.recorded_frames() as f64) < seconds * RATE as f64 {
+            assert!(
+                Instant::now() < deadline,
+                "JACK did not play {seconds} s of signal in time"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // 1. Interneuron circuit heard (the default).
+    wait_for(FIRST_SHOT_S);
+    assert!(
+        app.try_wait().is_none(),
+        "standalone exited; log:\n{}",
+        log_text()
+    );
+    let before = target_dir().join("editor-screenshot-interneuron.png");
+    screenshot(&xvfb.display, &before);
+
+    // 2. Switch to the direct circuit through the GUI, as a user would.
+    let click = Command::new("xdotool")
+        .args([
+            "mousemove",
+            "--window",
+            &window_id,
+            &DIRECT_BUTTON.0.to_string(),
+            &DIRECT_BUTTON.1.to_string(),
+            "click",
+            "1",
+        ])
+        .env("DISPLAY", &xvfb.display)
+        .status()
+        .expect("running xdotool");
+    assert!(click.success(), "clicking the Direct button failed");
+
+    wait_for(LAST_SHOT_S);
+    assert!(
+        app.try_wait().is_none(),
+        "standalone exited; log:\n{}",
+        log_text()
+    );
+    let after = target_dir().join("editor-screenshot.png");
+    screenshot(&xvfb.display, &after);
+    let recorded = lb.recorded();
+
+    let status = app.terminate(Duration::from_secs(5));
+    eprintln!(
+        "standalone stopped: {status}; screenshots {} and {}; {:.1} s",
+        before.display(),
+        after.display(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // The error plot: curves, not a blank or single-colour area.
+    let plot_before = analyse(&crop(&before, offset(window, ERROR_PLOT)));
+    let plot_after = analyse(&crop(&after, offset(window, ERROR_PLOT)));
+    eprintln!("error plot before the switch: {plot_before:?}");
+    eprintln!("error plot after the switch:  {plot_after:?}");
+    for (when, r) in [("before", &plot_before), ("after", &plot_after)] {
+        assert!(
+            r.distinct >= 64,
+            "error plot {when} the switch has only {} colours: {}",
+            r.distinct,
+            after.display()
+        );
+        assert!(
+            r.dominant < 0.97,
+            "error plot {when} the switch is nearly one colour ({:.1} %)",
+            r.dominant * 100.0
+        );
+        assert!(
+            r.whiteners.iter().filter(|&&n| n >= 40).count() >= 2,
+            "error plot {when} the switch shows fewer than two whiteners' curves: {:?}",
+            r.whiteners
+        );
+    }
+    // The heard circuit is drawn thick and on top: clicking "Direct" moves it from the
+    // interneuron circuit (blue) to the direct circuit (orange).
+    let ratio = |r: &Region| (r.whiteners[0] as f64 + 1.0) / (r.whiteners[1] as f64 + 1.0);
+    assert!(
+        plot_before.whiteners[1] >= 300,
+        "the heard interneuron curve is missing before the switch: {:?}",
+        plot_before.whiteners
+    );
+    assert!(
+        plot_after.whiteners[0] >= 300,
+        "the heard direct curve is missing after the switch: {:?}",
+        plot_after.whiteners
+    );
+    assert!(
+        ratio(&plot_after) > 1.5 * ratio(&plot_before),
+        "after clicking Direct the direct curve should dominate: orange/blue {:.2} before, \
+         {:.2} after",
+        ratio(&plot_before),
+        ratio(&plot_after)
+    );
+
+    // The spectrum: both circuits' eigenvalue markers.
+    let spectrum = analyse(&crop(&after, offset(window, SPECTRUM_PLOT)));
+    eprintln!("spectrum plot: {spectrum:?}");
+    assert!(
+        spectrum.whiteners[0] >= 30 && spectrum.whiteners[1] >= 30,
+        "the spectrum lacks a circuit's markers: {:?}",
+        spectrum.whiteners
+    );
+
+    // And the audio went through: the outputs carry signal in the last seconds.
+    let tail = (LAST_SHOT_S * RATE as f64) as usize - RATE as usize;
+    for (c, ch) in recorded.iter().enumerate() {
+        let end = ch.len().min((LAST_SHOT_S * RATE as f64) as usize);
+        let seg = &ch[tail.min(end)..end];
+        assert!(
+            seg.iter().all(|v| v.is_finite()),
+            "output {c} is not finite"
+        );
+        assert!(rms(seg) > 1e-3, "output {c} is silent: rms {}", rms(seg));
+    }
+    drop(lb);
+    drop(server);
+    drop(xvfb);
+}
