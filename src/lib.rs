@@ -24,6 +24,7 @@ pub mod editor;
 pub mod eigen;
 pub mod engine;
 pub mod framing;
+pub mod live;
 pub mod monitor;
 pub mod offline;
 pub mod plugin;

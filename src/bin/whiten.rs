@@ -27,6 +27,19 @@ enum Command {
     Reproduce(ReproduceArgs),
     /// Whiten a WAV file offline (16/24/32-bit integer or 32-bit float, 1–16 channels).
     Process(ProcessArgs),
+    /// Whiten a live input (cpal: ALSA or JACK) and report the readaptation race as text, one
+    /// line per second per circuit. The GUI is the standalone binary `interneuron_whitening`.
+    #[command(
+        long_about = "Whiten a live input through cpal (ALSA, or JACK with --host jack) \
+                            and print, once per second of audio and per circuit, the input \
+                            level, the whitening error and readaptation times after detected \
+                            changes (the circuit heard is marked *). Text only: the GUI is the \
+                            plugin's standalone binary `interneuron_whitening` (e.g. \
+                            `interneuron_whitening --backend jack`). Under JACK the ports are \
+                            cpal_client_<pid>_in:in_0.. and cpal_client_<pid>_out:out_0.., \
+                            connected to the system capture and playback ports."
+    )]
+    Live(LiveArgs),
     /// Measure the real-time factor of the engine (single thread, all whiteners racing).
     Bench {
         /// Print one JSON object instead of a table.
@@ -66,12 +79,9 @@ enum ModeArg {
     Spectral,
 }
 
+/// The engine's parameters, shared by `process` and `live`.
 #[derive(clap::Args)]
-struct ProcessArgs {
-    /// Input WAV file.
-    input: PathBuf,
-    /// Output WAV file (same format, rate and length; written only on success).
-    output: PathBuf,
+struct EngineArgs {
     /// The circuit heard at the output (all of them learn).
     #[arg(long, value_enum, default_value_t = CircuitArg::Interneuron)]
     circuit: CircuitArg,
@@ -109,6 +119,96 @@ struct ProcessArgs {
     /// Number of log-spaced bands for --mode spectral (>= bins means per bin).
     #[arg(long, default_value_t = 32)]
     bands: usize,
+}
+
+impl EngineArgs {
+    fn framing(&self) -> interneuron_whitening::engine::Framing {
+        use interneuron_whitening::engine::Framing;
+        match self.mode {
+            ModeArg::Channels => Framing::Channels,
+            ModeArg::Spectral => Framing::Spectral,
+        }
+    }
+
+    /// Check every option, with messages naming the option the user typed, and build the
+    /// engine parameters. `--eta` (a rate per input vector) is not among them: it replaces
+    /// the time constant once the sample rate is known.
+    fn params(&self) -> Result<interneuron_whitening::engine::EngineParams> {
+        use interneuron_whitening::engine::{EngineParams, Framing, WhitenerKind};
+        let bad = |m: String| -> Result<EngineParams> { Err(anyhow::anyhow!(m)) };
+        if let Some(t) = self.tau_ms {
+            let (lo, hi) = interneuron_whitening::engine::TAU_MS_RANGE;
+            if !(t >= lo && t <= hi) {
+                return bad(format!("--tau-ms {t} is outside {lo}..{hi} ms"));
+            }
+        }
+        if !(self.init_scale.is_finite() && self.init_scale > 0.0 && self.init_scale <= 1e6) {
+            return bad(format!(
+                "--init-scale {} must be in (0, 1e6]",
+                self.init_scale
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.dry_wet) {
+            return bad(format!(
+                "--dry-wet {} must be between 0 and 1",
+                self.dry_wet
+            ));
+        }
+        for (name, v) in [
+            ("--reference-db", self.reference_db),
+            ("--output-db", self.output_db),
+            ("--noise-floor-db", self.noise_floor_db),
+        ] {
+            if !(v.is_finite() && (-200.0..=24.0).contains(&v)) {
+                return bad(format!("{name} {v} is outside -200..24 dBFS"));
+            }
+        }
+        let framing = self.framing();
+        if framing == Framing::Spectral {
+            if !(self.fft_size.is_power_of_two() && (256..=8192).contains(&self.fft_size)) {
+                return bad(format!(
+                    "--fft-size {} must be a power of two from 256 to 8192",
+                    self.fft_size
+                ));
+            }
+            if self.bands == 0 {
+                return bad("--bands must be at least 1".into());
+            }
+        }
+        if let Some(eta) = self.eta {
+            if !(eta.is_finite() && eta > 0.0 && eta < 1.0) {
+                return bad(format!("--eta must be in (0, 1), got {eta}"));
+            }
+        }
+        Ok(EngineParams {
+            framing,
+            selected: match self.circuit {
+                CircuitArg::Direct => WhitenerKind::Direct,
+                CircuitArg::Interneuron => WhitenerKind::Interneuron,
+                CircuitArg::Baseline => WhitenerKind::Baseline,
+            },
+            tau_ms: self.tau_ms.unwrap_or(EngineParams::default().tau_ms),
+            interneurons: self.interneurons.unwrap_or(0),
+            init_scale: self.init_scale,
+            reference_db: self.reference_db,
+            output_db: self.output_db,
+            dry_wet: self.dry_wet,
+            noise_floor_db: self.noise_floor_db,
+            fft_size: self.fft_size,
+            bands: self.bands,
+            learning: true,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+struct ProcessArgs {
+    /// Input WAV file.
+    input: PathBuf,
+    /// Output WAV file (same format, rate and length; written only on success).
+    output: PathBuf,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// Write one JSON line per circuit every 10 ms of audio to this file.
     #[arg(long)]
     stats: Option<PathBuf>,
@@ -116,6 +216,44 @@ struct ProcessArgs {
     /// output. Needs --eta (default 0.001) and --mode channels.
     #[arg(long)]
     raw: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HostArg {
+    /// cpal's default host (ALSA on Linux).
+    Default,
+    /// ALSA (needs a sound card).
+    Alsa,
+    /// A running JACK server (JACK_DEFAULT_SERVER selects a named one).
+    Jack,
+}
+
+#[derive(clap::Args)]
+struct LiveArgs {
+    /// Audio host.
+    #[arg(long, value_enum, default_value_t = HostArg::Default)]
+    host: HostArg,
+    /// Input device, by name (see --list-devices) [default: the host's default input].
+    #[arg(long)]
+    input: Option<String>,
+    /// Output device, by name [default: the host's default output].
+    #[arg(long)]
+    output: Option<String>,
+    /// Print every host's input and output devices and exit.
+    #[arg(long)]
+    list_devices: bool,
+    /// Channels to whiten, 1 to 16 [default: the input device's, at most 16].
+    #[arg(long)]
+    channels: Option<usize>,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// No GUI. `whiten live` always reports as text; the GUI is the standalone binary
+    /// `interneuron_whitening` (e.g. `interneuron_whitening --backend jack`).
+    #[arg(long)]
+    headless: bool,
+    /// Stop after this many seconds [default: run until Ctrl-C].
+    #[arg(long, allow_hyphen_values = true)]
+    seconds: Option<f64>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -302,81 +440,20 @@ fn reproduce_cmd(args: &ReproduceArgs) -> Result<()> {
 }
 
 fn process_cmd(a: &ProcessArgs) -> Result<()> {
-    use interneuron_whitening::engine::{EngineParams, Framing, WhitenerKind};
+    use interneuron_whitening::engine::Framing;
     use interneuron_whitening::offline::{process_file, ProcessOptions};
-    let framing = match a.mode {
-        ModeArg::Channels => Framing::Channels,
-        ModeArg::Spectral => Framing::Spectral,
-    };
-    if a.raw && framing == Framing::Spectral {
+    if a.raw && a.engine.framing() == Framing::Spectral {
         anyhow::bail!("--raw runs the per-sample algorithm of DESIGN.md §2: use --mode channels");
     }
-    if a.raw && a.tau_ms.is_some() {
+    if a.raw && a.engine.tau_ms.is_some() {
         anyhow::bail!("--raw takes a learning rate per sample: use --eta instead of --tau-ms");
     }
-    // Check every option here, so that messages name the option the user typed.
-    let bad = |m: String| -> Result<()> { Err(anyhow::anyhow!(m)) };
-    if let Some(t) = a.tau_ms {
-        let (lo, hi) = interneuron_whitening::engine::TAU_MS_RANGE;
-        if !(t >= lo && t <= hi) {
-            return bad(format!("--tau-ms {t} is outside {lo}..{hi} ms"));
-        }
-    }
-    if !(a.init_scale.is_finite() && a.init_scale > 0.0 && a.init_scale <= 1e6) {
-        return bad(format!("--init-scale {} must be in (0, 1e6]", a.init_scale));
-    }
-    if !(0.0..=1.0).contains(&a.dry_wet) {
-        return bad(format!("--dry-wet {} must be between 0 and 1", a.dry_wet));
-    }
-    for (name, v) in [
-        ("--reference-db", a.reference_db),
-        ("--output-db", a.output_db),
-        ("--noise-floor-db", a.noise_floor_db),
-    ] {
-        if !(v.is_finite() && (-200.0..=24.0).contains(&v)) {
-            return bad(format!("{name} {v} is outside -200..24 dBFS"));
-        }
-    }
-    if framing == Framing::Spectral {
-        if !(a.fft_size.is_power_of_two() && (256..=8192).contains(&a.fft_size)) {
-            return bad(format!(
-                "--fft-size {} must be a power of two from 256 to 8192",
-                a.fft_size
-            ));
-        }
-        if a.bands == 0 {
-            return bad("--bands must be at least 1".into());
-        }
-    }
-    if let Some(eta) = a.eta {
-        if !(eta.is_finite() && eta > 0.0 && eta < 1.0) {
-            return bad(format!("--eta must be in (0, 1), got {eta}"));
-        }
-    }
-    let tau_ms = a.tau_ms.unwrap_or(EngineParams::default().tau_ms);
-    let params = EngineParams {
-        framing,
-        selected: match a.circuit {
-            CircuitArg::Direct => WhitenerKind::Direct,
-            CircuitArg::Interneuron => WhitenerKind::Interneuron,
-            CircuitArg::Baseline => WhitenerKind::Baseline,
-        },
-        tau_ms,
-        interneurons: a.interneurons.unwrap_or(0),
-        init_scale: a.init_scale,
-        reference_db: a.reference_db,
-        output_db: a.output_db,
-        dry_wet: a.dry_wet,
-        noise_floor_db: a.noise_floor_db,
-        fft_size: a.fft_size,
-        bands: a.bands,
-        learning: true,
-    };
+    let params = a.engine.params()?;
     let opts = ProcessOptions {
         params,
         raw: a.raw,
-        raw_eta: a.eta.unwrap_or(0.001),
-        eta_per_vector: if a.raw { None } else { a.eta },
+        raw_eta: a.engine.eta.unwrap_or(0.001),
+        eta_per_vector: if a.raw { None } else { a.engine.eta },
         stats: a.stats.clone(),
     };
     let bar = ProgressBar::new(0);
@@ -422,6 +499,50 @@ fn process_cmd(a: &ProcessArgs) -> Result<()> {
         } else {
             String::new()
         },
+    );
+    Ok(())
+}
+
+fn live_cmd(a: &LiveArgs) -> Result<()> {
+    use interneuron_whitening::live::{self, HostChoice, LiveOptions};
+    let stdout = std::io::stdout();
+    if a.list_devices {
+        return live::list_devices(&mut stdout.lock());
+    }
+    let params = a.engine.params()?;
+    if !a.headless && std::env::var_os("DISPLAY").is_some() {
+        eprintln!(
+            "whiten live: text report only; for the GUI run the standalone \
+             `interneuron_whitening` (--headless silences this note)"
+        );
+    }
+    let opts = LiveOptions {
+        host: match a.host {
+            HostArg::Default => HostChoice::Default,
+            HostArg::Alsa => HostChoice::Alsa,
+            HostArg::Jack => HostChoice::Jack,
+        },
+        input: a.input.clone(),
+        output: a.output.clone(),
+        channels: a.channels,
+        params,
+        eta_per_vector: a.engine.eta,
+        seconds: a.seconds,
+    };
+    let s = live::run(&opts, &mut stdout.lock())?;
+    eprintln!(
+        "whiten live: {:.1} s of audio; {} underruns, {} input frames dropped, {} host xruns, \
+         {} changes detected, {} state resets, {} non-finite input samples, {} stats records \
+         dropped, {} other stream errors",
+        s.audio_s,
+        s.underruns,
+        s.overrun_frames,
+        s.xruns,
+        s.changes,
+        s.state_resets,
+        s.non_finite_inputs,
+        s.stats_dropped,
+        s.stream_errors
     );
     Ok(())
 }
@@ -529,6 +650,7 @@ fn main() {
     let result = match &cli.command {
         Command::Reproduce(args) => reproduce_cmd(args),
         Command::Process(args) => process_cmd(args),
+        Command::Live(args) => live_cmd(args),
         Command::Demo { out } => demo(out),
         Command::Bench {
             json,
