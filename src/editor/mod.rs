@@ -342,3 +342,62 @@ impl EditorHandle for WhiteningEditorHandle {
         self.inner.param_modulation_changed(id, modulation_offset)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nice_plug::prelude::Params;
+
+    fn editor_over(params: Arc<WhiteningParams>) -> WhiteningEditor {
+        let (_tx, stats) = crossbeam_channel::bounded(1);
+        WhiteningEditor::new(EditorShared {
+            params,
+            stats,
+            open: Arc::new(AtomicBool::new(false)),
+            reinitialisations: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    #[test]
+    fn size_is_saved_and_restored_with_the_state() {
+        let params = WhiteningParams::default();
+        *params.editor_size.write().unwrap() = EditorSize {
+            width: 1300,
+            height: 820,
+        };
+        let fields = params.serialize_fields();
+        assert!(fields.contains_key("editor-state"), "{fields:?}");
+        let restored = WhiteningParams::default();
+        restored.deserialize_fields(&fields);
+        assert_eq!(
+            *restored.editor_size.read().unwrap(),
+            EditorSize {
+                width: 1300,
+                height: 820
+            }
+        );
+    }
+
+    #[test]
+    fn a_restored_size_is_used_by_the_next_window() {
+        // No window is opened: `size()` is what a host asks before opening one.
+        let params = Arc::new(WhiteningParams::default());
+        let editor = editor_over(params.clone());
+        assert_eq!(
+            editor.size(),
+            NativeSize::new(DEFAULT_SIZE.0, DEFAULT_SIZE.1)
+        );
+        *params.editor_size.write().unwrap() = EditorSize {
+            width: 1400,
+            height: 900,
+        };
+        assert_eq!(editor.size(), NativeSize::new(1400, 900));
+        // A corrupt state cannot shrink it below the minimum.
+        *params.editor_size.write().unwrap() = EditorSize {
+            width: 10,
+            height: 10,
+        };
+        assert_eq!(editor.size(), NativeSize::new(MIN_SIZE.0, MIN_SIZE.1));
+        assert!(editor.resize_hint().can_resize);
+    }
+}
