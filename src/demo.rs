@@ -4,7 +4,7 @@
 //! readaptation times.
 
 use crate::engine::{Engine, EngineParams, StatsRecord, StatsSender, WhitenerKind};
-use crate::monitor::{monitor_table, ChangeReport, DEFAULT_HOLD_S, DEFAULT_THRESHOLD};
+use crate::monitor::{self, monitor_table, ChangeReport, DEFAULT_THRESHOLD};
 use crate::wav::{write_wav, SampleFormat, WavSpec};
 use nalgebra::DMatrix;
 use plotters::prelude::*;
@@ -278,25 +278,10 @@ fn draw(
 
 /// The readaptation table as text.
 pub fn format_table(report: &DemoReport) -> String {
-    let mut s = format!(
-        "readaptation time (s) after each detected change: error back under {DEFAULT_THRESHOLD} for {DEFAULT_HOLD_S} s\n{:>9} {:>11} {:>12} {:>11} {:>11}\n",
-        "change", "level (dB)", "direct", "interneuron", "baseline"
-    );
-    for row in &report.table {
-        // The level step of the scene change this detection belongs to.
+    // The level step of the scene change each detection belongs to.
+    let level_step = |row: &ChangeReport| {
         let context = ((row.time_s / CONTEXT_S).floor() as usize).clamp(1, LEVELS_DB.len() - 1);
-        let cell = |v: Option<f64>| {
-            v.map(|t| format!("{t:.2}"))
-                .unwrap_or_else(|| "not within".into())
-        };
-        s.push_str(&format!(
-            "{:>8.2}s {:>+11.0} {:>12} {:>11} {:>11}\n",
-            row.time_s,
-            LEVELS_DB[context] - LEVELS_DB[context - 1],
-            cell(row.readaptation_s[0]),
-            cell(row.readaptation_s[1]),
-            cell(row.readaptation_s[2]),
-        ));
-    }
-    s
+        format!("{:+.0}", LEVELS_DB[context] - LEVELS_DB[context - 1])
+    };
+    monitor::format_table(&report.table, Some(("level (dB)", &level_step)))
 }

@@ -1018,3 +1018,47 @@ fn bad_arguments_are_refused_without_touching_out() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// `whiten process --stats` prints the monitor's readaptation table, and it is the table the
+/// monitor makes of the stats file it wrote — the numbers the editor and `whiten live` show for
+/// the same records.
+#[test]
+fn process_with_stats_prints_the_monitors_readaptation_table() {
+    use interneuron_whitening::engine::StatsRecord;
+    use interneuron_whitening::monitor::{format_table, monitor_table};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("scene.wav");
+    // The first 20 s of the demo scene: three changes of mixing and level.
+    let scene = interneuron_whitening::demo::scene(4);
+    let spec = WavSpec {
+        sample_rate: 48_000,
+        channels: 2,
+        format: SampleFormat::Float32,
+    };
+    write_wav(&input, spec, &scene.samples[..2 * 20 * 48_000]).unwrap();
+    let output = dir.path().join("out.wav");
+    let stats = dir.path().join("stats.jsonl");
+    let out = process(&[
+        input.as_os_str(),
+        output.as_os_str(),
+        "--stats".as_ref(),
+        stats.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let records: Vec<StatsRecord> = std::fs::read_to_string(&stats)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let table = monitor_table(&records);
+    assert_eq!(table.len(), 3, "{table:?}");
+    assert!(table
+        .iter()
+        .all(|r| r.readaptation_s.iter().any(Option::is_some)));
+    let text = format_table(&table, None);
+    assert!(
+        stderr_of(&out).contains(&text),
+        "stderr:\n{}\nexpected:\n{text}",
+        stderr_of(&out)
+    );
+}

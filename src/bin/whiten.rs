@@ -500,6 +500,12 @@ fn process_cmd(a: &ProcessArgs) -> Result<()> {
             String::new()
         },
     );
+    if !summary.readaptation.is_empty() {
+        eprint!(
+            "{}",
+            interneuron_whitening::monitor::format_table(&summary.readaptation, None)
+        );
+    }
     Ok(())
 }
 

@@ -218,6 +218,35 @@ pub fn monitor_table(records: &[StatsRecord]) -> Vec<ChangeReport> {
     monitor.changes().cloned().collect()
 }
 
+/// The readaptation table as text, one row per change: its time, an optional extra column
+/// (`(heading, cell)`) and each whitener's readaptation time.
+pub fn format_table(
+    rows: &[ChangeReport],
+    extra: Option<(&str, &dyn Fn(&ChangeReport) -> String)>,
+) -> String {
+    let cell = |v: Option<f64>| v.map_or_else(|| "not within".to_string(), |t| format!("{t:.2}"));
+    let mut s = format!(
+        "readaptation time (s) after each detected change: error back under {DEFAULT_THRESHOLD} \
+         for {DEFAULT_HOLD_S} s\n{:>9} {}{:>12} {:>11} {:>11}\n",
+        "change",
+        extra.map_or(String::new(), |(h, _)| format!("{h:>11} ")),
+        "direct",
+        "interneuron",
+        "baseline"
+    );
+    for row in rows {
+        s.push_str(&format!(
+            "{:>8.2}s {}{:>12} {:>11} {:>11}\n",
+            row.time_s,
+            extra.map_or(String::new(), |(_, f)| format!("{:>11} ", f(row))),
+            cell(row.readaptation_s[0]),
+            cell(row.readaptation_s[1]),
+            cell(row.readaptation_s[2]),
+        ));
+    }
+    s
+}
+
 /// One change and its readaptation trackers.
 #[derive(Clone, Debug)]
 struct ChangeWindow {
