@@ -740,6 +740,36 @@ fn whitening_scenario() {
         err_in > 0.5,
         "the input itself must be far from white (error {err_in:.3})"
     );
+
+    // The learned state is saved with the project (published about once a second and stored
+    // by a background task), and a fresh instance loading it starts whitened, while one
+    // without it still has to learn.
+    std::thread::sleep(Duration::from_millis(300));
+    let state = plugin.save_state();
+    let text = String::from_utf8_lossy(&state);
+    assert!(
+        text.contains("learned-state") && text.contains("direct_m"),
+        "the saved state carries the learned circuits ({} bytes)",
+        state.len()
+    );
+    drop(plugin);
+    let start: Vec<Vec<f32>> = input.iter().map(|c| c[..sec(0.5)].to_vec()).collect();
+    let mut restored = Instance::new(&entry, 2, rate);
+    restored.deactivate();
+    restored.load_state(&state);
+    restored.activate();
+    let out_restored = restored.process(&start, &[], &mut rng);
+    drop(restored);
+    let mut fresh = Instance::new(&entry, 2, rate);
+    let baseline = fresh.text_value("Circuit", "Baseline (ZCA)");
+    let out_fresh = fresh.process(&start, &[(0, baseline.0, baseline.1)], &mut rng);
+    let (err_restored, _) = whitening_error(&out_restored, sec(0.05)..sec(0.5));
+    let (err_fresh, _) = whitening_error(&out_fresh, sec(0.05)..sec(0.5));
+    println!("first 0.5 s: whitening error restored {err_restored:.3}, fresh {err_fresh:.3}");
+    assert!(
+        err_restored < 0.15 && err_fresh > 2.0 * err_restored,
+        "a restored instance starts whitened: error {err_restored:.3} (fresh {err_fresh:.3})"
+    );
 }
 
 /// One layout at one rate: defaults whiten; random automation of every parameter keeps the

@@ -218,12 +218,12 @@ pub fn monitor_table(records: &[StatsRecord]) -> Vec<ChangeReport> {
     monitor.changes().cloned().collect()
 }
 
+/// An extra column of the readaptation table: its heading and how to fill a row's cell.
+pub type ExtraColumn<'a> = (&'a str, &'a dyn Fn(&ChangeReport) -> String);
+
 /// The readaptation table as text, one row per change: its time, an optional extra column
-/// (`(heading, cell)`) and each whitener's readaptation time.
-pub fn format_table(
-    rows: &[ChangeReport],
-    extra: Option<(&str, &dyn Fn(&ChangeReport) -> String)>,
-) -> String {
+/// and each whitener's readaptation time.
+pub fn format_table(rows: &[ChangeReport], extra: Option<ExtraColumn<'_>>) -> String {
     let cell = |v: Option<f64>| v.map_or_else(|| "not within".to_string(), |t| format!("{t:.2}"));
     let mut s = format!(
         "readaptation time (s) after each detected change: error back under {DEFAULT_THRESHOLD} \

@@ -26,6 +26,7 @@
 //!   `assert_process_allocs` in the test bundle), and a panic inside it is caught, so it can
 //!   never unwind into a host; the plugin then outputs silence until it is re-activated.
 
+pub mod learned;
 pub mod params;
 
 pub use params::{Circuit, FramingChoice, WhiteningParams};
@@ -103,6 +104,8 @@ pub struct BuildRequest {
     channels: usize,
     sample_rate: f64,
     params: EngineParams,
+    /// Start from the learned state the host loaded (instead of the initial scale).
+    restore: bool,
 }
 
 /// An engine built for request `generation`, or `None` if building failed (logged).
@@ -153,6 +156,8 @@ struct Pending {
     structure: Structure,
     /// Samples processed since the request was sent.
     age: u64,
+    /// Whether the engine is to start from the loaded learned state.
+    restore: bool,
 }
 
 /// Per-channel ring buffers delaying the dry input by the current latency.
@@ -227,6 +232,12 @@ struct Active {
     reinit_prev: bool,
     /// Set when a panic was caught in `process`: output silence until re-activated.
     poisoned: bool,
+    /// Samples until the learned state is published for saving next.
+    publish_in: u64,
+    /// Host state loads handled (compared with [`learned::LearnedStateField::loads`]).
+    loads_seen: u64,
+    /// A load not yet turned into a build request.
+    restore_wanted: bool,
 }
 
 impl Active {
@@ -248,6 +259,9 @@ impl Active {
             failed: None,
             reinit_prev: params.reinitialise.value(),
             poisoned: false,
+            publish_in: 0,
+            loads_seen: params.learned.loads(),
+            restore_wanted: false,
         }
     }
 }
@@ -319,6 +333,7 @@ impl Plugin for InterneuronWhitening {
     fn task_executor(&mut self) -> TaskExecutor<Self> {
         let handoff = self.handoff.clone();
         let stats = self.stats_tx.clone();
+        let params = self.params.clone();
         Box::new(move |task| match task {
             Task::Build(req) => {
                 if handoff.latest.load(Ordering::SeqCst) != req.generation {
@@ -328,6 +343,10 @@ impl Plugin for InterneuronWhitening {
                 let engine = match built {
                     Ok(Ok(mut engine)) => {
                         engine.set_stats_sender(Some(stats.clone()));
+                        if req.restore {
+                            restore_into(&mut engine, params.learned.loaded());
+                        }
+                        params.learned.prepare(&engine);
                         Some(Box::new(engine))
                     }
                     Ok(Err(e)) => {
@@ -369,6 +388,12 @@ impl Plugin for InterneuronWhitening {
                 && a.structure == Structure::of(&params)
                 && !a.poisoned
             {
+                // A state the host loaded meanwhile is restored now, not by a rebuild.
+                let loads = self.params.learned.loads();
+                if loads != a.loads_seen {
+                    a.loads_seen = loads;
+                    restore_into(&mut a.engine, self.params.learned.loaded());
+                }
                 context.set_latency_samples(a.engine.latency_samples() as u32);
                 return true;
             }
@@ -381,6 +406,9 @@ impl Plugin for InterneuronWhitening {
         match built {
             Ok(Ok(mut engine)) => {
                 engine.set_stats_sender(Some(self.stats_tx.clone()));
+                // A state the host loaded, or what the previous engine learned.
+                restore_into(&mut engine, self.params.learned.latest());
+                self.params.learned.prepare(&engine);
                 context.set_latency_samples(engine.latency_samples() as u32);
                 self.active = Some(Active::new(channels, sample_rate, engine, &self.params));
                 true
@@ -490,17 +518,24 @@ impl InterneuronWhitening {
             }
         }
 
-        // 2. Structural parameters changed: request an engine (once per change).
+        // 2. Structural parameters changed, or the host loaded a learned state: request an
+        //    engine (once per change).
+        let loads = params.learned.loads();
+        if loads != a.loads_seen {
+            a.loads_seen = loads;
+            a.restore_wanted = true;
+        }
         let want = Structure::of(&wanted);
-        if want == a.structure {
+        if want == a.structure && !a.restore_wanted && !a.pending.is_some_and(|p| p.restore) {
             if a.pending.take().is_some() {
                 handoff.latest.fetch_add(1, Ordering::SeqCst);
             }
             a.failed = None;
-        } else if a.failed != Some(want) {
+        } else if a.failed != Some(want) || a.restore_wanted {
             a.failed = None;
             let timeout = (REQUEST_TIMEOUT_S * a.sample_rate as f64) as u64;
             let (send, generation) = match a.pending {
+                _ if a.restore_wanted => (true, handoff.latest.fetch_add(1, Ordering::SeqCst) + 1),
                 Some(p) if p.structure == want && p.age < timeout => (false, p.generation),
                 // The request may have been dropped: send it again under the same generation,
                 // so a slow build still in progress is not superseded (faster-than-real-time
@@ -511,17 +546,21 @@ impl InterneuronWhitening {
             if send {
                 let mut build = wanted.clone();
                 build.init_scale = params.init_scale();
+                let restore = a.restore_wanted || a.pending.is_some_and(|p| p.restore);
                 context.execute_background(Task::Build(BuildRequest {
                     generation,
                     channels: a.channels,
                     sample_rate: a.sample_rate as f64,
                     params: build,
+                    restore,
                 }));
                 a.pending = Some(Pending {
                     generation,
                     structure: want,
                     age: 0,
+                    restore,
                 });
+                a.restore_wanted = false;
             }
         }
         if let Some(p) = &mut a.pending {
@@ -620,6 +659,24 @@ impl InterneuronWhitening {
                 }
             }
             start = end;
+        }
+
+        // 5. About once a second, publish the learned state for the next project save (not
+        //    while a requested engine is on its way: it may be the one to save).
+        a.publish_in = a.publish_in.saturating_sub(samples as u64);
+        if a.publish_in == 0 && a.pending.is_none() {
+            a.publish_in = a.sample_rate as u64;
+            params.learned.publish(&a.engine);
+        }
+    }
+}
+
+/// Start `engine` from a saved learned state when one fits it (same channels, framing, FFT
+/// size, bands, interneurons); otherwise it starts from the initial scale.
+fn restore_into(engine: &mut Engine, state: Option<crate::engine::LearnedState>) {
+    if let Some(state) = state.filter(|s| s.fits(engine)) {
+        if let Err(e) = engine.restore_learned_state(&state) {
+            nice_warn!("the saved learned state was not restored: {e}");
         }
     }
 }

@@ -15,6 +15,7 @@
 //! Besides the parameters, the editor's size is persisted with the state
 //! (`#[persist = "editor-state"]`).
 
+use super::learned::LearnedStateField;
 use crate::editor::{EditorSize, PersistedEditorSize};
 use crate::engine::{EngineParams, Framing, WhitenerKind, TAU_MS_RANGE};
 use nice_plug::prelude::*;
@@ -161,6 +162,11 @@ pub struct WhiteningParams {
     /// The editor's window size, saved with the project (not a parameter).
     #[persist = "editor-state"]
     pub editor_size: PersistedEditorSize,
+
+    /// What the circuits have learned, saved with the project so that a reopened session
+    /// starts whitened (see [`super::learned`]).
+    #[persist = "learned-state"]
+    pub learned: LearnedStateField,
 }
 
 impl Default for WhiteningParams {
@@ -299,6 +305,7 @@ impl Default for WhiteningParams {
                 .with_value_to_string(formatters::v2s_bool_bypass())
                 .with_string_to_value(formatters::s2v_bool_bypass()),
             editor_size: Arc::new(RwLock::new(EditorSize::default())),
+            learned: LearnedStateField::default(),
         }
     }
 }
