@@ -11,6 +11,11 @@
 //! response to the input plus an independent white noise of power `ε²`, in expectation. Their
 //! fixed point is then `M* = (C + ε² I)^{1/2}`, whose eigenvalues are at least `ε`, so silence
 //! can never drive `M` singular, and the gain `M⁻¹` is bounded by `1/ε`.
+//!
+//! **Silence.** A block whose input power is under `10 ε²` (with the default floor, −80 dBFS
+//! relative to the reference level) carries no statistics worth learning: the whiteners keep
+//! their state, so a pause in playback does not make them forget, and the direct circuit is
+//! not driven down to `M ≈ ε`, where its Euler steps would be unstable (see `MAX_STIFF_STEP`).
 
 use super::stats::Eigenvalues;
 use super::MAX_CHANNELS;
@@ -25,8 +30,17 @@ use serde::{Deserialize, Serialize};
 
 /// Largest move `η‖R̂ − I‖_F` of one learning sub-step (see [`Race::learn`]).
 pub const MAX_SUBSTEP: f64 = 0.05;
+/// Largest `η‖P‖` of one learning sub-step. Near its target the direct circuit's dynamics
+/// `dM/dt = M⁻¹CM⁻¹ − I` relax at a rate `∝ 1/λ(M)`, so an Euler step is only stable for
+/// `η ≲ λ_min(M)`: quiet inputs (small `M`) need smaller steps even when `R̂ ≈ I`. `‖P‖_F ≥
+/// 1/λ_min(M)` bounds that stiffness; both circuits get the same step count.
+pub const MAX_STIFF_STEP: f64 = 0.5;
 /// Most sub-steps per block.
 pub const MAX_SUBSTEPS: usize = 64;
+/// Blocks whose input power is below this multiple of the floor power `ε²` are silence: they
+/// carry no statistics, so the whiteners keep their state instead of learning "the floor"
+/// (which would drag `M` down to `ε` and, for the direct circuit, below its stable step size).
+pub const SILENCE_FLOOR_FACTOR: f64 = 10.0;
 
 /// Learning blocks per baseline update.
 pub const BASELINE_STRIDE: usize = 4;
@@ -294,6 +308,8 @@ impl<T: Scalar> Race<T> {
     /// re-initialised and the reset counted. No allocation.
     pub fn learn(&mut self, x_outer_mean: &DMatrix<T>, learn: bool) {
         let n = self.dim();
+        let power: f64 = (0..n).map(|i| x_outer_mean[(i, i)].real()).sum::<f64>() / n as f64;
+        let learn = learn && !(power < SILENCE_FLOOR_FACTOR * self.floor2);
         self.x_floor.copy_from(x_outer_mean);
         for i in 0..n {
             self.x_floor[(i, i)] += T::from_real(self.floor2);
@@ -361,7 +377,11 @@ impl<T: Scalar> Race<T> {
         let idx = kind.index();
         let dev = distance_from_identity(&self.scratch_b);
         let eta = self.direct.learning_rate();
-        let k = ((eta * dev / MAX_SUBSTEP).ceil() as usize).clamp(1, MAX_SUBSTEPS);
+        let stiffness = self.p[idx].norm();
+        let k = ((eta * dev / MAX_SUBSTEP)
+            .max(eta * stiffness / MAX_STIFF_STEP)
+            .ceil() as usize)
+            .clamp(1, MAX_SUBSTEPS);
         let sub_eta = eta / k as f64;
         let circuit: &mut dyn Circuit<T> = match kind {
             WhitenerKind::Direct => &mut self.direct,
