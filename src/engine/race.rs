@@ -309,7 +309,8 @@ impl<T: Scalar> Race<T> {
     pub fn learn(&mut self, x_outer_mean: &DMatrix<T>, learn: bool) {
         let n = self.dim();
         let power: f64 = (0..n).map(|i| x_outer_mean[(i, i)].real()).sum::<f64>() / n as f64;
-        let learn = learn && !(power < SILENCE_FLOOR_FACTOR * self.floor2);
+        let silent = power < SILENCE_FLOOR_FACTOR * self.floor2;
+        let learn = learn && !silent;
         self.x_floor.copy_from(x_outer_mean);
         for i in 0..n {
             self.x_floor[(i, i)] += T::from_real(self.floor2);
