@@ -19,10 +19,12 @@ const BUILD_PACKAGES: &[&str] = &[
 ];
 
 /// Programs the tests and the demo use: a JACK server (dummy driver) for the live path, a
-/// virtual display and screenshot tools for the editor, an SVG renderer to look at figures.
+/// virtual display, Mesa's software OpenGL and screenshot tools for the editor, an SVG renderer
+/// to look at figures.
 const TEST_PACKAGES: &[&str] = &[
     "jackd2",
     "xvfb",
+    "libgl1-mesa-dri",
     "x11-apps",
     "imagemagick",
     "xdotool",
