@@ -22,8 +22,7 @@ use rand_distr::{Distribution, StandardNormal};
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_void, CStr};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use vst3::Steinberg::Vst::{
@@ -111,94 +110,15 @@ fn bundle_path() -> PathBuf {
         .join("Interneuron Whitening.so")
 }
 
-/// Warn (not fail: CI always rebuilds it) when a source file is newer than the bundle.
-fn warn_if_stale(bundle: &Path) {
-    fn newest(dir: &Path) -> Option<std::time::SystemTime> {
-        std::fs::read_dir(dir)
-            .ok()?
-            .flatten()
-            .filter_map(|e| {
-                let path = e.path();
-                if path.is_dir() {
-                    newest(&path)
-                } else {
-                    e.metadata().ok()?.modified().ok()
-                }
-            })
-            .max()
-    }
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
-    let built = std::fs::metadata(bundle).and_then(|m| m.modified()).ok();
-    if let (Some(built), Some(changed)) = (built, newest(&src)) {
-        if changed > built {
-            eprintln!(
-                "warning: {} is older than the sources; rebuild it with `cargo xtask bundle \
-                 interneuron-whitening --lib --features assert_process_allocs` to test the \
-                 current code",
-                bundle.display()
-            );
-        }
-    }
-}
+#[path = "support/plugin_child.rs"]
+mod plugin_child;
 
 fn run_child(scenario: &str) {
-    let bundle = bundle_path();
-    assert!(
-        bundle.is_file(),
-        "the VST3 module {} does not exist: build it first with `cargo xtask bundle \
-         interneuron-whitening --lib --features assert_process_allocs` (or without the feature, \
-         optionally with --release), or run `cargo xtask test`, which builds it with \
-         `assert_process_allocs` before running the tests",
-        bundle.display()
+    plugin_child::check_bundle(
+        &bundle_path(),
+        "`cargo xtask bundle interneuron-whitening --lib --features assert_process_allocs`",
     );
-    warn_if_stale(&bundle);
-    let exe = std::env::current_exe().expect("test executable path");
-    let started = Instant::now();
-    let output = Command::new(exe)
-        .args([
-            "vst3_scenario_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(SCENARIO_ENV, scenario)
-        .output()
-        .expect("cannot start the child test process");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!(
-        "--- scenario {scenario} ({:.1} s) ---",
-        started.elapsed().as_secs_f64()
-    );
-    println!("{stdout}");
-    eprintln!("{stderr}");
-    if output.status.success() {
-        assert!(
-            stdout.contains("1 passed"),
-            "the child process ran no scenario"
-        );
-        return;
-    }
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = output.status.signal() {
-            panic!(
-                "scenario {scenario}: the host process was killed by signal {signal}{}; see its \
-                 stderr above",
-                if signal == libc::SIGABRT {
-                    " (SIGABRT: with assert_process_allocs this means the plugin allocated inside \
-                     process(), e.g. \"memory allocation of N bytes failed\")"
-                } else {
-                    ""
-                }
-            );
-        }
-    }
-    panic!(
-        "scenario {scenario} failed ({}); see the child's output above",
-        output.status
-    );
+    plugin_child::run_scenario_child("vst3_scenario_child", SCENARIO_ENV, scenario);
 }
 
 // ---------------------------------------------------------------------------------------------
