@@ -141,12 +141,7 @@ impl Engine {
     /// of this engine's shape (as after a first call), so it may run on the audio thread to
     /// publish snapshots; otherwise `out` is resized (allocates).
     pub fn write_learned_state(&self, out: &mut LearnedState) {
-        let (fft_size, bands) = shape_of(self);
-        out.channels = self.channels;
-        out.framing = self.params.framing;
-        out.fft_size = fft_size;
-        out.bands = bands;
-        out.interneurons = self.interneurons();
+        let bands = self.write_shape(out);
         if out.races.len() != bands {
             out.races.resize_with(bands, RaceState::default);
         }
@@ -176,14 +171,20 @@ impl Engine {
             self.write_learned_state(out);
             true
         } else {
-            let (fft_size, bands) = shape_of(self);
-            out.channels = self.channels;
-            out.framing = self.params.framing;
-            out.fft_size = fft_size;
-            out.bands = bands;
-            out.interneurons = self.interneurons();
+            self.write_shape(out);
             false
         }
+    }
+
+    /// Set the shape fields of `out` to this engine's; returns the number of bands.
+    fn write_shape(&self, out: &mut LearnedState) -> usize {
+        let (fft_size, bands) = shape_of(self);
+        out.channels = self.channels;
+        out.framing = self.params.framing;
+        out.fft_size = fft_size;
+        out.bands = bands;
+        out.interneurons = self.interneurons();
+        bands
     }
 
     /// The learned state (allocates).
