@@ -86,6 +86,9 @@ fn bundle_path() -> PathBuf {
 
 #[path = "support/plugin_child.rs"]
 mod plugin_child;
+#[path = "support/signals.rs"]
+mod signals;
+use signals::{check_bounded, correlation, Looper};
 
 fn run_child(scenario: &str) {
     plugin_child::check_bundle(
@@ -518,42 +521,6 @@ fn mixture_wav(dir: &std::path::Path, n: usize, rate: f64, secs: f64, seed: u64)
         .collect()
 }
 
-/// Loops a planar signal.
-struct Looper {
-    data: Vec<Vec<f32>>,
-    pos: Cell<usize>,
-}
-
-impl Looper {
-    fn new(data: Vec<Vec<f32>>) -> Self {
-        Self {
-            data,
-            pos: Cell::new(0),
-        }
-    }
-
-    fn next(&self, frames: usize) -> Vec<Vec<f32>> {
-        let len = self.data[0].len();
-        let start = self.pos.get();
-        self.pos.set((start + frames) % len);
-        self.data
-            .iter()
-            .map(|ch| (0..frames).map(|i| ch[(start + i) % len]).collect())
-            .collect()
-    }
-}
-
-fn check_bounded(out: &[Vec<f32>], what: &str) {
-    for (c, ch) in out.iter().enumerate() {
-        for (t, v) in ch.iter().enumerate() {
-            assert!(
-                v.is_finite() && v.abs() <= 1.0,
-                "{what}: output channel {c} sample {t} is {v}, outside ±1"
-            );
-        }
-    }
-}
-
 /// `‖C/g² − I‖_F / √n` for the output covariance `C` over `range`.
 fn whitening_error(out: &[Vec<f32>], range: std::ops::Range<usize>) -> (f64, Vec<f64>) {
     let n = out.len();
@@ -579,10 +546,7 @@ fn whitening_error(out: &[Vec<f32>], range: std::ops::Range<usize>) -> (f64, Vec
 }
 
 fn input_correlation(input: &[Vec<f32>]) -> f64 {
-    let (a, b) = (&input[0], &input[1]);
-    let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| *p as f64 * *q as f64).sum();
-    let ab: f64 = dot(a, b);
-    ab / (dot(a, a) * dot(b, b)).sqrt()
+    correlation(&input[0], &input[1])
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@
 
 #[path = "support/jack.rs"]
 mod jack_support;
+#[path = "support/signals.rs"]
+mod signals;
+use signals::rms;
 
 use interneuron_whitening::editor::DEFAULT_SIZE;
 use jack_support::{ChildGuard, JackServer, Loopback};
@@ -254,10 +257,6 @@ fn target_dir() -> PathBuf {
         .and_then(Path::parent)
         .expect("the binary lives in target/<profile>/")
         .to_path_buf()
-}
-
-fn rms(x: &[f32]) -> f64 {
-    (x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
 }
 
 fn offset(window: [u32; 4], r: (u32, u32, u32, u32)) -> (u32, u32, u32, u32) {

@@ -9,6 +9,8 @@ use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
+#[path = "support/signals.rs"]
+mod signals;
 
 fn planar(interleaved: &[f32], n: usize) -> Vec<Vec<f32>> {
     (0..n)
@@ -491,14 +493,7 @@ fn learned_state_restores_into_a_fresh_engine_and_it_starts_whitened() {
             let mut b: Vec<Vec<f32>> = audio.iter().map(|c| c[..24_000].to_vec()).collect();
             run_engine(engine, &mut b, 512, 2);
             let skip = engine.latency_samples() + 2400;
-            let (x, y) = (&b[0][skip..], &b[1][skip..]);
-            let dot = |u: &[f32], v: &[f32]| {
-                u.iter()
-                    .zip(v)
-                    .map(|(p, q)| *p as f64 * *q as f64)
-                    .sum::<f64>()
-            };
-            dot(x, y) / (dot(x, x) * dot(y, y)).sqrt()
+            signals::correlation(&b[0][skip..], &b[1][skip..])
         };
         let mut fresh = Engine::new(2, 48_000.0, params.clone()).unwrap();
         let (c_fresh, c_restored) = (corr(&mut fresh), corr(&mut restored));
@@ -577,14 +572,7 @@ fn silence_keeps_the_learned_state_and_quiet_signals_whiten_without_resets() {
             run_engine(&mut e, &mut q, 512, 3);
             assert_eq!(e.counters().state_resets, 0, "{framing:?} {kind}: resets");
             let tail = 6 * 48_000..8 * 48_000;
-            let (x, y) = (&q[0][tail.clone()], &q[1][tail]);
-            let dot = |u: &[f32], v: &[f32]| {
-                u.iter()
-                    .zip(v)
-                    .map(|(p, q)| *p as f64 * *q as f64)
-                    .sum::<f64>()
-            };
-            let rho = dot(x, y) / (dot(x, x) * dot(y, y)).sqrt();
+            let rho = signals::correlation(&q[0][tail.clone()], &q[1][tail]);
             assert!(
                 rho.abs() < 0.1,
                 "{framing:?} {kind}: output correlation {rho:.3}"

@@ -9,6 +9,9 @@
 mod counting_alloc;
 #[path = "support/jack.rs"]
 mod jack_support;
+#[path = "support/signals.rs"]
+mod signals;
+use signals::rms;
 
 use counting_alloc::count_allocations;
 use interneuron_whitening::engine::{Engine, EngineParams, StatsSender};
@@ -75,10 +78,6 @@ fn through_wav(planar: &[Vec<f32>], dir: &Path) -> Vec<Vec<f32>> {
     (0..n)
         .map(|c| data.iter().skip(c).step_by(n).copied().collect())
         .collect()
-}
-
-fn rms(x: &[f32]) -> f64 {
-    (x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
 }
 
 fn correlation(a: &[f32], b: &[f32]) -> f64 {

@@ -112,6 +112,9 @@ fn bundle_path() -> PathBuf {
 
 #[path = "support/plugin_child.rs"]
 mod plugin_child;
+#[path = "support/signals.rs"]
+mod signals;
+use signals::{check_bounded, correlation, Looper};
 
 fn run_child(scenario: &str) {
     plugin_child::check_bundle(
@@ -1184,52 +1187,9 @@ fn mixture(secs: f64, seed: u64) -> Vec<Vec<f32>> {
     out
 }
 
-/// Loops a planar signal.
-struct Looper {
-    data: Vec<Vec<f32>>,
-    pos: Cell<usize>,
-}
-
-impl Looper {
-    fn new(data: Vec<Vec<f32>>) -> Self {
-        Self {
-            data,
-            pos: Cell::new(0),
-        }
-    }
-
-    fn next(&self, frames: usize) -> Vec<Vec<f32>> {
-        let len = self.data[0].len();
-        let start = self.pos.get();
-        self.pos.set((start + frames) % len);
-        self.data
-            .iter()
-            .map(|ch| (0..frames).map(|i| ch[(start + i) % len]).collect())
-            .collect()
-    }
-}
-
-fn check_bounded(out: &[Vec<f32>], what: &str) {
-    for (c, ch) in out.iter().enumerate() {
-        for (t, v) in ch.iter().enumerate() {
-            assert!(
-                v.is_finite() && v.abs() <= 1.0,
-                "{what}: output channel {c} sample {t} is {v}, not finite within ±1"
-            );
-        }
-    }
-}
-
 /// Correlation coefficient of the two channels over `range`.
-fn correlation(x: &[Vec<f32>], range: std::ops::Range<usize>) -> f64 {
-    let (a, b) = (&x[0][range.clone()], &x[1][range]);
-    let dot = |p: &[f32], q: &[f32]| {
-        p.iter()
-            .zip(q)
-            .map(|(u, v)| *u as f64 * *v as f64)
-            .sum::<f64>()
-    };
-    dot(a, b) / (dot(a, a) * dot(b, b)).sqrt()
+fn channel_correlation(x: &[Vec<f32>], range: std::ops::Range<usize>) -> f64 {
+    correlation(&x[0][range.clone()], &x[1][range])
 }
 
 /// RMS level of each channel over `range`, in dBFS.
@@ -1248,7 +1208,7 @@ fn levels_db(x: &[Vec<f32>], range: std::ops::Range<usize>) -> Vec<f64> {
 
 /// Assert that `out` over `range` is white: uncorrelated channels at the output level.
 fn assert_white(out: &[Vec<f32>], range: std::ops::Range<usize>, what: &str) {
-    let rho = correlation(out, range.clone());
+    let rho = channel_correlation(out, range.clone());
     let levels = levels_db(out, range);
     println!("{what}: output correlation {rho:+.4}, levels {levels:.2?} dBFS");
     assert!(
@@ -1491,7 +1451,7 @@ fn factory_scenario() {
 /// (zero-sample process) takes effect.
 fn whitening_scenario() {
     let input = mixture(18.0, 11);
-    let rho_in = correlation(&input, 0..input[0].len());
+    let rho_in = channel_correlation(&input, 0..input[0].len());
     println!(
         "input: correlation {rho_in:+.4}, levels {:.2?} dBFS",
         levels_db(&input, 0..input[0].len())
@@ -1540,7 +1500,7 @@ fn whitening_scenario() {
 
     assert_white(&out, sec(5.0)..sec(5.9), "interneuron (default), 5–5.9 s");
     // Dry: the output is the input.
-    let rho_dry = correlation(&out, sec(6.6)..sec(7.4));
+    let rho_dry = channel_correlation(&out, sec(6.6)..sec(7.4));
     let max_diff = (0..2)
         .flat_map(|c| (sec(6.6)..sec(7.4)).map(move |t| (c, t)))
         .map(|(c, t)| (out[c][t] - input[c][t]).abs())
@@ -1567,7 +1527,7 @@ fn whitening_scenario() {
         }
     }
     assert_white(&out, sec(17.0)..sec(18.0), "baseline after bypass, 17–18 s");
-    let rho_in_last = correlation(&input, sec(17.0)..sec(18.0));
+    let rho_in_last = channel_correlation(&input, sec(17.0)..sec(18.0));
     println!("input correlation over the last second {rho_in_last:+.4}");
     assert!(rho_in_last > 0.5);
 
