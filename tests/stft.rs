@@ -6,7 +6,7 @@
 
 use std::f64::consts::PI;
 
-use interneuron_whitening::framing::stft::{
+use interneuron_whitening::framing::{
     BandLayout, SpectralFrame, Stft, StftError, DEFAULT_BANDS, DEFAULT_FFT_SIZE, MAX_CHANNELS,
 };
 use rand::{Rng, SeedableRng};

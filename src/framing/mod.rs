@@ -1,3 +1,12 @@
-//! From audio to vectors (DESIGN.md §3).
+//! From audio to vectors (docs/DESIGN.md §3): the streaming STFT of the spectral framing and
+//! the log-spaced bands its bins are grouped into. (The channels framing needs no transform:
+//! its vectors are the channels' samples.)
 
+pub mod bands;
 pub mod stft;
+
+pub use bands::BandLayout;
+pub use stft::{
+    SpectralFrame, Stft, StftError, DEFAULT_BANDS, DEFAULT_FFT_SIZE, HOP_DIVISOR, MAX_CHANNELS,
+    MAX_FFT_SIZE, MIN_FFT_SIZE,
+};

@@ -1,5 +1,6 @@
-//! Streaming short-time Fourier transform with exact overlap-add resynthesis (DESIGN.md §3,
-//! "spectral" framing), and the log-spaced grouping of its bins into bands.
+//! Streaming short-time Fourier transform with exact overlap-add resynthesis
+//! (docs/DESIGN.md §3, the spectral framing). The grouping of its bins into bands is
+//! [`super::bands`].
 //!
 //! # Why this shape
 //!
@@ -65,7 +66,6 @@
 //! later. That is the latency reported to the host.
 
 use std::fmt;
-use std::ops::Range;
 use std::slice::ChunksExactMut;
 use std::sync::Arc;
 
@@ -78,18 +78,18 @@ pub const MIN_FFT_SIZE: usize = 256;
 /// Largest supported FFT (window) size: 8192 samples is ~170 ms at 48 kHz, already a long
 /// latency for a plugin.
 pub const MAX_FFT_SIZE: usize = 8192;
-/// Default FFT (window) size (DESIGN.md §3): ~21 ms at 48 kHz, 47 Hz bins.
+/// Default FFT (window) size (docs/DESIGN.md §3): ~21 ms at 48 kHz, 47 Hz bins.
 pub const DEFAULT_FFT_SIZE: usize = 1024;
 /// Most channels an [`Stft`] can frame. Sixteen covers third-order ambisonics and common
 /// multichannel layouts, and bounds the memory allocated up front.
 pub const MAX_CHANNELS: usize = 16;
-/// Default number of log-spaced bands (DESIGN.md §3).
+/// Default number of log-spaced bands (docs/DESIGN.md §3).
 pub const DEFAULT_BANDS: usize = 32;
 /// The hop is `fft_size / HOP_DIVISOR`: 75 % overlap, the smallest overlap at which the
 /// squared Hann window is COLA (see the module documentation).
 pub const HOP_DIVISOR: usize = 4;
 
-/// Why an [`Stft`] or a [`BandLayout`] could not be built or driven.
+/// Why an [`Stft`] or a [`BandLayout`](super::BandLayout) could not be built or driven.
 ///
 /// Every variant carries the offending values so that a message can be shown to the user as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,7 +150,7 @@ pub enum StftError {
 }
 
 /// Checks an FFT size against the supported sizes.
-fn validate_fft_size(fft_size: usize) -> Result<(), StftError> {
+pub(super) fn validate_fft_size(fft_size: usize) -> Result<(), StftError> {
     if !fft_size.is_power_of_two() {
         return Err(StftError::NotPowerOfTwo(fft_size));
     }
@@ -728,113 +728,6 @@ fn windows(fft_size: usize, hop: usize) -> (Vec<f64>, Vec<f64>) {
     (analysis, synthesis)
 }
 
-/// A partition of the `N/2 + 1` STFT bins into contiguous, log-spaced bands, each of which gets
-/// one circuit in the spectral framing (DESIGN.md §3).
-///
-/// Why log-spaced: hearing, and the spectra of most sounds, are roughly scale-invariant in
-/// frequency, so equal-ratio bands spend the circuits evenly across octaves instead of spending
-/// most of them above a few kHz.
-///
-/// Construction, for `K` bins and `B` bands:
-///
-/// * if `B ≥ K`: one band per bin ("per-bin" mode, `K` bands);
-/// * otherwise bins `1..K` are split into `B` bands whose edges are as close to geometric as
-///   whole, non-empty bands allow, and the DC bin is added to the first band (DC carries no
-///   frequency to be log-spaced, and on its own it would give a circuit a band of pure offset).
-///   Edges are placed greedily from the bottom: with the current lower edge `lo` and `r` bands
-///   left, the ideal next edge is `lo·(K/lo)^{1/r}` (the geometric split of what is left, so
-///   wherever bands had to be widened to a whole bin, the rest re-spreads evenly in log
-///   frequency); its width is rounded, raised to at least the previous band's width, and capped
-///   at `⌊(K − lo)/r⌋` so that every remaining band can still be at least as wide. Widths are
-///   therefore non-decreasing (counting the first band without DC): the lowest bands are one bin
-///   wide, where a geometric grid would be finer than the bins, and above that they grow in
-///   proportion to frequency.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BandLayout {
-    /// The bands, in order; they tile `0..num_bins`.
-    bands: Vec<Range<usize>>,
-    /// Total number of bins.
-    num_bins: usize,
-}
-
-impl BandLayout {
-    /// Groups `num_bins` bins into `num_bands` log-spaced bands (fewer, one per bin, if
-    /// `num_bands >= num_bins`). Errors if either is zero.
-    pub fn new(num_bins: usize, num_bands: usize) -> Result<Self, StftError> {
-        if num_bins == 0 {
-            return Err(StftError::ZeroBins);
-        }
-        if num_bands == 0 {
-            return Err(StftError::ZeroBands);
-        }
-        if num_bands >= num_bins {
-            return Ok(Self {
-                bands: (0..num_bins).map(|k| k..k + 1).collect(),
-                num_bins,
-            });
-        }
-        // Here 1 <= num_bands <= num_bins - 1, so bins 1..num_bins (num_bins - 1 of them) can
-        // hold num_bands non-empty bands.
-        let top = num_bins;
-        let mut bands = Vec::with_capacity(num_bands);
-        let mut lo = 1usize;
-        let mut prev_width = 1usize;
-        for b in 0..num_bands {
-            let remaining = num_bands - b;
-            let width = if remaining == 1 {
-                top - lo
-            } else {
-                let lo_f = lo as f64;
-                let ideal = lo_f * (top as f64 / lo_f).powf(1.0 / remaining as f64);
-                let rounded = (ideal.round() as usize).saturating_sub(lo);
-                let cap = (top - lo) / remaining;
-                rounded.max(prev_width).min(cap)
-            };
-            let start = if b == 0 { 0 } else { lo };
-            bands.push(start..lo + width);
-            lo += width;
-            prev_width = width;
-        }
-        Ok(Self { bands, num_bins })
-    }
-
-    /// Convenience: the layout for the `N/2 + 1` bins of an FFT of size `fft_size` (validated
-    /// like [`Stft::new`]).
-    pub fn for_fft_size(fft_size: usize, num_bands: usize) -> Result<Self, StftError> {
-        validate_fft_size(fft_size)?;
-        Self::new(fft_size / 2 + 1, num_bands)
-    }
-
-    /// The bands as bin ranges, in increasing frequency; contiguous, non-empty, tiling
-    /// `0..num_bins()`.
-    pub fn bands(&self) -> &[Range<usize>] {
-        &self.bands
-    }
-
-    /// Number of bands actually made: `min(requested, num_bins())`.
-    pub fn num_bands(&self) -> usize {
-        self.bands.len()
-    }
-
-    /// Total number of bins covered.
-    pub fn num_bins(&self) -> usize {
-        self.num_bins
-    }
-
-    /// Whether every band is a single bin (requested bands ≥ bins).
-    pub fn is_per_bin(&self) -> bool {
-        self.bands.len() == self.num_bins
-    }
-
-    /// The band containing `bin`, or `None` if `bin >= num_bins()`. `O(log B)`, no allocation.
-    pub fn band_of_bin(&self, bin: usize) -> Option<usize> {
-        if bin >= self.num_bins {
-            return None;
-        }
-        Some(self.bands.partition_point(|r| r.end <= bin))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -897,19 +790,6 @@ mod tests {
                 max: 16
             })
         ));
-        assert_eq!(BandLayout::new(513, 0).unwrap_err(), StftError::ZeroBands);
-        assert_eq!(BandLayout::new(0, 3).unwrap_err(), StftError::ZeroBins);
-    }
-
-    #[test]
-    fn band_of_bin_matches_ranges() {
-        let layout = BandLayout::new(513, 32).unwrap();
-        for (b, r) in layout.bands().iter().enumerate() {
-            for k in r.clone() {
-                assert_eq!(layout.band_of_bin(k), Some(b));
-            }
-        }
-        assert_eq!(layout.band_of_bin(513), None);
     }
 
     #[test]
