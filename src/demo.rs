@@ -3,9 +3,10 @@
 //! stats, a figure of whitening error over time with the changes marked, and the measured
 //! readaptation times.
 
-use crate::engine::{Engine, EngineParams, StatsRecord, StatsSender, WhitenerKind};
+use crate::engine::{Engine, EngineParams, StatsRecord, StatsSender};
 use crate::monitor::{self, monitor_table, ChangeReport, DEFAULT_THRESHOLD};
 use crate::wav::{write_wav, SampleFormat, WavSpec};
+use crate::whitener::WhitenerKind;
 use nalgebra::DMatrix;
 use plotters::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -159,14 +160,6 @@ pub fn render(dir: &Path, params: &EngineParams) -> Result<DemoReport, String> {
     })
 }
 
-fn colour(kind: WhitenerKind) -> RGBColor {
-    match kind {
-        WhitenerKind::Direct => RGBColor(0xd6, 0x27, 0x28),
-        WhitenerKind::Interneuron => RGBColor(0x1f, 0x77, 0xb4),
-        WhitenerKind::Baseline => RGBColor(0x55, 0x55, 0x55),
-    }
-}
-
 fn draw(
     stats: &[StatsRecord],
     scene: &Scene,
@@ -230,7 +223,7 @@ fn draw(
             )
             .map_err(|x| e(&x))?;
         for kind in WhitenerKind::ALL {
-            let c = colour(kind);
+            let c = crate::reproduce::colour(kind);
             let pts: Vec<(f64, f64)> = stats
                 .iter()
                 .filter(|r| r.circuit == kind && r.error.is_finite())

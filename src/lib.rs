@@ -32,6 +32,7 @@ pub mod reproduce;
 pub mod source;
 pub mod theory;
 pub mod wav;
+pub mod whitener;
 
 nice_plug::nice_export_clap!(plugin::InterneuronWhitening);
 nice_plug::nice_export_vst3!(plugin::InterneuronWhitening);

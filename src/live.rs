@@ -21,8 +21,9 @@
 //! `change detected at` line for every change of the input statistics.
 
 use crate::engine::{db_to_amp, power_to_db, MAX_CHANNELS};
-use crate::engine::{Engine, EngineParams, Framing, StatsRecord, StatsSender, WhitenerKind};
+use crate::engine::{Engine, EngineParams, Framing, StatsRecord, StatsSender};
 use crate::monitor::{Monitor, MonitorEvent, MonitorSettings};
+use crate::whitener::WhitenerKind;
 use anyhow::{anyhow, bail, Context, Result};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, Sample, SampleFormat, StreamConfig};

@@ -1,10 +1,8 @@
 //! Offline processing of WAV files (`whiten process`): streaming, latency-compensated, with
 //! stats written as JSON lines and nothing written to OUT unless everything succeeded.
 
-use crate::circuits::CircuitKind;
 use crate::engine::{
     Engine, EngineCounters, EngineError, EngineParams, RawWhitener, StatsRecord, StatsSender,
-    WhitenerKind,
 };
 use crate::monitor::{Monitor, MonitorSettings};
 use crate::wav::{SampleFormat, WavError, WavInput, WavOutput, WavSpec};
@@ -145,19 +143,19 @@ pub fn process_file(
         )));
     }
     let mut params = opts.params.clone();
+    let rate = spec.sample_rate as f64;
     if let (Some(eta), false) = (opts.eta_per_vector, opts.raw) {
-        if !(eta.is_finite() && eta > 0.0 && eta < 1.0) {
-            return Err(ProcessError::Usage(format!(
-                "--eta must be in (0, 1), got {eta}"
-            )));
-        }
-        let rate = match params.framing {
-            crate::engine::Framing::Channels => spec.sample_rate as f64,
-            crate::engine::Framing::Spectral => {
-                spec.sample_rate as f64 / (params.fft_size / 4).max(1) as f64
-            }
-        };
-        params.tau_ms = 1000.0 / (eta * rate);
+        params
+            .set_eta(eta, n, rate)
+            .map_err(|e| ProcessError::Usage(e.for_flag()))?;
+    }
+    if !opts.raw {
+        // Errors name the option the user typed (the adaptation time's lower end depends on
+        // the sample rate, so it is checked here, not when the options were parsed).
+        params.validate(n, rate).map_err(|e| match e {
+            EngineError::OutOfRange(r) => ProcessError::Usage(r.for_flag()),
+            e => ProcessError::Engine(e),
+        })?;
     }
     if opts.raw && opts.stats.is_some() {
         return Err(ProcessError::Usage(
@@ -185,15 +183,13 @@ pub fn process_file(
         ..Default::default()
     };
     if opts.raw {
-        let kind =
-            match opts.params.selected {
-                WhitenerKind::Direct => CircuitKind::Direct,
-                WhitenerKind::Interneuron => CircuitKind::Interneuron,
-                WhitenerKind::Baseline => return Err(ProcessError::Usage(
-                    "--raw runs one of the paper's circuits: use --circuit direct or interneuron"
-                        .into(),
-                )),
-            };
+        let kind = opts.params.selected;
+        if !kind.is_circuit() {
+            return Err(ProcessError::Usage(
+                "--raw runs one of the paper's circuits: use --circuit direct or interneuron"
+                    .into(),
+            ));
+        }
         let mut raw = RawWhitener::new(
             kind,
             n,

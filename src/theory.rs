@@ -8,11 +8,14 @@
 //!   `τ(m₀ → m) = G(m) − G(m₀)` with `G(m) = −m + (σ/2) ln |(σ + m)/(σ − m)|`.
 //! * interneuron: `dm/dτ = 2(σ²/m − m)`, i.e. `d(m²)/dτ = 4(σ² − m²)`, so
 //!   `m(τ)² = σ² + (m₀² − σ²) e^{−4τ}`.
+//! * baseline (not a circuit, the classical reference): its covariance estimate is smoothed
+//!   with factor `α = η` per update, `dĈ/dτ = C − Ĉ`, and its `M = Ĉ^{1/2}` starts at `s·I`,
+//!   so `m(τ)² = σ² + (m₀² − σ²) e^{−τ}` — the interneuron circuit's law, four times slower.
 //!
 //! The whitening error of the commuting state is `E = √(mean_i (σ_i²/m_i² − 1)²)`, monotone in
 //! τ, so the convergence time is found by bisection on these closed forms — no simulation.
 
-use crate::circuits::CircuitKind;
+use crate::whitener::WhitenerKind;
 
 /// `G(m) = −m + (σ/2) ln|(σ+m)/(σ−m)|`, the antiderivative of `m²/(σ² − m²)`.
 fn direct_g(sigma: f64, m: f64) -> f64 {
@@ -32,11 +35,12 @@ pub fn interneuron_time(sigma2: f64, m0: f64, m: f64) -> f64 {
 }
 
 /// The eigenvalue `m(τ)` of `M` along a direction with input variance `sigma2`, started at `m0`.
-pub fn eigenvalue_at(kind: CircuitKind, sigma2: f64, m0: f64, tau: f64) -> f64 {
+pub fn eigenvalue_at(kind: WhitenerKind, sigma2: f64, m0: f64, tau: f64) -> f64 {
     let sigma = sigma2.sqrt();
     match kind {
-        CircuitKind::Interneuron => (sigma2 + (m0 * m0 - sigma2) * (-4.0 * tau).exp()).sqrt(),
-        CircuitKind::Direct => {
+        WhitenerKind::Interneuron => (sigma2 + (m0 * m0 - sigma2) * (-4.0 * tau).exp()).sqrt(),
+        WhitenerKind::Baseline => (sigma2 + (m0 * m0 - sigma2) * (-tau).exp()).sqrt(),
+        WhitenerKind::Direct => {
             if tau <= 0.0 || m0 == sigma {
                 return m0;
             }
@@ -62,7 +66,7 @@ pub fn eigenvalue_at(kind: CircuitKind, sigma2: f64, m0: f64, tau: f64) -> f64 {
 }
 
 /// Whitening error at time `τ` from `M₀ = s·I` for an input spectrum (eigenvalues of `C`).
-pub fn error_at(kind: CircuitKind, spectrum: &[f64], scale: f64, tau: f64) -> f64 {
+pub fn error_at(kind: WhitenerKind, spectrum: &[f64], scale: f64, tau: f64) -> f64 {
     let sum: f64 = spectrum
         .iter()
         .map(|&s2| {
@@ -75,7 +79,7 @@ pub fn error_at(kind: CircuitKind, spectrum: &[f64], scale: f64, tau: f64) -> f6
 
 /// Continuous time `τ` until the whitening error first drops below `tol`, from `M₀ = s·I`.
 /// `None` if it never does (only when `tol ≤ 0`).
-pub fn convergence_time(kind: CircuitKind, spectrum: &[f64], scale: f64, tol: f64) -> Option<f64> {
+pub fn convergence_time(kind: WhitenerKind, spectrum: &[f64], scale: f64, tol: f64) -> Option<f64> {
     if tol.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || spectrum.is_empty() {
         return None;
     }
@@ -106,7 +110,7 @@ pub fn convergence_time(kind: CircuitKind, spectrum: &[f64], scale: f64, tol: f6
 
 /// Predicted number of discrete updates `τ/η`.
 pub fn convergence_iterations(
-    kind: CircuitKind,
+    kind: WhitenerKind,
     spectrum: &[f64],
     scale: f64,
     tol: f64,

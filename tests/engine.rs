@@ -2,9 +2,10 @@
 //! known mixtures in both framings with both circuits, safety under hostile input.
 
 use interneuron_whitening::circuits::is_positive_definite;
-use interneuron_whitening::engine::{Engine, EngineParams, Framing, WhitenerKind};
+use interneuron_whitening::engine::{Engine, EngineParams, Framing};
 use interneuron_whitening::offline::{process_file, ProcessOptions};
 use interneuron_whitening::wav::{read_wav, write_wav, SampleFormat, WavSpec};
+use interneuron_whitening::whitener::WhitenerKind;
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -38,7 +39,9 @@ fn identity_params(framing: Framing, fft_size: usize) -> EngineParams {
         init_scale: 1.0,
         reference_db: 0.0,
         output_db: 0.0,
-        noise_floor_db: -200.0,
+        // The lowest floor the engine takes: learning is frozen, so it only enters the error
+        // estimate, never the heard path.
+        noise_floor_db: interneuron_whitening::engine::params::NOISE_FLOOR_DB.min,
         fft_size,
         ..EngineParams::default()
     }

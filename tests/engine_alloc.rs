@@ -1,9 +1,8 @@
 //! `Engine::process` (and every real-time setter) allocates nothing after construction —
 //! counted by a global allocator that counts only on the thread under test.
 
-use interneuron_whitening::engine::{
-    Engine, EngineParams, Framing, LearnedState, StatsSender, WhitenerKind,
-};
+use interneuron_whitening::engine::{Engine, EngineParams, Framing, LearnedState, StatsSender};
+use interneuron_whitening::whitener::WhitenerKind;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 #[path = "support/counting_alloc.rs"]

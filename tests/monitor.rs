@@ -3,12 +3,13 @@
 
 use interneuron_whitening::demo::{scene, Scene, CONTEXT_S, SAMPLE_RATE};
 use interneuron_whitening::engine::{
-    db_to_amp, Engine, EngineParams, Framing, StatsRecord, StatsSender, WhitenerKind,
+    db_to_amp, Engine, EngineParams, Framing, StatsRecord, StatsSender,
 };
 use interneuron_whitening::monitor::{
     readaptation_table, readaptation_time, ChangeReport, Monitor, MonitorEvent, MonitorSettings,
     DEFAULT_HOLD_S, DEFAULT_THRESHOLD,
 };
+use interneuron_whitening::whitener::WhitenerKind;
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -2,9 +2,9 @@
 //! circuit and logarithmically for the interneuron circuit; mean-field counts follow the
 //! per-eigenvalue scalar recursions; the continuous-time closed forms predict the counts.
 
-use interneuron_whitening::circuits::CircuitKind;
 use interneuron_whitening::reproduce::{run, Mode, Report, ReproduceConfig};
 use interneuron_whitening::theory;
+use interneuron_whitening::whitener::WhitenerKind;
 
 fn config(mode: Mode, spectrum: &[f64], eta: f64, tol: f64, scales: &[f64]) -> ReproduceConfig {
     let mut c = ReproduceConfig::new(mode, spectrum.len());
@@ -16,7 +16,7 @@ fn config(mode: Mode, spectrum: &[f64], eta: f64, tol: f64, scales: &[f64]) -> R
     c
 }
 
-fn counts(report: &Report, kind: CircuitKind) -> Vec<u64> {
+fn counts(report: &Report, kind: WhitenerKind) -> Vec<u64> {
     report
         .runs_of(kind)
         .map(|r| r.iterations.expect("every run converges"))
@@ -25,7 +25,7 @@ fn counts(report: &Report, kind: CircuitKind) -> Vec<u64> {
 
 /// Iterate the scalar mean-field recursion of each eigen-direction (written here, independent
 /// of the circuits) and count updates until `√(mean (σ²/m² − 1)²) < tol`.
-fn scalar_recursion(kind: CircuitKind, spectrum: &[f64], s: f64, eta: f64, tol: f64) -> u64 {
+fn scalar_recursion(kind: WhitenerKind, spectrum: &[f64], s: f64, eta: f64, tol: f64) -> u64 {
     let mut m: Vec<f64> = vec![s; spectrum.len()];
     let mut t = 0;
     loop {
@@ -43,9 +43,11 @@ fn scalar_recursion(kind: CircuitKind, spectrum: &[f64], s: f64, eta: f64, tol: 
             let d = c / (*m * *m) - 1.0;
             *m = match kind {
                 // M ← M + η (M⁻¹CM⁻¹ − I)
-                CircuitKind::Direct => *m + eta * d,
+                WhitenerKind::Direct => *m + eta * d,
                 // W ← (I + η D) W, so M = W Wᴴ ← (1 + η d)² M
-                CircuitKind::Interneuron => *m * (1.0 + eta * d).powi(2),
+                WhitenerKind::Interneuron => *m * (1.0 + eta * d).powi(2),
+                // Ĉ ← (1 − η) Ĉ + η C with M = Ĉ^{1/2}
+                WhitenerKind::Baseline => ((1.0 - eta) * *m * *m + eta * c).sqrt(),
             };
         }
         t += 1;
@@ -60,7 +62,7 @@ fn mean_field_counts_follow_the_scalar_recursions_dim1() {
         |_, _| {},
     )
     .unwrap();
-    for kind in CircuitKind::ALL {
+    for kind in WhitenerKind::CIRCUITS {
         let measured = counts(&report, kind);
         let expected: Vec<u64> = scales
             .iter()
@@ -69,8 +71,8 @@ fn mean_field_counts_follow_the_scalar_recursions_dim1() {
         assert_eq!(measured, expected, "{kind}");
     }
     // Orientation from the issue: s = 100 takes ~10⁴ updates direct, a few hundred interneuron.
-    let d100 = counts(&report, CircuitKind::Direct)[4];
-    let i100 = counts(&report, CircuitKind::Interneuron)[4];
+    let d100 = counts(&report, WhitenerKind::Direct)[4];
+    let i100 = counts(&report, WhitenerKind::Interneuron)[4];
     assert!((5_000..20_000).contains(&d100), "direct s=100: {d100}");
     assert!((100..1_000).contains(&i100), "interneuron s=100: {i100}");
 }
@@ -86,7 +88,7 @@ fn mean_field_counts_follow_the_scalar_recursions_rotated_spectrum() {
         |_, _| {},
     )
     .unwrap();
-    for kind in CircuitKind::ALL {
+    for kind in WhitenerKind::CIRCUITS {
         let expected: Vec<u64> = scales
             .iter()
             .map(|&s| scalar_recursion(kind, &spectrum, s, 0.01, 0.01))
@@ -102,8 +104,8 @@ fn scaling_law_linear_for_direct_logarithmic_for_interneuron() {
         |_, _| {},
     )
     .unwrap();
-    let d = counts(&report, CircuitKind::Direct);
-    let i = counts(&report, CircuitKind::Interneuron);
+    let d = counts(&report, WhitenerKind::Direct);
+    let i = counts(&report, WhitenerKind::Interneuron);
     let (d0, d1, d2) = (d[0] as f64, d[1] as f64, d[2] as f64);
     // Linear in s: ×10 per decade asymptotically, and equal increments per unit of s.
     assert!((8.0..12.0).contains(&(d2 / d1)), "direct ratio {}", d2 / d1);
@@ -142,11 +144,11 @@ fn scaling_law_holds_online() {
         |_, _| {},
     )
     .unwrap();
-    let d: Vec<f64> = counts(&report, CircuitKind::Direct)
+    let d: Vec<f64> = counts(&report, WhitenerKind::Direct)
         .iter()
         .map(|&t| t as f64)
         .collect();
-    let i: Vec<f64> = counts(&report, CircuitKind::Interneuron)
+    let i: Vec<f64> = counts(&report, WhitenerKind::Interneuron)
         .iter()
         .map(|&t| t as f64)
         .collect();
@@ -195,14 +197,16 @@ fn closed_forms_solve_their_odes() {
     for &(s2, m0) in &[(1.0, 10.0), (2.0, 0.3), (0.5, 100.0)] {
         for &tau in &[0.01, 0.3, 2.0] {
             let h = 1e-6;
-            for kind in CircuitKind::ALL {
+            for kind in WhitenerKind::ALL {
                 let m = theory::eigenvalue_at(kind, s2, m0, tau);
                 let dm = (theory::eigenvalue_at(kind, s2, m0, tau + h)
                     - theory::eigenvalue_at(kind, s2, m0, tau - h))
                     / (2.0 * h);
                 let rhs = match kind {
-                    CircuitKind::Direct => s2 / (m * m) - 1.0,
-                    CircuitKind::Interneuron => 2.0 * (s2 / m - m),
+                    WhitenerKind::Direct => s2 / (m * m) - 1.0,
+                    WhitenerKind::Interneuron => 2.0 * (s2 / m - m),
+                    // dĈ/dτ = C − Ĉ with m² = Ĉ: dm/dτ = (σ² − m²)/(2m)
+                    WhitenerKind::Baseline => (s2 - m * m) / (2.0 * m),
                 };
                 assert!(
                     (dm - rhs).abs() < 1e-4 * rhs.abs().max(1.0),

@@ -3,8 +3,10 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use interneuron_whitening::circuits::{CircuitKind, InterneuronBasis};
+use interneuron_whitening::circuits::InterneuronBasis;
+use interneuron_whitening::engine::{params, EngineParams, Framing};
 use interneuron_whitening::reproduce::{self, Mode, Report, ReproduceConfig};
+use interneuron_whitening::whitener::WhitenerKind;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -61,133 +63,94 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum CircuitArg {
-    /// Direct recurrent connections.
-    Direct,
-    /// Recurrence through interneurons.
-    Interneuron,
-    /// Classical baseline: exponentially weighted covariance + ZCA (not with --raw).
-    Baseline,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ModeArg {
-    /// Time domain: one circuit over the channels, zero latency.
-    Channels,
-    /// STFT: one complex circuit per band over the channels; latency = FFT size (compensated).
-    Spectral,
-}
-
-/// The engine's parameters, shared by `process` and `live`.
+/// The engine's parameters, shared by `process` and `live`. Ranges and defaults come from
+/// the engine's range table (`engine::params`), so messages name the option and its range.
 #[derive(clap::Args)]
 struct EngineArgs {
     /// The circuit heard at the output (all of them learn).
-    #[arg(long, value_enum, default_value_t = CircuitArg::Interneuron)]
-    circuit: CircuitArg,
+    #[arg(long, value_enum, default_value_t = WhitenerKind::Interneuron)]
+    circuit: WhitenerKind,
     /// Framing of the audio into vectors.
-    #[arg(long, value_enum, default_value_t = ModeArg::Channels)]
-    mode: ModeArg,
-    /// Learning rate per sample (with --raw: exactly η of DESIGN.md §2; otherwise converted to
-    /// the adaptation time 1/(η·rate)).
+    #[arg(long, value_enum, default_value_t = Framing::Channels)]
+    mode: Framing,
+    /// Learning rate per input vector: per sample (channels framing), per STFT frame
+    /// (spectral). With --raw exactly η of docs/DESIGN.md §2; otherwise it sets the adaptation
+    /// time 1/(η·rate).
     #[arg(long, conflicts_with = "tau_ms", allow_hyphen_values = true)]
     eta: Option<f64>,
-    /// Adaptation time constant in ms [default: 300].
+    /// Adaptation time constant in ms, 5..60000 (the lower end depends on framing and sample
+    /// rate) [default: 300].
     #[arg(long, allow_hyphen_values = true)]
     tau_ms: Option<f64>,
-    /// Interneurons per circuit (k >= channels) [default: channels].
+    /// Interneurons per circuit (k >= channels, at most 64) [default: channels].
     #[arg(long)]
     interneurons: Option<usize>,
-    /// Initial scale s of every circuit (M₀ = s·I).
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    /// Initial scale s of every circuit (M₀ = s·I), 0.01..10000.
+    #[arg(long, default_value_t = params::INIT_SCALE.default, allow_hyphen_values = true)]
     init_scale: f64,
-    /// Reference level in dBFS (input RMS that maps to unit variance).
-    #[arg(long, default_value_t = -20.0, allow_hyphen_values = true)]
+    /// Reference level in dBFS (input RMS that maps to unit variance), -80..0.
+    #[arg(long, default_value_t = params::REFERENCE_DB.default, allow_hyphen_values = true)]
     reference_db: f64,
-    /// Output level in dBFS (RMS of each whitened channel).
-    #[arg(long, default_value_t = -20.0, allow_hyphen_values = true)]
+    /// Output level in dBFS (RMS of each whitened channel), -60..0.
+    #[arg(long, default_value_t = params::OUTPUT_DB.default, allow_hyphen_values = true)]
     output_db: f64,
     /// Dry/wet mix, 0 (dry) to 1 (whitened only).
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = params::DRY_WET.default, allow_hyphen_values = true)]
     dry_wet: f64,
-    /// Noise floor in dBFS (silence never makes the circuits singular).
-    #[arg(long, default_value_t = -90.0, allow_hyphen_values = true)]
+    /// Noise floor in dBFS (silence never makes the circuits singular), -140..-40.
+    #[arg(long, default_value_t = params::NOISE_FLOOR_DB.default, allow_hyphen_values = true)]
     noise_floor_db: f64,
     /// FFT size N for --mode spectral (power of two, 256..8192).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = params::FFT_SIZE.default as usize)]
     fft_size: usize,
     /// Number of log-spaced bands for --mode spectral (>= bins means per bin).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = params::BANDS.default as usize)]
     bands: usize,
 }
 
 impl EngineArgs {
-    fn framing(&self) -> interneuron_whitening::engine::Framing {
-        use interneuron_whitening::engine::Framing;
-        match self.mode {
-            ModeArg::Channels => Framing::Channels,
-            ModeArg::Spectral => Framing::Spectral,
-        }
-    }
-
-    /// Check every option, with messages naming the option the user typed, and build the
-    /// engine parameters. `--eta` (a rate per input vector) is not among them: it replaces
-    /// the time constant once the sample rate is known.
-    fn params(&self) -> Result<interneuron_whitening::engine::EngineParams> {
-        use interneuron_whitening::engine::{EngineParams, Framing, WhitenerKind};
-        let bad = |m: String| -> Result<EngineParams> { Err(anyhow::anyhow!(m)) };
+    /// Check every option that does not depend on the input (its sample rate and channel
+    /// count), with messages naming the option the user typed, and build the engine
+    /// parameters. `--eta` and the adaptation time's lower end are checked once the sample
+    /// rate is known (`EngineParams::set_eta`, `EngineParams::validate`).
+    fn params(&self) -> Result<EngineParams> {
+        let check = |r: &'static params::ParamRange, v: f64| -> Result<f64> {
+            r.check(v).map_err(|e| anyhow::anyhow!(e.for_flag()))
+        };
         if let Some(t) = self.tau_ms {
-            let (lo, hi) = interneuron_whitening::engine::TAU_MS_RANGE;
-            if !(t >= lo && t <= hi) {
-                return bad(format!("--tau-ms {t} is outside {lo}..{hi} ms"));
-            }
+            check(&params::TAU_MS, t)?;
         }
-        if !(self.init_scale.is_finite() && self.init_scale > 0.0 && self.init_scale <= 1e6) {
-            return bad(format!(
-                "--init-scale {} must be in (0, 1e6]",
-                self.init_scale
-            ));
+        check(&params::INIT_SCALE, self.init_scale)?;
+        check(&params::DRY_WET, self.dry_wet)?;
+        check(&params::REFERENCE_DB, self.reference_db)?;
+        check(&params::OUTPUT_DB, self.output_db)?;
+        check(&params::NOISE_FLOOR_DB, self.noise_floor_db)?;
+        if let Some(k) = self.interneurons {
+            check(&params::INTERNEURONS, k as f64)?;
         }
-        if !(0.0..=1.0).contains(&self.dry_wet) {
-            return bad(format!(
-                "--dry-wet {} must be between 0 and 1",
-                self.dry_wet
-            ));
-        }
-        for (name, v) in [
-            ("--reference-db", self.reference_db),
-            ("--output-db", self.output_db),
-            ("--noise-floor-db", self.noise_floor_db),
-        ] {
-            if !(v.is_finite() && (-200.0..=24.0).contains(&v)) {
-                return bad(format!("{name} {v} is outside -200..24 dBFS"));
-            }
-        }
-        let framing = self.framing();
-        if framing == Framing::Spectral {
-            if !(self.fft_size.is_power_of_two() && (256..=8192).contains(&self.fft_size)) {
-                return bad(format!(
-                    "--fft-size {} must be a power of two from 256 to 8192",
-                    self.fft_size
-                ));
+        if self.mode == Framing::Spectral {
+            if !(self.fft_size.is_power_of_two() && params::FFT_SIZE.contains(self.fft_size as f64))
+            {
+                anyhow::bail!(
+                    "--fft-size {} must be a power of two from {} to {} (FFT size)",
+                    self.fft_size,
+                    params::FFT_SIZE.min,
+                    params::FFT_SIZE.max
+                );
             }
             if self.bands == 0 {
-                return bad("--bands must be at least 1".into());
+                anyhow::bail!("--bands must be at least 1");
             }
         }
         if let Some(eta) = self.eta {
             if !(eta.is_finite() && eta > 0.0 && eta < 1.0) {
-                return bad(format!("--eta must be in (0, 1), got {eta}"));
+                anyhow::bail!("--eta must be in (0, 1), got {eta}");
             }
         }
         Ok(EngineParams {
-            framing,
-            selected: match self.circuit {
-                CircuitArg::Direct => WhitenerKind::Direct,
-                CircuitArg::Interneuron => WhitenerKind::Interneuron,
-                CircuitArg::Baseline => WhitenerKind::Baseline,
-            },
-            tau_ms: self.tau_ms.unwrap_or(EngineParams::default().tau_ms),
+            framing: self.mode,
+            selected: self.circuit,
+            tau_ms: self.tau_ms.unwrap_or(params::TAU_MS.default),
             interneurons: self.interneurons.unwrap_or(0),
             init_scale: self.init_scale,
             reference_db: self.reference_db,
@@ -389,8 +352,8 @@ fn print_table(report: &Report) {
     };
     let fmt_th = |t: Option<f64>| t.map(|t| format!("{t:.0}")).unwrap_or_else(|| "-".into());
     for (d, i) in report
-        .runs_of(CircuitKind::Direct)
-        .zip(report.runs_of(CircuitKind::Interneuron))
+        .runs_of(WhitenerKind::Direct)
+        .zip(report.runs_of(WhitenerKind::Interneuron))
     {
         println!(
             "{:>10}  {:>14}  {:>14}  {:>14}  {:>14}",
@@ -440,9 +403,8 @@ fn reproduce_cmd(args: &ReproduceArgs) -> Result<()> {
 }
 
 fn process_cmd(a: &ProcessArgs) -> Result<()> {
-    use interneuron_whitening::engine::Framing;
     use interneuron_whitening::offline::{process_file, ProcessOptions};
-    if a.raw && a.engine.framing() == Framing::Spectral {
+    if a.raw && a.engine.mode == Framing::Spectral {
         anyhow::bail!("--raw runs the per-sample algorithm of DESIGN.md §2: use --mode channels");
     }
     if a.raw && a.engine.tau_ms.is_some() {

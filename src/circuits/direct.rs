@@ -1,7 +1,7 @@
 //! The circuit with direct recurrent connections (DESIGN.md §2, left column).
 
 use super::linalg::{matmul_into, mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
-use super::{check_eta, check_scale, check_square, Circuit, CircuitError, CircuitKind, Scalar};
+use super::{check_eta, check_scale, check_square, Circuit, CircuitError, Scalar, WhitenerKind};
 use nalgebra::DMatrix;
 
 /// Primary neurons with direct recurrent synapses `M` (n×n, Hermitian positive definite).
@@ -97,8 +97,8 @@ impl<T: Scalar> DirectCircuit<T> {
 }
 
 impl<T: Scalar> Circuit<T> for DirectCircuit<T> {
-    fn kind(&self) -> CircuitKind {
-        CircuitKind::Direct
+    fn kind(&self) -> WhitenerKind {
+        WhitenerKind::Direct
     }
 
     fn dim(&self) -> usize {

@@ -2,8 +2,8 @@
 
 use super::linalg::{matmul_into, mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
 use super::{
-    check_eta, check_scale, check_square, Circuit, CircuitError, CircuitKind, InterneuronBasis,
-    Scalar,
+    check_eta, check_scale, check_square, Circuit, CircuitError, InterneuronBasis, Scalar,
+    WhitenerKind,
 };
 use nalgebra::{DMatrix, DVector, DVectorView, DVectorViewMut};
 
@@ -215,8 +215,8 @@ fn form_gram<T: Scalar>(w: &DMatrix<T>, out: &mut DMatrix<T>) {
 }
 
 impl<T: Scalar> Circuit<T> for InterneuronCircuit<T> {
-    fn kind(&self) -> CircuitKind {
-        CircuitKind::Interneuron
+    fn kind(&self) -> WhitenerKind {
+        WhitenerKind::Interneuron
     }
 
     fn dim(&self) -> usize {

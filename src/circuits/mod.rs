@@ -29,10 +29,10 @@ pub use linalg::{
     hermitian_sqrt, is_positive_definite, matmul_into, validate_covariance, whitening_error,
 };
 
+use crate::whitener::WhitenerKind;
 use nalgebra::{ComplexField, DMatrix};
 use rand::Rng;
 use rand_distr::StandardNormal;
-use serde::{Deserialize, Serialize};
 
 /// A field element the circuits can run on: `f64` for time-domain frames, `Complex<f64>` for
 /// spectral frames. State is always kept in double precision (DESIGN.md §2, "Numerics").
@@ -66,35 +66,6 @@ impl Scalar for nalgebra::Complex<f64> {
     }
     fn from_parts(re: f64, im: f64) -> Self {
         nalgebra::Complex::new(re, im)
-    }
-}
-
-/// Which circuit — the names used on the command line, in JSON and in figures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CircuitKind {
-    /// Primary neurons with direct recurrent connections `M`.
-    Direct,
-    /// Recurrence mediated by `k` interneurons with synapses `W`, `M = W Wᴴ`.
-    Interneuron,
-}
-
-impl CircuitKind {
-    /// Both circuits, in the order they are reported.
-    pub const ALL: [CircuitKind; 2] = [CircuitKind::Direct, CircuitKind::Interneuron];
-
-    /// The lower-case name used in every machine-readable output.
-    pub fn name(self) -> &'static str {
-        match self {
-            CircuitKind::Direct => "direct",
-            CircuitKind::Interneuron => "interneuron",
-        }
-    }
-}
-
-impl std::fmt::Display for CircuitKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -135,13 +106,38 @@ pub enum CircuitError {
     /// A covariance passed for a mean-field step or an error measurement is unusable.
     #[error("invalid covariance: {0}")]
     InvalidCovariance(String),
+    /// A circuit was asked for by the name of a whitener that is not one of the paper's
+    /// recurrent circuits (the baseline).
+    #[error("{0} is not one of the paper's circuits: use direct or interneuron")]
+    NotACircuit(WhitenerKind),
+}
+
+/// Build the recurrent circuit `kind` with `n` primary neurons (and `k ≥ n` interneurons for
+/// the interneuron circuit), learning rate η and initial scale `s` (docs/DESIGN.md §2). The
+/// baseline is not a circuit: [`CircuitError::NotACircuit`].
+pub fn build_circuit<T: Scalar>(
+    kind: WhitenerKind,
+    n: usize,
+    k: usize,
+    eta: f64,
+    scale: f64,
+    basis: InterneuronBasis,
+    solver: Solver,
+) -> Result<Box<dyn Circuit<T>>, CircuitError> {
+    Ok(match kind {
+        WhitenerKind::Direct => Box::new(DirectCircuit::new(n, eta, scale)?),
+        WhitenerKind::Interneuron => {
+            Box::new(InterneuronCircuit::new(n, k, eta, scale, basis, solver)?)
+        }
+        WhitenerKind::Baseline => return Err(CircuitError::NotACircuit(kind)),
+    })
 }
 
 /// The interface shared by both circuits, so that experiments, the engine and the tests can
 /// treat them alike.
 pub trait Circuit<T: Scalar>: Send {
     /// Which circuit this is.
-    fn kind(&self) -> CircuitKind;
+    fn kind(&self) -> WhitenerKind;
     /// Number of primary neurons `n` (= input dimension).
     fn dim(&self) -> usize;
     /// Current learning rate `η`.

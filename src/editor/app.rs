@@ -4,8 +4,8 @@
 use super::controls::{self, ReinitPulse, PANEL_WIDTH};
 use super::labels::{format_duration, format_sig};
 use super::{plots, table, whitener_color, EditorShared, EditorSize, FRAME_INTERVAL};
-use crate::engine::WhitenerKind;
 use crate::monitor::{Monitor, MonitorSettings};
+use crate::whitener::WhitenerKind;
 use egui::{CentralPanel, Panel, RichText, TextStyle, Ui, Vec2};
 use nice_plug::context::gui::GuiContext;
 use nice_plug_egui::baseview::{HandlerError, WindowSize};

@@ -3,8 +3,9 @@
 //! the host records automation and undo exactly as for its own controls.
 
 use super::whitener_color;
-use crate::engine::WhitenerKind;
-use crate::plugin::{Circuit, FramingChoice, WhiteningParams};
+use crate::engine::Framing;
+use crate::plugin::WhiteningParams;
+use crate::whitener::WhitenerKind;
 use egui::{Button, Color32, RichText, Ui, Vec2};
 use nice_plug::prelude::{BoolParam, Enum, EnumParam, Param, ParamSetter};
 use nice_plug_egui::widgets::ParamSlider;
@@ -115,13 +116,9 @@ pub fn header(ui: &mut Ui, params: &WhiteningParams, setter: &ParamSetter) {
         ui.add_space(24.0);
         ui.label(RichText::new("Heard:").size(16.0));
         let current = params.circuit.value();
-        for (circuit, kind) in [
-            (Circuit::Direct, WhitenerKind::Direct),
-            (Circuit::Interneuron, WhitenerKind::Interneuron),
-            (Circuit::Baseline, WhitenerKind::Baseline),
-        ] {
-            let selected = current == circuit;
-            let name = Circuit::variants()[circuit.to_index()];
+        for kind in WhitenerKind::ALL {
+            let selected = current == kind;
+            let name = kind.label();
             let text = RichText::new(name).size(16.0).strong();
             let text = if selected {
                 text.color(Color32::BLACK)
@@ -138,7 +135,7 @@ pub fn header(ui: &mut Ui, params: &WhiteningParams, setter: &ParamSetter) {
                 .clicked()
                 && !selected
             {
-                set_param(setter, &params.circuit, circuit);
+                set_param(setter, &params.circuit, kind);
             }
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -300,7 +297,7 @@ pub fn panel(
                 ui.label(params.framing.name()).on_hover_text(
                     "Channels: zero latency. Spectral: per-band, latency = FFT size",
                 );
-                enum_buttons::<FramingChoice>(ui, setter, &params.framing);
+                enum_buttons::<Framing>(ui, setter, &params.framing);
             });
             egui::Grid::new("structure").num_columns(2).show(ui, |ui| {
                 slider_row(

@@ -32,8 +32,9 @@ mod table;
 
 pub use controls::ReinitPulse;
 
-use crate::engine::{StatsRecord, WhitenerKind};
+use crate::engine::StatsRecord;
 use crate::plugin::WhiteningParams;
+use crate::whitener::WhitenerKind;
 use app::EditorApp;
 use crossbeam_channel::Receiver;
 use nice_plug::context::gui::GuiContext;
@@ -134,14 +135,11 @@ impl EditorShared {
     }
 }
 
-/// The colour of each whitener in every plot and label, in [`WhitenerKind::ALL`] order
-/// (Okabe–Ito: distinguishable with the common colour-vision deficiencies).
+/// A whitener's colour of the product's one palette ([`WhitenerKind::colour`]) for egui: the
+/// editor and the figures draw each whitener in the same colour.
 pub fn whitener_color(kind: WhitenerKind) -> egui::Color32 {
-    match kind {
-        WhitenerKind::Direct => egui::Color32::from_rgb(230, 159, 0),
-        WhitenerKind::Interneuron => egui::Color32::from_rgb(86, 180, 233),
-        WhitenerKind::Baseline => egui::Color32::from_rgb(0, 180, 130),
-    }
+    let c = kind.colour();
+    egui::Color32::from_rgb(c.0, c.1, c.2)
 }
 
 /// The plugin's [`Editor`]: nice-plug-egui's editor, rebuilt at the persisted size when a

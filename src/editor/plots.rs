@@ -5,8 +5,8 @@
 
 use super::labels::{decade_bounds, log10_clamped, log_grid_marks, log_tick_label};
 use super::whitener_color;
-use crate::engine::WhitenerKind;
 use crate::monitor::Monitor;
+use crate::whitener::WhitenerKind;
 use egui::{Color32, Stroke, Ui, Vec2};
 use egui_plot::{
     Corner, HLine, HoverPosition, Legend, Line, LineStyle, MarkerShape, Plot, PlotBounds,

@@ -3,8 +3,8 @@
 
 use super::labels::{format_duration, readaptation_cell, speedup_cell};
 use super::whitener_color;
-use crate::engine::WhitenerKind;
 use crate::monitor::Monitor;
+use crate::whitener::WhitenerKind;
 use egui::{RichText, Ui, Vec2};
 
 /// Rows shown (the monitor keeps a few more).

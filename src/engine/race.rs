@@ -17,16 +17,16 @@
 //! their state, so a pause in playback does not make them forget, and the direct circuit is
 //! not driven down to `M ≈ ε`, where its Euler steps would be unstable (see `MAX_STIFF_STEP`).
 
+use super::params::MAX_CHANNELS;
 use super::stats::Eigenvalues;
-use super::MAX_CHANNELS;
 use crate::baseline::ZcaBaseline;
 use crate::circuits::{
     distance_from_identity, matmul_into, Circuit, CircuitError, DirectCircuit, InterneuronBasis,
     InterneuronCircuit, Scalar, Solver,
 };
 use crate::eigen::HermitianEigen;
+use crate::whitener::WhitenerKind;
 use nalgebra::DMatrix;
-use serde::{Deserialize, Serialize};
 
 /// Largest move `η‖R̂ − I‖_F` of one learning sub-step (see [`Race::learn`]).
 pub const MAX_SUBSTEP: f64 = 0.05;
@@ -42,6 +42,9 @@ pub const MAX_SUBSTEPS: usize = 64;
 /// (which would drag `M` down to `ε` and, for the direct circuit, below its stable step size).
 pub const SILENCE_FLOOR_FACTOR: f64 = 10.0;
 
+/// Window of the output-covariance error estimate (docs/DESIGN.md §5).
+pub const ERROR_WINDOW_MS: f64 = 50.0;
+
 /// Learning blocks per baseline update.
 pub const BASELINE_STRIDE: usize = 4;
 
@@ -49,48 +52,6 @@ pub const BASELINE_STRIDE: usize = 4;
 /// `1 − (1 − η)^stride`, the same decay per unit time.
 fn baseline_alpha(eta: f64) -> f64 {
     1.0 - (1.0 - eta).powi(BASELINE_STRIDE as i32)
-}
-
-/// Which whitener — the names used in stats, on the command line and in figures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum WhitenerKind {
-    /// Direct recurrent connections.
-    Direct,
-    /// Recurrence through interneurons.
-    #[default]
-    Interneuron,
-    /// Exponentially weighted covariance + ZCA by eigendecomposition.
-    Baseline,
-}
-
-impl WhitenerKind {
-    /// All whiteners in report order.
-    pub const ALL: [WhitenerKind; 3] = [
-        WhitenerKind::Direct,
-        WhitenerKind::Interneuron,
-        WhitenerKind::Baseline,
-    ];
-
-    /// Index into per-whitener arrays.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The lower-case name used in every machine-readable output.
-    pub fn name(self) -> &'static str {
-        match self {
-            WhitenerKind::Direct => "direct",
-            WhitenerKind::Interneuron => "interneuron",
-            WhitenerKind::Baseline => "baseline",
-        }
-    }
-}
-
-impl std::fmt::Display for WhitenerKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// Per-whitener numbers the stats record reports.

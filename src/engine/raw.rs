@@ -1,9 +1,8 @@
 //! `--raw`: exactly the §2 algorithm per sample — no reference level, noise floor, limiter or
 //! gain — for checking the circuits on real audio and for research use.
 
-use crate::circuits::{
-    Circuit, CircuitError, CircuitKind, DirectCircuit, InterneuronBasis, InterneuronCircuit, Solver,
-};
+use crate::circuits::{build_circuit, Circuit, CircuitError, InterneuronBasis, Solver};
+use crate::whitener::WhitenerKind;
 
 /// One circuit stepped on every sample of an n-channel signal; the output is `r` itself.
 pub struct RawWhitener {
@@ -20,7 +19,7 @@ impl RawWhitener {
     /// A circuit of `channels` neurons (and `interneurons` ≥ n, 0 = n) with learning rate η
     /// per sample and initial scale `s`.
     pub fn new(
-        kind: CircuitKind,
+        kind: WhitenerKind,
         channels: usize,
         interneurons: usize,
         eta: f64,
@@ -31,17 +30,15 @@ impl RawWhitener {
         } else {
             interneurons
         };
-        let circuit: Box<dyn Circuit<f64>> = match kind {
-            CircuitKind::Direct => Box::new(DirectCircuit::new(channels, eta, scale)?),
-            CircuitKind::Interneuron => Box::new(InterneuronCircuit::new(
-                channels,
-                k,
-                eta,
-                scale,
-                InterneuronBasis::Dct,
-                Solver::default(),
-            )?),
-        };
+        let circuit = build_circuit(
+            kind,
+            channels,
+            k,
+            eta,
+            scale,
+            InterneuronBasis::Dct,
+            Solver::default(),
+        )?;
         Ok(Self {
             circuit,
             x: vec![0.0; channels],

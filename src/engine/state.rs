@@ -87,16 +87,18 @@ impl LearnedState {
     }
 }
 
+/// FFT size (0 for the channels framing) and number of races of an engine.
 fn shape_of(engine: &Engine) -> (usize, usize) {
-    match &engine.core {
-        Core::Channels(_) => (0, 1),
-        Core::Spectral(s) => (engine.params.fft_size, s.races.len()),
-    }
+    let fft_size = match &engine.core {
+        Core::Channels(_) => 0,
+        Core::Spectral(_) => engine.params.fft_size,
+    };
+    (fft_size, engine.core.race_count())
 }
 
 /// Replace `out` by a matrix's entries (column-major, complex as pairs); no allocation when
 /// `out` has the capacity.
-fn push_matrix<T: Scalar>(m: &DMatrix<T>, out: &mut Vec<f64>) {
+pub(super) fn push_matrix<T: Scalar>(m: &DMatrix<T>, out: &mut Vec<f64>) {
     out.clear();
     for v in m.iter() {
         out.push(v.real());
@@ -107,7 +109,7 @@ fn push_matrix<T: Scalar>(m: &DMatrix<T>, out: &mut Vec<f64>) {
 }
 
 /// Rebuild a matrix of `rows × cols` from [`push_matrix`]'s layout.
-fn read_matrix<T: Scalar>(
+pub(super) fn read_matrix<T: Scalar>(
     data: &[f64],
     rows: usize,
     cols: usize,
@@ -131,10 +133,7 @@ fn read_matrix<T: Scalar>(
 impl Engine {
     /// Interneurons per circuit in force (`k`).
     pub fn interneurons(&self) -> usize {
-        match &self.core {
-            Core::Channels(c) => c.race.interneuron().interneurons(),
-            Core::Spectral(s) => s.races[0].interneuron().interneurons(),
-        }
+        self.core.race(0).interneurons()
     }
 
     /// Copy the learned state into `out`. Allocation-free when `out` already holds a state
@@ -145,20 +144,8 @@ impl Engine {
         if out.races.len() != bands {
             out.races.resize_with(bands, RaceState::default);
         }
-        match &self.core {
-            Core::Channels(c) => {
-                let r = &mut out.races[0];
-                push_matrix(c.race.direct().m(), &mut r.direct_m);
-                push_matrix(c.race.interneuron().w(), &mut r.interneuron_w);
-                push_matrix(c.race.baseline().covariance(), &mut r.baseline_c);
-            }
-            Core::Spectral(s) => {
-                for (race, r) in s.races.iter().zip(out.races.iter_mut()) {
-                    push_matrix(race.direct().m(), &mut r.direct_m);
-                    push_matrix(race.interneuron().w(), &mut r.interneuron_w);
-                    push_matrix(race.baseline().covariance(), &mut r.baseline_c);
-                }
-            }
+        for (i, r) in out.races.iter_mut().enumerate() {
+            self.core.race(i).write_state(r);
         }
     }
 
@@ -215,43 +202,15 @@ impl Engine {
                 self.interneurons()
             )));
         }
-        let n = self.channels;
-        let k = self.interneurons();
         let scale = self.params.init_scale;
-        let result = match &mut self.core {
-            Core::Channels(c) => restore_race(&mut c.race, &state.races[0], n, k),
-            Core::Spectral(s) => s
-                .races
-                .iter_mut()
-                .zip(&state.races)
-                .try_for_each(|(race, r)| restore_race(race, r, n, k)),
-        };
+        let mut saved = state.races.iter();
+        let result = self.core.try_each_race(|race| match saved.next() {
+            Some(r) => race.restore_state(r),
+            None => Ok(()),
+        });
         if result.is_err() {
             self.reinitialise(scale)?;
         }
         result
-    }
-}
-
-fn restore_race<T: Scalar>(
-    race: &mut super::Race<T>,
-    r: &RaceState,
-    n: usize,
-    k: usize,
-) -> Result<(), EngineError> {
-    let m = read_matrix::<T>(&r.direct_m, n, n)?;
-    let w = read_matrix::<T>(&r.interneuron_w, n, k)?;
-    let c = read_matrix::<T>(&r.baseline_c, n, n)?;
-    race.restore(&m, &w, &c)?;
-    Ok(())
-}
-
-/// The framing's name in messages.
-impl std::fmt::Display for Framing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Framing::Channels => "channels",
-            Framing::Spectral => "spectral",
-        })
     }
 }

@@ -1,7 +1,7 @@
 //! The statistics record the audio thread publishes (DESIGN.md §4).
 
-use super::race::WhitenerKind;
 use super::MAX_CHANNELS;
+use crate::whitener::WhitenerKind;
 use crossbeam_channel::{Sender, TrySendError};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

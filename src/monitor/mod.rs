@@ -20,7 +20,8 @@
 //! computes it over a whole recording with the same state machine, so a live monitor and an
 //! offline report give the same numbers for the same records.
 
-use crate::engine::{StatsRecord, WhitenerKind};
+use crate::engine::StatsRecord;
+use crate::whitener::WhitenerKind;
 use crossbeam_channel::Receiver;
 use serde::Serialize;
 use std::collections::VecDeque;

@@ -29,7 +29,7 @@
 pub mod learned;
 pub mod params;
 
-pub use params::{Circuit, FramingChoice, WhiteningParams};
+pub use params::WhiteningParams;
 
 use crate::editor::{EditorShared, WhiteningEditor};
 use crate::engine::{Engine, EngineParams, Framing, StatsRecord, StatsSender, MAX_CHANNELS};
@@ -339,7 +339,8 @@ impl Plugin for InterneuronWhitening {
                 if handoff.latest.load(Ordering::SeqCst) != req.generation {
                     return; // superseded by a newer request
                 }
-                let built = catch_unwind(|| Engine::new(req.channels, req.sample_rate, req.params));
+                let fitted = req.params.fitted_to(req.channels, req.sample_rate);
+                let built = catch_unwind(|| Engine::new(req.channels, req.sample_rate, fitted));
                 let engine = match built {
                     Ok(Ok(mut engine)) => {
                         engine.set_stats_sender(Some(stats.clone()));
@@ -379,7 +380,10 @@ impl Plugin for InterneuronWhitening {
             .map(|c| c.get() as usize)
             .unwrap_or(0);
         let sample_rate = buffer_config.sample_rate;
-        let params = self.params.engine_params();
+        let params = self
+            .params
+            .engine_params()
+            .fitted_to(channels, sample_rate as f64);
         // Re-activation with the same configuration (after a latency change, or a host that
         // activates twice) keeps the engine and what it has learned.
         if let Some(a) = &mut self.active {
@@ -582,9 +586,11 @@ impl InterneuronWhitening {
         if engine.params().learning != wanted.learning {
             engine.set_learning(wanted.learning);
         }
-        if engine.params().tau_ms != wanted.tau_ms {
+        let (lo, hi) = engine.tau_ms_range();
+        let tau_ms = wanted.tau_ms.clamp(lo, hi);
+        if engine.params().tau_ms != tau_ms {
             // In range by construction; on error the engine keeps its previous τ.
-            let _ = engine.set_tau_ms(wanted.tau_ms);
+            let _ = engine.set_tau_ms(tau_ms);
         }
         let reinit = params.reinitialise.value();
         if reinit && !a.reinit_prev {

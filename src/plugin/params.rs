@@ -17,65 +17,106 @@
 
 use super::learned::LearnedStateField;
 use crate::editor::{EditorSize, PersistedEditorSize};
-use crate::engine::{EngineParams, Framing, WhitenerKind, TAU_MS_RANGE};
+use crate::engine::params::{
+    Mapping, ParamRange, BANDS, DRY_WET, FFT_SIZE, INIT_SCALE, INTERNEURONS, NOISE_FLOOR_DB,
+    OUTPUT_DB, REFERENCE_DB, TAU_MS,
+};
+use crate::engine::{EngineParams, Framing};
+use crate::whitener::WhitenerKind;
 use nice_plug::prelude::*;
 use std::sync::{Arc, RwLock};
 
-/// Smallest and largest FFT size, as powers of two (256 and 8192 samples).
-pub const FFT_ORDER_RANGE: (i32, i32) = (8, 13);
-/// Most interneurons per circuit (four per channel at the 16-channel maximum).
-pub const MAX_INTERNEURONS: i32 = 64;
-/// Most bands: one per bin of the largest FFT (8192 / 2 + 1).
-pub const MAX_BANDS: i32 = 513;
-/// Initial-scale range as decades: `10^-2 ..= 10^4`.
-pub const INIT_SCALE_DECADES: (f32, f32) = (-2.0, 4.0);
+/// Smallest and largest FFT size, as powers of two (the range table's [`FFT_SIZE`]).
+pub const FFT_ORDER_RANGE: (i32, i32) = (
+    (FFT_SIZE_MIN as usize).trailing_zeros() as i32,
+    (FFT_SIZE_MAX as usize).trailing_zeros() as i32,
+);
+const FFT_SIZE_MIN: f64 = crate::framing::MIN_FFT_SIZE as f64;
+const FFT_SIZE_MAX: f64 = crate::framing::MAX_FFT_SIZE as f64;
 
-/// The whitener heard at the output. All three always run (the race, DESIGN.md §4); this only
-/// chooses which one feeds the output, with a ~20 ms crossfade inside the engine.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Circuit {
-    /// Primary neurons with direct recurrent connections `M`.
-    #[id = "direct"]
-    #[name = "Direct"]
-    Direct,
-    /// Recurrence mediated by interneurons, `M = W Wᴴ`.
-    #[id = "interneuron"]
-    #[name = "Interneuron"]
-    Interneuron,
-    /// Classical baseline: exponentially weighted covariance and ZCA.
-    #[id = "baseline"]
-    #[name = "Baseline (ZCA)"]
-    Baseline,
-}
-
-impl From<Circuit> for WhitenerKind {
-    fn from(c: Circuit) -> Self {
-        match c {
-            Circuit::Direct => WhitenerKind::Direct,
-            Circuit::Interneuron => WhitenerKind::Interneuron,
-            Circuit::Baseline => WhitenerKind::Baseline,
-        }
+/// A float parameter's knob range from the range table.
+fn float_range(r: &ParamRange) -> FloatRange {
+    let (min, max) = (r.min as f32, r.max as f32);
+    match r.mapping {
+        Mapping::Skewed(exponent) => FloatRange::Skewed {
+            min,
+            max,
+            factor: FloatRange::skew_factor(exponent as f32),
+        },
+        // Decades are handled by storing the exponent (see `init_scale_log10`); powers of two
+        // are integer parameters.
+        Mapping::Linear | Mapping::Decades | Mapping::PowerOfTwo => FloatRange::Linear { min, max },
     }
 }
 
-/// How audio becomes vectors (DESIGN.md §3).
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FramingChoice {
-    /// Time domain, one circuit over the channels, zero latency.
-    #[id = "channels"]
-    #[name = "Channels"]
-    Channels,
-    /// STFT, one complex circuit per band; latency = FFT size.
-    #[id = "spectral"]
-    #[name = "Spectral"]
-    Spectral,
+/// A level parameter in dBFS from the range table.
+fn level_param(r: &ParamRange) -> FloatParam {
+    FloatParam::new(r.label, r.default as f32, float_range(r))
+        .with_unit(" dBFS")
+        .with_value_to_string(formatters::v2s_f32_rounded(1))
 }
 
-impl From<FramingChoice> for Framing {
-    fn from(f: FramingChoice) -> Self {
-        match f {
-            FramingChoice::Channels => Framing::Channels,
-            FramingChoice::Spectral => Framing::Spectral,
+/// The heard whitener as a host parameter: the library's one [`WhitenerKind`], its names as
+/// ids (stable in saved projects and automation lanes) and its labels as display names. All
+/// whiteners always run (the race); this only chooses which one feeds the output, with a
+/// ~20 ms crossfade inside the engine.
+impl Enum for WhitenerKind {
+    fn variants() -> &'static [&'static str] {
+        const LABELS: [&str; WhitenerKind::ALL.len()] = {
+            let mut l = [""; WhitenerKind::ALL.len()];
+            let mut i = 0;
+            while i < l.len() {
+                l[i] = WhitenerKind::ALL[i].label();
+                i += 1;
+            }
+            l
+        };
+        &LABELS
+    }
+
+    fn ids() -> Option<&'static [&'static str]> {
+        const NAMES: [&str; WhitenerKind::ALL.len()] = {
+            let mut l = [""; WhitenerKind::ALL.len()];
+            let mut i = 0;
+            while i < l.len() {
+                l[i] = WhitenerKind::ALL[i].name();
+                i += 1;
+            }
+            l
+        };
+        Some(&NAMES)
+    }
+
+    fn to_index(self) -> usize {
+        self.index()
+    }
+
+    fn from_index(index: usize) -> Self {
+        WhitenerKind::from_index(index)
+    }
+}
+
+/// The framing as a host parameter (ids `channels`, `spectral`).
+impl Enum for Framing {
+    fn variants() -> &'static [&'static str] {
+        &["Channels", "Spectral"]
+    }
+
+    fn ids() -> Option<&'static [&'static str]> {
+        Some(&["channels", "spectral"])
+    }
+
+    fn to_index(self) -> usize {
+        match self {
+            Framing::Channels => 0,
+            Framing::Spectral => 1,
+        }
+    }
+
+    fn from_index(index: usize) -> Self {
+        match index {
+            1 => Framing::Spectral,
+            _ => Framing::Channels,
         }
     }
 }
@@ -86,12 +127,12 @@ pub struct WhiteningParams {
     /// Which whitener is heard. An enum rather than a float so hosts show names and automation
     /// steps between them; the engine crossfades, so automating it never clicks.
     #[id = "circuit"]
-    pub circuit: EnumParam<Circuit>,
+    pub circuit: EnumParam<WhitenerKind>,
 
     /// Channels or spectral framing. Structural: a new engine is built off the audio thread and
     /// the latency reported to the host changes (0 ↔ FFT size).
     #[id = "framing"]
-    pub framing: EnumParam<FramingChoice>,
+    pub framing: EnumParam<Framing>,
 
     /// Adaptation time constant τ in ms (η = 1/(τ·rate)). Skewed because the useful range spans
     /// four decades (5 ms … 60 s) and the musically interesting part is below a few seconds.
@@ -173,46 +214,32 @@ impl Default for WhiteningParams {
     fn default() -> Self {
         let d = EngineParams::default();
         Self {
-            circuit: EnumParam::new("Circuit", circuit_of(d.selected)),
-            framing: EnumParam::new(
-                "Framing",
-                match d.framing {
-                    Framing::Channels => FramingChoice::Channels,
-                    Framing::Spectral => FramingChoice::Spectral,
-                },
-            ),
-            tau_ms: FloatParam::new(
-                "Adaptation time",
-                d.tau_ms as f32,
-                FloatRange::Skewed {
-                    min: TAU_MS_RANGE.0 as f32,
-                    max: TAU_MS_RANGE.1 as f32,
-                    factor: FloatRange::skew_factor(-2.5),
-                },
-            )
-            // No `with_unit`: the text already carries "ms" or "s" (nice-plug appends the unit
-            // to `value_to_string`'s output, which showed "300.0 ms ms").
-            .with_value_to_string(Arc::new(|v| {
-                if v >= 1000.0 {
-                    format!("{:.2} s", v / 1000.0)
-                } else {
-                    format!("{v:.1} ms")
-                }
-            }))
-            .with_string_to_value(Arc::new(|s| {
-                let s = s.trim();
-                if let Some(sec) = s.strip_suffix('s').filter(|r| !r.ends_with('m')) {
-                    sec.trim().parse::<f32>().ok().map(|v| v * 1000.0)
-                } else {
-                    s.trim_end_matches("ms").trim().parse().ok()
-                }
-            })),
+            circuit: EnumParam::new("Circuit", d.selected),
+            framing: EnumParam::new("Framing", d.framing),
+            tau_ms: FloatParam::new(TAU_MS.label, d.tau_ms as f32, float_range(&TAU_MS))
+                // No `with_unit`: the text already carries "ms" or "s" (nice-plug appends the unit
+                // to `value_to_string`'s output, which showed "300.0 ms ms").
+                .with_value_to_string(Arc::new(|v| {
+                    if v >= 1000.0 {
+                        format!("{:.2} s", v / 1000.0)
+                    } else {
+                        format!("{v:.1} ms")
+                    }
+                }))
+                .with_string_to_value(Arc::new(|s| {
+                    let s = s.trim();
+                    if let Some(sec) = s.strip_suffix('s').filter(|r| !r.ends_with('m')) {
+                        sec.trim().parse::<f32>().ok().map(|v| v * 1000.0)
+                    } else {
+                        s.trim_end_matches("ms").trim().parse().ok()
+                    }
+                })),
             interneurons: IntParam::new(
-                "Interneurons",
+                INTERNEURONS.label,
                 d.interneurons as i32,
                 IntRange::Linear {
-                    min: 0,
-                    max: MAX_INTERNEURONS,
+                    min: INTERNEURONS.min as i32,
+                    max: INTERNEURONS.max as i32,
                 },
             )
             .with_value_to_string(Arc::new(|v| {
@@ -223,11 +250,11 @@ impl Default for WhiteningParams {
                 }
             })),
             init_scale_log10: FloatParam::new(
-                "Init scale",
+                INIT_SCALE.label,
                 d.init_scale.log10() as f32,
                 FloatRange::Linear {
-                    min: INIT_SCALE_DECADES.0,
-                    max: INIT_SCALE_DECADES.1,
+                    min: INIT_SCALE.min.log10() as f32,
+                    max: INIT_SCALE.max.log10() as f32,
                 },
             )
             .with_value_to_string(Arc::new(|v| format_scale(10f32.powf(v))))
@@ -241,48 +268,16 @@ impl Default for WhiteningParams {
                     .map(|v| v.log10())
             })),
             reinitialise: BoolParam::new("Re-initialise", false),
-            reference_db: FloatParam::new(
-                "Reference level",
-                d.reference_db as f32,
-                FloatRange::Linear {
-                    min: -80.0,
-                    max: 0.0,
-                },
-            )
-            .with_unit(" dBFS")
-            .with_value_to_string(formatters::v2s_f32_rounded(1)),
-            output_db: FloatParam::new(
-                "Output level",
-                d.output_db as f32,
-                FloatRange::Linear {
-                    min: -60.0,
-                    max: 0.0,
-                },
-            )
-            .with_smoother(SmoothingStyle::Linear(20.0))
-            .with_unit(" dBFS")
-            .with_value_to_string(formatters::v2s_f32_rounded(1)),
-            dry_wet: FloatParam::new(
-                "Dry/wet",
-                d.dry_wet as f32,
-                FloatRange::Linear { min: 0.0, max: 1.0 },
-            )
-            .with_smoother(SmoothingStyle::Linear(20.0))
-            .with_unit("%")
-            .with_value_to_string(formatters::v2s_f32_percentage(0))
-            .with_string_to_value(formatters::s2v_f32_percentage()),
-            noise_floor_db: FloatParam::new(
-                "Noise floor",
-                d.noise_floor_db as f32,
-                FloatRange::Linear {
-                    min: -140.0,
-                    max: -40.0,
-                },
-            )
-            .with_unit(" dBFS")
-            .with_value_to_string(formatters::v2s_f32_rounded(1)),
+            reference_db: level_param(&REFERENCE_DB),
+            output_db: level_param(&OUTPUT_DB).with_smoother(SmoothingStyle::Linear(20.0)),
+            dry_wet: FloatParam::new(DRY_WET.label, d.dry_wet as f32, float_range(&DRY_WET))
+                .with_smoother(SmoothingStyle::Linear(20.0))
+                .with_unit("%")
+                .with_value_to_string(formatters::v2s_f32_percentage(0))
+                .with_string_to_value(formatters::s2v_f32_percentage()),
+            noise_floor_db: level_param(&NOISE_FLOOR_DB),
             fft_order: IntParam::new(
-                "FFT size",
+                FFT_SIZE.label,
                 d.fft_size.trailing_zeros() as i32,
                 IntRange::Linear {
                     min: FFT_ORDER_RANGE.0,
@@ -292,11 +287,11 @@ impl Default for WhiteningParams {
             .with_value_to_string(formatters::v2s_i32_power_of_two())
             .with_string_to_value(formatters::s2v_i32_power_of_two()),
             bands: IntParam::new(
-                "Bands",
+                BANDS.label,
                 d.bands as i32,
                 IntRange::Linear {
-                    min: 1,
-                    max: MAX_BANDS,
+                    min: BANDS.min as i32,
+                    max: BANDS.max as i32,
                 },
             ),
             learning: BoolParam::new("Learning", d.learning),
@@ -314,10 +309,10 @@ impl WhiteningParams {
     /// The engine parameters the current (unsmoothed) values describe.
     pub fn engine_params(&self) -> EngineParams {
         EngineParams {
-            framing: self.framing.value().into(),
-            selected: self.circuit.value().into(),
-            tau_ms: (self.tau_ms.value() as f64).clamp(TAU_MS_RANGE.0, TAU_MS_RANGE.1),
-            interneurons: self.interneurons.value().clamp(0, MAX_INTERNEURONS) as usize,
+            framing: self.framing.value(),
+            selected: self.circuit.value(),
+            tau_ms: TAU_MS.clamp(self.tau_ms.value() as f64),
+            interneurons: INTERNEURONS.clamp(self.interneurons.value() as f64) as usize,
             init_scale: self.init_scale(),
             reference_db: self.reference_db.value() as f64,
             output_db: self.output_db.value() as f64,
@@ -328,7 +323,7 @@ impl WhiteningParams {
                     .fft_order
                     .value()
                     .clamp(FFT_ORDER_RANGE.0, FFT_ORDER_RANGE.1),
-            bands: self.bands.value().clamp(1, MAX_BANDS) as usize,
+            bands: BANDS.clamp(self.bands.value() as f64) as usize,
             learning: self.learning.value(),
         }
     }
@@ -337,16 +332,8 @@ impl WhiteningParams {
     pub fn init_scale(&self) -> f64 {
         10f64.powf(
             (self.init_scale_log10.value() as f64)
-                .clamp(INIT_SCALE_DECADES.0 as f64, INIT_SCALE_DECADES.1 as f64),
+                .clamp(INIT_SCALE.min.log10(), INIT_SCALE.max.log10()),
         )
-    }
-}
-
-fn circuit_of(kind: WhitenerKind) -> Circuit {
-    match kind {
-        WhitenerKind::Direct => Circuit::Direct,
-        WhitenerKind::Interneuron => Circuit::Interneuron,
-        WhitenerKind::Baseline => Circuit::Baseline,
     }
 }
 
@@ -378,7 +365,8 @@ mod tests {
         assert_eq!(p.fft_size, d.fft_size);
         assert_eq!(p.bands, d.bands);
         assert_eq!(p.learning, d.learning);
-        p.validate().expect("default parameters are valid");
+        p.validate(2, 48_000.0)
+            .expect("default parameters are valid");
     }
 
     #[test]
@@ -392,8 +380,10 @@ mod tests {
             p.reference_db = db as f64;
             p.output_db = db.max(-60.0) as f64;
             p.noise_floor_db = -140.0;
-            p.interneurons = MAX_INTERNEURONS as usize;
-            p.validate().expect("extreme parameters are valid");
+            p.interneurons = INTERNEURONS.max as usize;
+            p.fitted_to(2, 48_000.0)
+                .validate(2, 48_000.0)
+                .expect("extreme parameters fitted to the engine are valid");
         }
     }
 

@@ -5,24 +5,21 @@
 //! (a) both circuits, log–log; (b) the direct circuit on linear axes (linear law);
 //! (c) the interneuron circuit with a log scale axis (logarithmic law).
 
-use super::{Fit, Report};
-use crate::circuits::CircuitKind;
+use super::{law_of, Fit, Law, Report};
 use crate::theory;
+use crate::whitener::WhitenerKind;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-const DIRECT: RGBColor = RGBColor(0xd6, 0x27, 0x28);
-const INTERNEURON: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
-
-fn colour(kind: CircuitKind) -> RGBColor {
-    match kind {
-        CircuitKind::Direct => DIRECT,
-        CircuitKind::Interneuron => INTERNEURON,
-    }
+/// A whitener's colour of the product's one palette ([`WhitenerKind::colour`]), for plotters.
+/// The demo's figure uses it too.
+pub(crate) fn colour(kind: WhitenerKind) -> RGBColor {
+    let c = kind.colour();
+    RGBColor(c.0, c.1, c.2)
 }
 
 /// Measured (scale, iterations) points of one circuit.
-fn measured(report: &Report, kind: CircuitKind) -> Vec<(f64, f64)> {
+fn measured(report: &Report, kind: WhitenerKind) -> Vec<(f64, f64)> {
     report
         .runs_of(kind)
         .filter_map(|r| r.iterations.map(|t| (r.scale, t as f64)))
@@ -30,7 +27,7 @@ fn measured(report: &Report, kind: CircuitKind) -> Vec<(f64, f64)> {
 }
 
 /// The theory curve on a dense log grid across the swept scales.
-fn theory_curve(report: &Report, kind: CircuitKind, lo: f64, hi: f64) -> Vec<(f64, f64)> {
+fn theory_curve(report: &Report, kind: WhitenerKind, lo: f64, hi: f64) -> Vec<(f64, f64)> {
     let steps = 200;
     (0..=steps)
         .filter_map(|i| {
@@ -107,8 +104,8 @@ pub(super) fn draw(report: &Report) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         let panels = body.split_evenly((1, 3));
         draw_both(report, &panels[0]).map_err(|e| e.to_string())?;
-        draw_single(report, &panels[1], CircuitKind::Direct).map_err(|e| e.to_string())?;
-        draw_single(report, &panels[2], CircuitKind::Interneuron).map_err(|e| e.to_string())?;
+        draw_single(report, &panels[1], WhitenerKind::Direct).map_err(|e| e.to_string())?;
+        draw_single(report, &panels[2], WhitenerKind::Interneuron).map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
@@ -143,7 +140,7 @@ fn y_bounds(points: &[(f64, f64)], log: bool) -> (f64, f64) {
 fn draw_both(report: &Report, area: &DrawingArea<SVGBackend, Shift>) -> DrawResult {
     let (lo, hi) = scale_range(report);
     let mut all = Vec::new();
-    for kind in CircuitKind::ALL {
+    for kind in WhitenerKind::CIRCUITS {
         all.extend(measured(report, kind));
         all.extend(theory_curve(report, kind, lo, hi));
     }
@@ -161,7 +158,7 @@ fn draw_both(report: &Report, area: &DrawingArea<SVGBackend, Shift>) -> DrawResu
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| tick(*v))
         .draw()?;
-    for kind in CircuitKind::ALL {
+    for kind in WhitenerKind::CIRCUITS {
         let col = colour(kind);
         chart.draw_series(DashedLineSeries::new(
             theory_curve(report, kind, lo, hi),
@@ -191,16 +188,13 @@ fn draw_both(report: &Report, area: &DrawingArea<SVGBackend, Shift>) -> DrawResu
 fn draw_single(
     report: &Report,
     area: &DrawingArea<SVGBackend, Shift>,
-    kind: CircuitKind,
+    kind: WhitenerKind,
 ) -> DrawResult {
     let (lo, hi) = scale_range(report);
     let col = colour(kind);
     let points = measured(report, kind);
     let theory = theory_curve(report, kind, lo, hi);
-    let fit: Option<&Fit> = match kind {
-        CircuitKind::Direct => report.fits.direct.as_ref(),
-        CircuitKind::Interneuron => report.fits.interneuron.as_ref(),
-    };
+    let fit: Option<&Fit> = report.fits.of(kind);
     let mut all = points.clone();
     all.extend(theory.iter().cloned());
     let (ylo, yhi) = y_bounds(&all, false);
@@ -222,9 +216,9 @@ fn draw_single(
         ($chart:ident) => {{
             $chart
                 .configure_mesh()
-                .x_desc(match kind {
-                    CircuitKind::Direct => "initial scale s (linear axis)",
-                    CircuitKind::Interneuron => "initial scale s (log axis)",
+                .x_desc(match law_of(kind) {
+                    Law::Linear => "initial scale s (linear axis)",
+                    Law::Logarithmic => "initial scale s (log axis)",
                 })
                 .y_desc("iterations to converge")
                 .x_label_formatter(&|v| tick(*v))
@@ -251,8 +245,8 @@ fn draw_single(
                 .draw()?;
         }};
     }
-    match kind {
-        CircuitKind::Direct => {
+    match law_of(kind) {
+        Law::Linear => {
             let mut chart = ChartBuilder::on(area)
                 .caption("(b) direct: linear in s", ("sans-serif", 18))
                 .margin(14)
@@ -261,7 +255,7 @@ fn draw_single(
                 .build_cartesian_2d(0.0..hi * 1.05, ylo..yhi)?;
             body!(chart);
         }
-        CircuitKind::Interneuron => {
+        Law::Logarithmic => {
             let mut chart = ChartBuilder::on(area)
                 .caption("(c) interneuron: linear in log s", ("sans-serif", 18))
                 .margin(14)

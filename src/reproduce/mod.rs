@@ -9,13 +9,13 @@
 mod figure;
 mod fit;
 
+pub(crate) use figure::colour;
 pub use fit::{fit_law, Fit, Law};
 
-use crate::circuits::{
-    Circuit, CircuitError, CircuitKind, DirectCircuit, InterneuronBasis, InterneuronCircuit, Solver,
-};
+use crate::circuits::{build_circuit, Circuit, CircuitError, InterneuronBasis, Solver};
 use crate::source::{validate_spectrum, GaussianSource};
 use crate::theory;
+use crate::whitener::WhitenerKind;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -175,7 +175,7 @@ pub enum ReproduceError {
 #[derive(Clone, Debug, Serialize)]
 pub struct Run {
     /// Which circuit.
-    pub circuit: CircuitKind,
+    pub circuit: WhitenerKind,
     /// Initial scale `s`.
     pub scale: f64,
     /// Updates until `E < tol`, `None` if the cap was reached first (or the state diverged).
@@ -195,6 +195,28 @@ pub struct Fits {
     pub direct: Option<Fit>,
     /// Interneuron circuit: iterations = a·ln s + b.
     pub interneuron: Option<Fit>,
+}
+
+impl Fits {
+    /// The fit of a circuit (`None` for a whitener the experiment does not run).
+    pub fn of(&self, kind: WhitenerKind) -> Option<&Fit> {
+        match kind {
+            WhitenerKind::Direct => self.direct.as_ref(),
+            WhitenerKind::Interneuron => self.interneuron.as_ref(),
+            WhitenerKind::Baseline => None,
+        }
+    }
+}
+
+/// The scaling law the continuous-time theory predicts for a whitener's convergence time
+/// from scale `s` (docs/DESIGN.md §2): linear for the direct circuit, whose eigenvalues shrink
+/// at a constant rate; logarithmic for the interneuron circuit (and the baseline), whose
+/// squared eigenvalues relax exponentially.
+pub fn law_of(kind: WhitenerKind) -> Law {
+    match kind {
+        WhitenerKind::Direct => Law::Linear,
+        WhitenerKind::Interneuron | WhitenerKind::Baseline => Law::Logarithmic,
+    }
 }
 
 /// The result of an experiment: the `--json` object of `whiten reproduce`.
@@ -218,7 +240,7 @@ pub struct Report {
 
 impl Report {
     /// The runs of one circuit, in scale order.
-    pub fn runs_of(&self, kind: CircuitKind) -> impl Iterator<Item = &Run> {
+    pub fn runs_of(&self, kind: WhitenerKind) -> impl Iterator<Item = &Run> {
         self.runs.iter().filter(move |r| r.circuit == kind)
     }
 }
@@ -236,18 +258,16 @@ pub fn run(
     let total = 2 * config.scales.len();
     let mut runs = Vec::with_capacity(total);
     for &scale in &config.scales {
-        for kind in CircuitKind::ALL {
-            let mut circuit: Box<dyn Circuit<f64>> = match kind {
-                CircuitKind::Direct => Box::new(DirectCircuit::new(n, config.eta, scale)?),
-                CircuitKind::Interneuron => Box::new(InterneuronCircuit::new(
-                    n,
-                    config.interneurons,
-                    config.eta,
-                    scale,
-                    config.basis,
-                    Solver::default(),
-                )?),
-            };
+        for kind in WhitenerKind::CIRCUITS {
+            let mut circuit = build_circuit::<f64>(
+                kind,
+                n,
+                config.interneurons,
+                config.eta,
+                scale,
+                config.basis,
+                Solver::default(),
+            )?;
             let mut src = source.clone();
             let (iterations, final_error, diverged) =
                 converge(circuit.as_mut(), &c, config, &mut src);
@@ -270,15 +290,18 @@ pub fn run(
     }
     let sigma_max = config.spectrum.iter().cloned().fold(0.0, f64::max).sqrt();
     let fit_min_scale = 2.0 * sigma_max;
-    let points = |kind: CircuitKind| -> Vec<(f64, f64)> {
+    let points = |kind: WhitenerKind| -> Vec<(f64, f64)> {
         runs.iter()
             .filter(|r| r.circuit == kind && r.scale >= fit_min_scale)
             .filter_map(|r| r.iterations.map(|t| (r.scale, t as f64)))
             .collect()
     };
     let fits = Fits {
-        direct: fit_law(Law::Linear, &points(CircuitKind::Direct)),
-        interneuron: fit_law(Law::Logarithmic, &points(CircuitKind::Interneuron)),
+        direct: fit_law(law_of(WhitenerKind::Direct), &points(WhitenerKind::Direct)),
+        interneuron: fit_law(
+            law_of(WhitenerKind::Interneuron),
+            &points(WhitenerKind::Interneuron),
+        ),
     };
     let not_converged = runs.iter().filter(|r| r.iterations.is_none()).count();
     Ok(Report {

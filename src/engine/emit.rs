@@ -1,0 +1,179 @@
+//! The stats emitter (docs/DESIGN.md §5): every ~10 ms of audio, one [`StatsRecord`] per
+//! whitener into a bounded channel, never blocking.
+//!
+//! A record's error estimate is always current; eigenvalues cost an O(n³) decomposition per
+//! whitener and band, so they are refreshed in turn: in the channels framing one whitener per
+//! record (each every 30 ms), in the spectral framing [`EIG_BANDS_PER_RECORD`] bands per
+//! record for every whitener. In the spectral framing a record aggregates the bands: mean
+//! error, extreme eigenvalues, summed resets, and the full spectrum of the loudest band.
+
+use super::kernels::energy;
+use super::race::WhitenerSnapshot;
+use super::safety::power_to_db;
+use super::stats::{Eigenvalues, StatsRecord, StatsSender};
+use super::Core;
+use crate::whitener::WhitenerKind;
+
+/// Interval of stats records.
+pub const STATS_INTERVAL_MS: f64 = 10.0;
+/// Bands whose eigenvalues are refreshed per stats record in the spectral framing (round
+/// robin); the error estimate of every band is always current.
+pub const EIG_BANDS_PER_RECORD: usize = 4;
+
+/// Makes and sends the stats records of one engine.
+pub(super) struct StatsEmitter {
+    /// Where records go (`None`: nobody listens).
+    sender: Option<StatsSender>,
+    /// Whether records are computed at all (off while nobody watches: the eigenvalue
+    /// refreshes are the costliest part of the stats).
+    pub(super) enabled: bool,
+    /// Samples per record.
+    pub(super) interval: usize,
+    /// Samples until the next record.
+    pub(super) countdown: usize,
+    /// Sum of squared input samples since the last record (its input level).
+    input_energy: f64,
+    /// Samples in `input_energy`.
+    input_count: u64,
+    /// Next band whose eigenvalues a spectral record refreshes.
+    eig_band_cursor: usize,
+    /// Records made so far (drives the round-robin eigenvalue refresh).
+    records_emitted: u64,
+    /// Records sent.
+    pub(super) sent: u64,
+    /// Records dropped because the channel was full.
+    pub(super) dropped: u64,
+}
+
+impl StatsEmitter {
+    /// An emitter making a record every [`STATS_INTERVAL_MS`] at `sample_rate`.
+    pub(super) fn new(sample_rate: f64) -> Self {
+        let interval = ((STATS_INTERVAL_MS * 1e-3 * sample_rate).round() as usize).max(1);
+        Self {
+            sender: None,
+            enabled: true,
+            interval,
+            countdown: interval,
+            input_energy: 0.0,
+            input_count: 0,
+            eig_band_cursor: 0,
+            records_emitted: 0,
+            sent: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Send records on this channel (or stop sending).
+    pub(super) fn set_sender(&mut self, sender: Option<StatsSender>) {
+        self.sender = sender;
+    }
+
+    /// Add a chunk of one channel's input to the level of the next record.
+    #[inline]
+    pub(super) fn measure(&mut self, seg: &[f32]) {
+        self.input_energy += energy(seg);
+        self.input_count += seg.len() as u64;
+    }
+
+    /// Make and send one record per whitener from `races` (one, or one per band). `change`
+    /// says a change of the input statistics was detected since the last record. Never
+    /// blocks; a full channel drops the record and counts it.
+    pub(super) fn emit(
+        &mut self,
+        races: &mut Core,
+        selected: WhitenerKind,
+        time_s: f64,
+        change: bool,
+    ) {
+        let input_rms_db = power_to_db(self.input_energy / self.input_count.max(1) as f64);
+        self.input_energy = 0.0;
+        self.input_count = 0;
+        let Some(tx) = self.sender.as_ref().filter(|_| self.enabled) else {
+            return;
+        };
+        let bands = races.race_count();
+        if bands == 0 {
+            return;
+        }
+        let loudest = if bands > 1 { loudest_band(races) } else { 0 };
+        for kind in WhitenerKind::ALL {
+            let snap = if bands == 1 {
+                // One race: its own numbers; one whitener's eigenvalues refreshed per record.
+                let refresh =
+                    self.records_emitted % WhitenerKind::ALL.len() as u64 == kind.index() as u64;
+                races.race_mut(0).snapshot_with(kind, refresh)
+            } else {
+                let cursor = self.eig_band_cursor;
+                let refresh = |b: usize| (b + bands - cursor) % bands < EIG_BANDS_PER_RECORD;
+                aggregate(races, kind, loudest, refresh)
+            };
+            let record = StatsRecord {
+                time_s,
+                circuit: kind,
+                selected: kind == selected,
+                error: snap.error,
+                eig_min: snap.eig_min,
+                eig_max: snap.eig_max,
+                condition: snap.eig_max / snap.eig_min,
+                eigenvalues: snap.eigenvalues,
+                input_rms_db,
+                change,
+                resets: snap.resets,
+            };
+            if tx.try_send(record) {
+                self.sent += 1;
+            } else {
+                self.dropped += 1;
+            }
+        }
+        if bands > 1 {
+            self.eig_band_cursor = (self.eig_band_cursor + EIG_BANDS_PER_RECORD) % bands;
+        }
+        self.records_emitted += 1;
+    }
+}
+
+/// The band whose input the baseline estimates loudest (largest `tr Ĉ`).
+fn loudest_band(races: &Core) -> usize {
+    (0..races.race_count())
+        .map(|b| races.race(b).estimated_power())
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |best, (b, p)| {
+            if p > best.1 {
+                (b, p)
+            } else {
+                best
+            }
+        })
+        .0
+}
+
+/// One whitener's numbers over every band: mean error, extreme eigenvalues, summed resets,
+/// and the eigenvalue spectrum of the loudest band.
+fn aggregate(
+    races: &mut Core,
+    kind: WhitenerKind,
+    loudest: usize,
+    refresh: impl Fn(usize) -> bool,
+) -> WhitenerSnapshot {
+    let mut agg = WhitenerSnapshot {
+        error: 0.0,
+        eig_min: f64::INFINITY,
+        eig_max: 0.0,
+        eigenvalues: Eigenvalues::EMPTY,
+        resets: 0,
+    };
+    let bands = races.race_count();
+    for b in 0..bands {
+        let sn = races.race_mut(b).snapshot_with(kind, refresh(b));
+        agg.error += sn.error;
+        agg.eig_min = agg.eig_min.min(sn.eig_min);
+        agg.eig_max = agg.eig_max.max(sn.eig_max);
+        agg.resets += sn.resets;
+        if b == loudest {
+            agg.eigenvalues = sn.eigenvalues;
+        }
+    }
+    agg.error /= bands as f64;
+    agg
+}

@@ -1,0 +1,628 @@
+//! The engine's parameters and the one table of their ranges (docs/DESIGN.md §11).
+//!
+//! Every user-facing number — on the command line, as a plugin parameter, in the editor, in
+//! README — has its range, default, unit and knob mapping written once, in [`RANGES`]. The
+//! command line validates against it (naming the option the user typed), the plugin builds its
+//! parameters from it, [`EngineParams::validate`] checks it, and a test keeps README's table
+//! equal to [`markdown_table`].
+//!
+//! The adaptation time is the one range that depends on the context: the engine learns once
+//! per update of `L` input vectors (a block of samples, or one STFT frame), and one update may
+//! move the state by at most [`MAX_BLOCK_ETA`], so the shortest time constant it can deliver
+//! is `L / (MAX_BLOCK_ETA · vector rate)` ([`tau_ms_range`]).
+
+use super::EngineError;
+use crate::framing::{DEFAULT_BANDS, DEFAULT_FFT_SIZE, HOP_DIVISOR, MAX_FFT_SIZE, MIN_FFT_SIZE};
+use crate::whitener::WhitenerKind;
+use serde::{Deserialize, Serialize};
+
+/// Most channels the engine handles (the STFT's limit too).
+pub const MAX_CHANNELS: usize = crate::framing::MAX_CHANNELS;
+
+/// Largest learning rate per update the engine uses (one Euler step of the direct circuit
+/// overshoots and can lose positive definiteness for larger steps, docs/DESIGN.md §4). It sets
+/// the shortest adaptation time of each framing ([`tau_ms_range`]).
+pub const MAX_BLOCK_ETA: f64 = 0.25;
+
+/// How audio becomes vectors (docs/DESIGN.md §3).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Framing {
+    /// Time domain: one circuit over the channels, zero latency.
+    #[default]
+    Channels,
+    /// STFT: one complex circuit per band over the channels; latency = FFT size.
+    Spectral,
+}
+
+impl Framing {
+    /// The lower-case name used in messages and machine-readable output.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Framing::Channels => "channels",
+            Framing::Spectral => "spectral",
+        }
+    }
+}
+
+impl std::fmt::Display for Framing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a knob travels across a parameter's range (for the plugin and the editor).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mapping {
+    /// Equal travel per unit.
+    Linear,
+    /// Equal travel per decade: the paper sweeps the initial scale in decades.
+    Decades,
+    /// Powers of two only (an FFT size), equal travel per octave.
+    PowerOfTwo,
+    /// A power-law skew towards the low end; the exponent is nice-plug's
+    /// `FloatRange::skew_factor` argument (negative = more travel for small values).
+    Skewed(f64),
+}
+
+/// One parameter's range, default, unit and mapping — written once, used everywhere.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ParamRange {
+    /// The name people read: plugin parameter, editor, README, messages.
+    pub label: &'static str,
+    /// The command-line option that sets it.
+    pub flag: &'static str,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// The default everywhere (plugin, CLI, library).
+    pub default: f64,
+    /// Unit shown after the value ("" for pure numbers).
+    pub unit: &'static str,
+    /// Knob travel.
+    pub mapping: Mapping,
+    /// What it does, in one line (README and `--help`).
+    pub meaning: &'static str,
+}
+
+/// Adaptation time constant τ (ms): the time unit of the learning dynamics, `η = 1/(τ·rate)`.
+/// Its lower end depends on framing, FFT size and sample rate: see [`tau_ms_range`].
+pub static TAU_MS: ParamRange = ParamRange {
+    label: "Adaptation time",
+    flag: "--tau-ms",
+    min: 5.0,
+    max: 60_000.0,
+    default: 300.0,
+    unit: "ms",
+    mapping: Mapping::Skewed(-2.5),
+    meaning: "time constant of learning, τ = 1/(η·rate) (lower end: see below)",
+};
+
+/// Interneurons per circuit `k`; 0 means as many as channels, and values below the channel
+/// count are raised to it (`M = W Wᴴ` needs `k ≥ n`).
+pub static INTERNEURONS: ParamRange = ParamRange {
+    label: "Interneurons",
+    flag: "--interneurons",
+    min: 0.0,
+    max: 4.0 * MAX_CHANNELS as f64,
+    default: 0.0,
+    unit: "",
+    mapping: Mapping::Linear,
+    meaning: "`k` of the interneuron circuit (0 = as many as channels)",
+};
+
+/// Initial scale `s` of every whitener (`M₀ = s·I`), the paper's experiment variable.
+pub static INIT_SCALE: ParamRange = ParamRange {
+    label: "Init scale",
+    flag: "--init-scale",
+    min: 0.01,
+    max: 10_000.0,
+    default: 1.0,
+    unit: "",
+    mapping: Mapping::Decades,
+    meaning: "`s` of `M₀ = s·I` at start and on *Re-initialise*",
+};
+
+/// Reference level (dBFS): the input RMS that maps to unit variance inside the circuits.
+pub static REFERENCE_DB: ParamRange = ParamRange {
+    label: "Reference level",
+    flag: "--reference-db",
+    min: -80.0,
+    max: 0.0,
+    default: -20.0,
+    unit: "dBFS",
+    mapping: Mapping::Linear,
+    meaning: "input RMS mapped to unit variance",
+};
+
+/// Output level (dBFS): the RMS of each whitened channel.
+pub static OUTPUT_DB: ParamRange = ParamRange {
+    label: "Output level",
+    flag: "--output-db",
+    min: -60.0,
+    max: 0.0,
+    default: -20.0,
+    unit: "dBFS",
+    mapping: Mapping::Linear,
+    meaning: "RMS of each whitened channel",
+};
+
+/// Dry/wet mix: 0 = the (latency-aligned) input, 1 = whitened only.
+pub static DRY_WET: ParamRange = ParamRange {
+    label: "Dry/wet",
+    flag: "--dry-wet",
+    min: 0.0,
+    max: 1.0,
+    default: 1.0,
+    unit: "",
+    mapping: Mapping::Linear,
+    meaning: "0 = dry … 1 = whitened",
+};
+
+/// Noise floor ε (dBFS): the circuits whiten `C + ε²I`, so silence never makes `M` singular.
+pub static NOISE_FLOOR_DB: ParamRange = ParamRange {
+    label: "Noise floor",
+    flag: "--noise-floor-db",
+    min: -140.0,
+    max: -40.0,
+    default: -90.0,
+    unit: "dBFS",
+    mapping: Mapping::Linear,
+    meaning: "ε: keeps `M` positive definite in silence",
+};
+
+/// STFT size N (spectral framing): a power of two; the latency of the spectral framing.
+pub static FFT_SIZE: ParamRange = ParamRange {
+    label: "FFT size",
+    flag: "--fft-size",
+    min: MIN_FFT_SIZE as f64,
+    max: MAX_FFT_SIZE as f64,
+    default: DEFAULT_FFT_SIZE as f64,
+    unit: "",
+    mapping: Mapping::PowerOfTwo,
+    meaning: "STFT size N of the spectral framing (latency N)",
+};
+
+/// Number of log-spaced bands (spectral framing); more than the bins means one per bin.
+pub static BANDS: ParamRange = ParamRange {
+    label: "Bands",
+    flag: "--bands",
+    min: 1.0,
+    max: (MAX_FFT_SIZE / 2 + 1) as f64,
+    default: DEFAULT_BANDS as f64,
+    unit: "",
+    mapping: Mapping::Linear,
+    meaning: "log-spaced bands of the spectral framing (clamped to the bins)",
+};
+
+/// The learning rate per input vector (`--eta`): the other way to give the adaptation time,
+/// `τ = 1/(η·rate)` with the rate of input vectors (samples/s, or STFT frames/s). Not a plugin
+/// parameter; its valid range is that of [`TAU_MS`] converted ([`EngineParams::set_eta`]).
+pub static ETA: ParamRange = ParamRange {
+    label: "Learning rate",
+    flag: "--eta",
+    min: 0.0,
+    max: 1.0,
+    default: 0.0,
+    unit: "",
+    mapping: Mapping::Linear,
+    meaning: "η per input vector (per sample; per STFT frame in the spectral framing)",
+};
+
+/// Every numeric parameter, in the order README lists them.
+pub static RANGES: [&ParamRange; 9] = [
+    &TAU_MS,
+    &INTERNEURONS,
+    &INIT_SCALE,
+    &REFERENCE_DB,
+    &OUTPUT_DB,
+    &DRY_WET,
+    &NOISE_FLOOR_DB,
+    &FFT_SIZE,
+    &BANDS,
+];
+
+/// A value outside its range, with the range valid where it was given.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{} {value}{} is outside {}{}", param.label.to_lowercase(), unit_suffix(param.unit), show_range(*min, *max, param.unit), context_suffix(context))]
+pub struct OutOfRange {
+    /// Which parameter.
+    pub param: &'static ParamRange,
+    /// The value given.
+    pub value: f64,
+    /// Smallest valid value here (for τ: for this framing, FFT size and sample rate).
+    pub min: f64,
+    /// Largest valid value here.
+    pub max: f64,
+    /// Where the range applies when it depends on the context (the adaptation time's lower
+    /// end depends on framing and sample rate): `(framing, sample rate in Hz)`.
+    pub context: Option<(Framing, f64)>,
+}
+
+impl OutOfRange {
+    /// The message for a user who typed the parameter's command-line option.
+    pub fn for_flag(&self) -> String {
+        format!(
+            "{} {} is outside {}{} ({})",
+            self.param.flag,
+            self.value,
+            show_range(self.min, self.max, self.param.unit),
+            context_suffix(&self.context),
+            self.param.label.to_lowercase()
+        )
+    }
+
+    /// The same error, saying where its range applies.
+    pub fn in_context(mut self, framing: Framing, sample_rate: f64) -> Self {
+        self.context = Some((framing, sample_rate));
+        self
+    }
+}
+
+fn unit_suffix(unit: &str) -> String {
+    if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
+    }
+}
+
+fn context_suffix(context: &Option<(Framing, f64)>) -> String {
+    match context {
+        Some((framing, rate)) => format!(" for the {framing} framing at {} Hz", short(*rate)),
+        None => String::new(),
+    }
+}
+
+/// `lo..hi unit`, numbers without trailing noise.
+pub fn show_range(lo: f64, hi: f64, unit: &str) -> String {
+    let unit = if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
+    };
+    format!("{}..{}{unit}", short(lo), short(hi))
+}
+
+/// A number with at most four significant digits, without trailing zeros.
+fn short(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    if v.abs() < 1e-3 || v.abs() >= 1e6 {
+        return format!("{v:.3e}");
+    }
+    let decimals = 3 - v.abs().log10().floor() as i32;
+    let f = 10f64.powi(decimals);
+    format!("{}", (v * f).round() / f)
+}
+
+impl ParamRange {
+    /// Whether `v` is a finite value in the range.
+    pub fn contains(&self, v: f64) -> bool {
+        v.is_finite() && v >= self.min && v <= self.max
+    }
+
+    /// `v` clamped into the range (NaN becomes the default).
+    pub fn clamp(&self, v: f64) -> f64 {
+        if v.is_nan() {
+            self.default
+        } else {
+            v.clamp(self.min, self.max)
+        }
+    }
+
+    /// `Ok(v)` if in range, otherwise the error naming the range.
+    pub fn check(&'static self, v: f64) -> Result<f64, OutOfRange> {
+        self.check_within(v, self.min, self.max)
+    }
+
+    /// `Ok(v)` if `v ∈ [min, max]` (a context-dependent sub-range of this parameter's).
+    pub fn check_within(&'static self, v: f64, min: f64, max: f64) -> Result<f64, OutOfRange> {
+        if v.is_finite() && v >= min && v <= max {
+            Ok(v)
+        } else {
+            Err(OutOfRange {
+                param: self,
+                value: v,
+                min,
+                max,
+                context: None,
+            })
+        }
+    }
+}
+
+/// README's parameter table: one row per parameter of [`RANGES`] (a test keeps README equal
+/// to it).
+pub fn markdown_table() -> String {
+    let mut s =
+        String::from("| parameter | option | range | default | meaning |\n|---|---|---|---|---|\n");
+    for p in RANGES {
+        let unit = if p.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", p.unit)
+        };
+        s.push_str(&format!(
+            "| {} | `{}` | {} … {}{unit} | {}{unit} | {} |\n",
+            p.label,
+            p.flag,
+            short(p.min),
+            short(p.max),
+            short(p.default),
+            p.meaning
+        ));
+    }
+    s
+}
+
+/// The user-facing parameters of an engine, in the units users think in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EngineParams {
+    /// Channels or spectral framing.
+    pub framing: Framing,
+    /// The whitener heard at the output.
+    pub selected: WhitenerKind,
+    /// Adaptation time constant in ms: η per input vector is `1/(τ·rate)` where the rate is
+    /// samples/s (channels) or frames/s (spectral). It is the time unit of the learning
+    /// dynamics (`τ = η t` in docs/DESIGN.md §2), not the time to converge, which depends on
+    /// the circuit and on how far the statistics moved. Range: [`TAU_MS`], [`tau_ms_range`].
+    pub tau_ms: f64,
+    /// Interneurons per circuit; 0 means as many as channels (`k = n`). [`INTERNEURONS`].
+    pub interneurons: usize,
+    /// Initial scale `s` of every whitener (`M₀ = s·I`). [`INIT_SCALE`].
+    pub init_scale: f64,
+    /// Reference level in dBFS: the input is divided by this RMS so typical material has unit
+    /// variance inside the circuits. Also the knob that shows the direct circuit's
+    /// dependence on absolute scale. [`REFERENCE_DB`].
+    pub reference_db: f64,
+    /// Output level in dBFS: the RMS of each whitened output channel. [`OUTPUT_DB`].
+    pub output_db: f64,
+    /// 0 = dry input only, 1 = whitened only. [`DRY_WET`].
+    pub dry_wet: f64,
+    /// Noise floor in dBFS: the circuits whiten `C + ε²I`, so silence never makes `M`
+    /// singular. [`NOISE_FLOOR_DB`].
+    pub noise_floor_db: f64,
+    /// STFT size N (spectral framing). [`FFT_SIZE`].
+    pub fft_size: usize,
+    /// Number of log-spaced bands (spectral framing). [`BANDS`].
+    pub bands: usize,
+    /// Whether the whiteners learn (false freezes their state).
+    pub learning: bool,
+}
+
+impl Default for EngineParams {
+    fn default() -> Self {
+        Self {
+            framing: Framing::Channels,
+            selected: WhitenerKind::Interneuron,
+            tau_ms: TAU_MS.default,
+            interneurons: INTERNEURONS.default as usize,
+            init_scale: INIT_SCALE.default,
+            reference_db: REFERENCE_DB.default,
+            output_db: OUTPUT_DB.default,
+            dry_wet: DRY_WET.default,
+            noise_floor_db: NOISE_FLOOR_DB.default,
+            fft_size: FFT_SIZE.default as usize,
+            bands: BANDS.default as usize,
+            learning: true,
+        }
+    }
+}
+
+/// Input vectors per learning step in the channels framing: 256 (5.3 ms at 48 kHz) up to 8
+/// channels, 512 above, where the O(n³) updates cost more. Per-sample work is then only the
+/// response and the outer-product accumulation, and the updates are amortised over the block
+/// (docs/DESIGN.md §4).
+pub fn learn_interval(channels: usize) -> usize {
+    if channels > 8 {
+        512
+    } else {
+        256
+    }
+}
+
+/// Input vectors per second: samples/s (channels) or STFT frames/s (spectral, hop N/4).
+pub fn vector_rate(framing: Framing, fft_size: usize, sample_rate: f64) -> f64 {
+    match framing {
+        Framing::Channels => sample_rate,
+        Framing::Spectral => sample_rate / (fft_size / HOP_DIVISOR).max(1) as f64,
+    }
+}
+
+/// Input vectors per learning update: a block of [`learn_interval`] samples, or one frame.
+pub fn vectors_per_update(framing: Framing, channels: usize) -> usize {
+    match framing {
+        Framing::Channels => learn_interval(channels),
+        Framing::Spectral => 1,
+    }
+}
+
+/// η per input vector for a time constant: `η = 1/(τ·rate)` (docs/DESIGN.md §2: `τ = η t`).
+pub fn eta_for_tau_ms(tau_ms: f64, vector_rate: f64) -> f64 {
+    1.0 / (tau_ms * 1e-3 * vector_rate)
+}
+
+/// The time constant (ms) of a learning rate η per input vector.
+pub fn tau_ms_for_eta(eta: f64, vector_rate: f64) -> f64 {
+    1e3 / (eta * vector_rate)
+}
+
+/// The adaptation times (ms) an engine of this framing, channel count, FFT size and sample
+/// rate delivers: from the larger of [`TAU_MS`]'s minimum and the time constant at which one
+/// update would exceed [`MAX_BLOCK_ETA`], to [`TAU_MS`]'s maximum.
+pub fn tau_ms_range(
+    framing: Framing,
+    channels: usize,
+    fft_size: usize,
+    sample_rate: f64,
+) -> (f64, f64) {
+    let rate = vector_rate(framing, fft_size, sample_rate);
+    let per_update = vectors_per_update(framing, channels) as f64;
+    let shortest = tau_ms_for_eta(MAX_BLOCK_ETA / per_update, rate);
+    // Round up to 0.1 ms so that the printed bound is itself valid.
+    let shortest = (shortest * 10.0).ceil() / 10.0;
+    (TAU_MS.min.max(shortest), TAU_MS.max)
+}
+
+impl EngineParams {
+    /// The adaptation-time range of these parameters for `channels` at `sample_rate`.
+    pub fn tau_ms_range(&self, channels: usize, sample_rate: f64) -> (f64, f64) {
+        tau_ms_range(self.framing, channels, self.fft_size, sample_rate)
+    }
+
+    /// Input vectors per second at `sample_rate` in this framing.
+    pub fn vector_rate(&self, sample_rate: f64) -> f64 {
+        vector_rate(self.framing, self.fft_size, sample_rate)
+    }
+
+    /// Reject parameters no engine for `channels` at `sample_rate` can run with; an
+    /// out-of-range value is an [`EngineError::OutOfRange`] naming the parameter and the
+    /// range valid here.
+    pub fn validate(&self, channels: usize, sample_rate: f64) -> Result<(), EngineError> {
+        let (lo, hi) = self.tau_ms_range(channels, sample_rate);
+        TAU_MS
+            .check_within(self.tau_ms, lo, hi)
+            .map_err(|e| e.in_context(self.framing, sample_rate))?;
+        self.validate_levels()?;
+        INIT_SCALE.check(self.init_scale)?;
+        DRY_WET.check(self.dry_wet)?;
+        INTERNEURONS.check(self.interneurons as f64)?;
+        if self.framing == Framing::Spectral {
+            FFT_SIZE.check(self.fft_size as f64)?;
+            if !self.fft_size.is_power_of_two() {
+                return Err(EngineError::InvalidParameter(format!(
+                    "FFT size {} must be a power of two",
+                    self.fft_size
+                )));
+            }
+            BANDS.check_within(self.bands as f64, BANDS.min, f64::INFINITY)?;
+        }
+        Ok(())
+    }
+
+    /// Set τ from a learning rate η per input vector (`--eta`), `τ = 1/(η·rate)`, checked
+    /// against the η that give the adaptation times valid for `channels` at `sample_rate`.
+    pub fn set_eta(
+        &mut self,
+        eta: f64,
+        channels: usize,
+        sample_rate: f64,
+    ) -> Result<(), OutOfRange> {
+        let rate = self.vector_rate(sample_rate);
+        let (lo, hi) = self.tau_ms_range(channels, sample_rate);
+        ETA.check_within(eta, eta_for_tau_ms(hi, rate), eta_for_tau_ms(lo, rate))
+            .map_err(|e| e.in_context(self.framing, sample_rate))?;
+        // Clamped: at the ends of the range the round trip may be off by an ulp.
+        self.tau_ms = tau_ms_for_eta(eta, rate).clamp(lo, hi);
+        Ok(())
+    }
+
+    /// These parameters with every value clamped into the range valid for `channels` at
+    /// `sample_rate` — for hosts, whose parameters cannot know the sample rate (the
+    /// adaptation time's lower end depends on it): they run with the nearest valid value
+    /// instead of failing.
+    pub fn fitted_to(&self, channels: usize, sample_rate: f64) -> EngineParams {
+        let mut p = self.clone();
+        p.init_scale = INIT_SCALE.clamp(p.init_scale);
+        p.reference_db = REFERENCE_DB.clamp(p.reference_db);
+        p.output_db = OUTPUT_DB.clamp(p.output_db);
+        p.dry_wet = DRY_WET.clamp(p.dry_wet);
+        p.noise_floor_db = NOISE_FLOOR_DB.clamp(p.noise_floor_db);
+        p.interneurons = INTERNEURONS.clamp(p.interneurons as f64) as usize;
+        p.fft_size = FFT_SIZE.clamp(p.fft_size as f64) as usize;
+        if !p.fft_size.is_power_of_two() {
+            p.fft_size = p.fft_size.next_power_of_two().min(FFT_SIZE.max as usize);
+        }
+        p.bands = p.bands.max(1);
+        let (lo, hi) = p.tau_ms_range(channels, sample_rate);
+        p.tau_ms = if p.tau_ms.is_nan() {
+            TAU_MS.default.clamp(lo, hi)
+        } else {
+            p.tau_ms.clamp(lo, hi)
+        };
+        p
+    }
+
+    /// Check the levels alone (what [`super::Engine::set_levels`] changes).
+    pub fn validate_levels(&self) -> Result<(), OutOfRange> {
+        REFERENCE_DB.check(self.reference_db)?;
+        OUTPUT_DB.check(self.output_db)?;
+        NOISE_FLOOR_DB.check(self.noise_floor_db)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_in_range_and_valid() {
+        for p in RANGES {
+            assert!(p.contains(p.default), "{}", p.label);
+        }
+        EngineParams::default().validate(2, 48_000.0).unwrap();
+    }
+
+    #[test]
+    fn tau_range_is_what_one_update_allows() {
+        // Channels at 48 kHz: 256 samples per update, η_block ≤ 0.25 → τ ≥ 21.4 ms.
+        let (lo, _) = tau_ms_range(Framing::Channels, 2, 1024, 48_000.0);
+        assert!((lo - 21.4).abs() < 0.05, "{lo}");
+        // Spectral N = 8192 at 48 kHz: one update per 2048-sample hop → τ ≥ 170.7 ms.
+        let (lo, _) = tau_ms_range(Framing::Spectral, 2, 8192, 48_000.0);
+        assert!((lo - 170.7).abs() < 0.05, "{lo}");
+        // The bound itself is accepted, just below it is not.
+        let mut p = EngineParams {
+            tau_ms: lo,
+            framing: Framing::Spectral,
+            fft_size: 8192,
+            ..Default::default()
+        };
+        p.validate(2, 48_000.0).unwrap();
+        p.tau_ms = lo - 0.1;
+        let e = p.validate(2, 48_000.0).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "adaptation time 170.6 ms is outside 170.7..60000 ms for the spectral framing at 48000 Hz"
+        );
+    }
+
+    #[test]
+    fn eta_and_tau_convert_both_ways() {
+        let rate = vector_rate(Framing::Spectral, 1024, 48_000.0);
+        assert_eq!(rate, 187.5);
+        let eta = eta_for_tau_ms(300.0, rate);
+        assert!((tau_ms_for_eta(eta, rate) - 300.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn messages_name_the_flag_and_range() {
+        let e = TAU_MS.check_within(2.0, 21.4, 60_000.0).unwrap_err();
+        assert_eq!(
+            e.for_flag(),
+            "--tau-ms 2 is outside 21.4..60000 ms (adaptation time)"
+        );
+        assert_eq!(show_range(3.472e-7, 0.004167, ""), "3.472e-7..0.004167");
+    }
+
+    /// `--eta 0.01` at 48 kHz asks for τ = 2.08 ms: refused naming `--eta` and the η range.
+    #[test]
+    fn eta_is_checked_as_eta() {
+        let mut p = EngineParams::default();
+        let e = p.set_eta(0.01, 2, 48_000.0).unwrap_err();
+        assert_eq!(
+            e.for_flag(),
+            "--eta 0.01 is outside 3.472e-7..9.735e-4 for the channels framing at 48000 Hz \
+             (learning rate)"
+        );
+        p.set_eta(1e-4, 2, 48_000.0).unwrap();
+        assert!((p.tau_ms - 1e3 / (1e-4 * 48_000.0)).abs() < 1e-9);
+        p.validate(2, 48_000.0).unwrap();
+    }
+}
