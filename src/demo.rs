@@ -4,8 +4,8 @@
 //! readaptation times.
 
 use crate::engine::{Engine, EngineParams, StatsRecord, StatsSender, WhitenerKind};
+use crate::io::{write_wav, SampleFormat, WavSpec};
 use crate::monitor::{self, monitor_table, ChangeReport, DEFAULT_THRESHOLD};
-use crate::wav::{write_wav, SampleFormat, WavSpec};
 use nalgebra::DMatrix;
 use plotters::prelude::*;
 use rand::{Rng, SeedableRng};

@@ -6,8 +6,8 @@ use crate::engine::{
     Engine, EngineCounters, EngineError, EngineParams, RawWhitener, StatsRecord, StatsSender,
     WhitenerKind,
 };
+use crate::io::{SampleFormat, WavError, WavInput, WavOutput, WavSpec};
 use crate::monitor::{Monitor, MonitorSettings};
-use crate::wav::{SampleFormat, WavError, WavInput, WavOutput, WavSpec};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
