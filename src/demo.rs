@@ -4,8 +4,8 @@
 //! readaptation times.
 
 use crate::engine::{Engine, EngineParams, StatsRecord, StatsSender};
+use crate::io::{write_atomically, write_wav, SampleFormat, WavSpec};
 use crate::monitor::{self, monitor_table, ChangeReport, DEFAULT_THRESHOLD};
-use crate::wav::{write_wav, SampleFormat, WavSpec};
 use crate::whitener::WhitenerKind;
 use nalgebra::DMatrix;
 use plotters::prelude::*;
@@ -142,7 +142,7 @@ pub fn render(dir: &Path, params: &EngineParams) -> Result<DemoReport, String> {
     for r in &stats {
         writeln!(text, "{}", serde_json::to_string(r).expect("serialisable")).expect("in memory");
     }
-    crate::reproduce::write_atomically(&stats_path, &text).map_err(|e| e.to_string())?;
+    write_atomically(&stats_path, &text).map_err(|e| e.to_string())?;
     files.push(stats_path);
     let end_s = frames as f64 / SAMPLE_RATE as f64;
     // The same monitor as the editor and `whiten live`: changes as the engine detected them,
@@ -151,7 +151,7 @@ pub fn render(dir: &Path, params: &EngineParams) -> Result<DemoReport, String> {
     let detected: Vec<f64> = table.iter().map(|c| c.time_s).collect();
     let svg = dir.join("readaptation.svg");
     let drawing = draw(&stats, &scene, &detected, end_s, params)?;
-    crate::reproduce::write_atomically(&svg, drawing.as_bytes()).map_err(|e| e.to_string())?;
+    write_atomically(&svg, drawing.as_bytes()).map_err(|e| e.to_string())?;
     files.push(svg);
     Ok(DemoReport {
         files,

@@ -13,7 +13,8 @@
 //! * [`framing`], [`baseline`], [`eigen`] — STFT and bands, the classical ZCA baseline and an
 //!   allocation-free Hermitian eigensolver;
 //! * [`engine`] — the audio engine: framings, the race, safety and stats;
-//! * [`wav`], [`offline`] — WAV input/output and offline processing (`whiten process`);
+//! * [`io`], [`offline`] — WAV input/output, atomic file replacement, and offline processing
+//!   (`whiten process`);
 //! * [`plugin`] — the CLAP/VST3 plugin and standalone, thin glue over the engine.
 
 pub mod baseline;
@@ -24,6 +25,7 @@ pub mod editor;
 pub mod eigen;
 pub mod engine;
 pub mod framing;
+pub mod io;
 pub mod live;
 pub mod monitor;
 pub mod offline;
@@ -31,7 +33,6 @@ pub mod plugin;
 pub mod reproduce;
 pub mod source;
 pub mod theory;
-pub mod wav;
 pub mod whitener;
 
 nice_plug::nice_export_clap!(plugin::InterneuronWhitening);

@@ -4,8 +4,10 @@
 use crate::engine::{
     Engine, EngineCounters, EngineError, EngineParams, RawWhitener, StatsRecord, StatsSender,
 };
+use crate::io::{
+    AtomicFile, AtomicFileError, SampleFormat, WavError, WavInput, WavOutput, WavSpec,
+};
 use crate::monitor::{Monitor, MonitorSettings};
-use crate::wav::{SampleFormat, WavError, WavInput, WavOutput, WavSpec};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -71,56 +73,37 @@ pub struct ProcessSummary {
     pub readaptation: Vec<crate::monitor::ChangeReport>,
 }
 
-/// Stats file written under a temporary name and renamed on success.
+/// The stats file: one JSON line per record, replacing its target atomically on success and
+/// leaving it untouched otherwise (like OUT, see [`AtomicFile`]).
 struct StatsFile {
-    path: PathBuf,
-    tmp: PathBuf,
-    out: Option<std::io::BufWriter<std::fs::File>>,
+    /// The temporary file and its target.
+    file: AtomicFile,
 }
 
 impl StatsFile {
     fn create(path: &Path) -> Result<Self, ProcessError> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".tmp-{}", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        let file = std::fs::File::create(&tmp).map_err(|source| ProcessError::Stats {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            tmp,
-            out: Some(std::io::BufWriter::new(file)),
-        })
+        let file = AtomicFile::create(path).map_err(stats_error)?;
+        Ok(Self { file })
     }
 
     fn write(&mut self, r: &StatsRecord) -> Result<(), ProcessError> {
         let line = serde_json::to_string(r).expect("stats records serialise");
-        let out = self.out.as_mut().expect("open until finished");
-        writeln!(out, "{line}").map_err(|source| ProcessError::Stats {
-            path: self.path.clone(),
+        writeln!(self.file, "{line}").map_err(|source| ProcessError::Stats {
+            path: self.file.path().to_path_buf(),
             source,
         })
     }
 
-    fn finish(mut self) -> Result<(), ProcessError> {
-        let err = |source| ProcessError::Stats {
-            path: self.path.clone(),
-            source,
-        };
-        let out = self.out.take().expect("open until finished");
-        let file = out.into_inner().map_err(|e| err(e.into_error()))?;
-        file.sync_all().map_err(err)?;
-        std::fs::rename(&self.tmp, &self.path).map_err(err)
+    fn finish(self) -> Result<(), ProcessError> {
+        self.file.commit().map_err(stats_error)
     }
 }
 
-impl Drop for StatsFile {
-    fn drop(&mut self) {
-        if self.out.is_some() {
-            self.out = None;
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+/// A failed step of writing the stats file, reported as "cannot write the stats file …".
+fn stats_error(e: AtomicFileError) -> ProcessError {
+    ProcessError::Stats {
+        path: e.path,
+        source: e.source,
     }
 }
 

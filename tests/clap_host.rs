@@ -20,7 +20,7 @@ use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
 use clack_extensions::state::PluginState;
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
-use interneuron_whitening::wav::{read_wav, write_wav, SampleFormat, WavSpec};
+use interneuron_whitening::io::{read_wav, write_wav, SampleFormat, WavSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};

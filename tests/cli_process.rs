@@ -4,7 +4,7 @@
 //! message naming the file, no panic, nothing on stdout, an existing OUT untouched and no
 //! temporary files left behind); non-finite samples are counted and reported.
 
-use interneuron_whitening::wav::{read_wav, write_wav, SampleFormat, WavSpec};
+use interneuron_whitening::io::{read_wav, write_wav, SampleFormat, WavSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;

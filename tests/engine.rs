@@ -3,8 +3,8 @@
 
 use interneuron_whitening::circuits::is_positive_definite;
 use interneuron_whitening::engine::{Engine, EngineParams, Framing};
+use interneuron_whitening::io::{read_wav, write_wav, SampleFormat, WavSpec};
 use interneuron_whitening::offline::{process_file, ProcessOptions};
-use interneuron_whitening::wav::{read_wav, write_wav, SampleFormat, WavSpec};
 use interneuron_whitening::whitener::WhitenerKind;
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};

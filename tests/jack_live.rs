@@ -15,8 +15,8 @@ use signals::rms;
 
 use counting_alloc::count_allocations;
 use interneuron_whitening::engine::{Engine, EngineParams, StatsSender};
+use interneuron_whitening::io::{read_wav, write_wav, SampleFormat, WavSpec};
 use interneuron_whitening::live::pipeline;
-use interneuron_whitening::wav::{read_wav, write_wav, SampleFormat, WavSpec};
 use jack_support::{ChildGuard, JackServer, Loopback};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

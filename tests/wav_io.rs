@@ -2,7 +2,7 @@
 //! supported format, streaming reads, every error path and the atomic-write guarantees.
 //! `hound` is used as an independent reader/writer to cross-check this crate's own code.
 
-use interneuron_whitening::wav::{
+use interneuron_whitening::io::{
     read_wav, write_wav, SampleFormat, WavError, WavInput, WavOutput, WavSpec,
 };
 use rand::{Rng, SeedableRng};

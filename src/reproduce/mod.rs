@@ -13,6 +13,7 @@ pub(crate) use figure::colour;
 pub use fit::{fit_law, Fit, Law};
 
 use crate::circuits::{build_circuit, Circuit, CircuitError, InterneuronBasis, Solver};
+use crate::io::{write_atomically, AtomicFileError};
 use crate::source::{validate_spectrum, GaussianSource};
 use crate::theory;
 use crate::whitener::WhitenerKind;
@@ -169,6 +170,17 @@ pub enum ReproduceError {
         /// The cause.
         message: String,
     },
+}
+
+/// A failed atomic write is reported as "cannot write FILE: cause", like the other output
+/// failures.
+impl From<AtomicFileError> for ReproduceError {
+    fn from(e: AtomicFileError) -> Self {
+        ReproduceError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 /// One circuit started at one scale.
@@ -359,7 +371,7 @@ pub struct Outputs {
 }
 
 /// Write `runs.csv`, `report.json` and `convergence.svg` into `dir` (created if needed). Each
-/// file is written under a temporary name and renamed into place only when complete.
+/// file is written atomically ([`write_atomically`]): it appears only when complete.
 pub fn write_outputs(report: &Report, dir: &Path) -> Result<Outputs, ReproduceError> {
     std::fs::create_dir_all(dir).map_err(|source| ReproduceError::Io {
         path: dir.to_path_buf(),
@@ -392,23 +404,4 @@ pub fn write_outputs(report: &Report, dir: &Path) -> Result<Outputs, ReproduceEr
     })?;
     write_atomically(&svg, drawing.as_bytes())?;
     Ok(Outputs { csv, svg, json })
-}
-
-/// Write to `path.tmp-PID` then rename over `path`, so a reader never sees a partial file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReproduceError> {
-    let io = |source| ReproduceError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    if let Err(e) = std::fs::write(&tmp, bytes) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
 }
