@@ -110,11 +110,9 @@ fn bundle_path() -> PathBuf {
         .join("Interneuron Whitening.so")
 }
 
-#[path = "support/plugin_child.rs"]
-mod plugin_child;
-#[path = "support/signals.rs"]
-mod signals;
-use signals::{check_bounded, correlation, Looper};
+mod support;
+use support::plugin_child;
+use support::signals::{check_bounded, correlation, Looper};
 
 fn run_child(scenario: &str) {
     plugin_child::check_bundle(
