@@ -35,3 +35,5 @@ pub mod linalg;
 pub mod plugin_child;
 /// Signal measurements (correlation, RMS, bounds) and a looping source.
 pub mod signals;
+/// A VST3 host that loads the bundled plugin and drives it as a DAW does.
+pub mod vst3;
