@@ -25,6 +25,8 @@
 //! ```
 #![allow(dead_code)]
 
+/// A minimal CLAP host (`clack-host`) that loads the bundled plugin and drives it.
+pub mod clap;
 /// An allocator that counts this thread's allocations (allocation-free real-time paths).
 pub mod counting_alloc;
 /// A private dummy JACK server, a play/record client and a child-process guard.
