@@ -5,21 +5,21 @@
 //! here independently of the code under test. Tolerances are requirements, not fitted numbers:
 //! 1e-10 relative for converged whitening matrices, 10 % for the time constant, zero allocations.
 
-mod common;
+mod support;
 
 use std::time::Instant;
 
-use common::{normal, random_spd};
 use interneuron_whitening::baseline::ZcaBaseline;
 use interneuron_whitening::circuits::{CircuitError, Scalar};
 use interneuron_whitening::eigen::HermitianEigen;
 use nalgebra::{Complex, DMatrix, DVector, SymmetricEigen};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use support::counting_alloc::{count_allocations, CountingAllocator};
+use support::linalg::{normal, random_spd};
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-use counting_alloc::count_allocations;
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 // ---------------------------------------------------------------------------------------------
 // Ground truth and helpers.

@@ -1,8 +1,7 @@
 //! Both circuits converge to `M = C^{1/2}` for random SPD `C`, real and complex, n = 1…16.
 
-mod common;
+mod support;
 
-use common::{random_spd, rel_err, spectral_norm, sqrtm};
 use interneuron_whitening::circuits::{
     Circuit, DirectCircuit, InterneuronBasis, InterneuronCircuit, Scalar, Solver,
 };
@@ -10,6 +9,7 @@ use interneuron_whitening::source::GaussianSource;
 use nalgebra::{Complex, DMatrix};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use support::linalg::{random_spd, rel_err, spectral_norm, sqrtm};
 
 fn circuits<T: Scalar>(n: usize, eta: f64) -> Vec<Box<dyn Circuit<T>>> {
     vec![

@@ -12,14 +12,11 @@
 //! installs them). Every process started here is stopped with SIGTERM, then SIGKILL, also
 //! when the test fails.
 
-#[path = "support/jack.rs"]
-mod jack_support;
-#[path = "support/signals.rs"]
-mod signals;
-use signals::rms;
+mod support;
+use support::jack::{ChildGuard, JackServer, Loopback};
+use support::signals::rms;
 
 use interneuron_whitening::editor::DEFAULT_SIZE;
-use jack_support::{ChildGuard, JackServer, Loopback};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;

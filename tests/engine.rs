@@ -10,8 +10,8 @@ use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-#[path = "support/signals.rs"]
-mod signals;
+mod support;
+use support::signals;
 
 fn planar(interleaved: &[f32], n: usize) -> Vec<Vec<f32>> {
     (0..n)

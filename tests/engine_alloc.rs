@@ -5,9 +5,11 @@ use interneuron_whitening::engine::{Engine, EngineParams, Framing, LearnedState,
 use interneuron_whitening::whitener::WhitenerKind;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-use counting_alloc::count_allocations;
+mod support;
+use support::counting_alloc::{count_allocations, CountingAllocator};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
     let mut out = None;

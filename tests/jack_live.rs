@@ -5,19 +5,14 @@
 //! The tests of this file run one after the other (the harness serialises JACK servers within
 //! a process); each starts its own `jackd`, so other test binaries do not interfere.
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-#[path = "support/jack.rs"]
-mod jack_support;
-#[path = "support/signals.rs"]
-mod signals;
-use signals::rms;
+mod support;
+use support::counting_alloc::{count_allocations, CountingAllocator};
+use support::jack::{ChildGuard, JackServer, Loopback};
+use support::signals::rms;
 
-use counting_alloc::count_allocations;
 use interneuron_whitening::engine::{Engine, EngineParams, StatsSender};
 use interneuron_whitening::io::{read_wav, write_wav, SampleFormat, WavSpec};
 use interneuron_whitening::live::pipeline;
-use jack_support::{ChildGuard, JackServer, Loopback};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -25,6 +20,9 @@ use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const RATE: u32 = 48_000;
 const PERIOD: u32 = 256;

@@ -13,9 +13,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use realfft::num_complex::Complex;
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-use counting_alloc::count_allocations;
+mod support;
+use support::counting_alloc::{count_allocations, CountingAllocator};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.

@@ -13,50 +13,41 @@
 //! abort inside the plugin — `assert_process_allocs` aborts with SIGABRT on an allocation in
 //! `process` — fails the test with a clear message instead of killing the test harness.
 //!
+//! The host itself (module loading, the COM objects a host implements, processing on an audio
+//! thread, teardown checks) is `tests/support/vst3/`; this file holds the scenarios.
+//!
 //! The bundle is built by `cargo xtask test` (debug, with `assert_process_allocs`) or
 //! `cargo xtask bundle interneuron-whitening --lib --features assert_process_allocs`.
 
+mod support;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use std::cell::{Cell, RefCell};
-use std::ffi::{c_char, c_void, CStr};
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::ffi::c_char;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use support::plugin_child;
+use support::signals::{check_bounded, correlation, Looper};
+use support::vst3::{
+    bundle_path, c_chars, find_audio_class, speaker_arrangement, utf16, Event, Instance, Module,
+    Param, AUDIO, EVENT, INPUT, OUTPUT, RATE,
+};
+use vst3::Interface;
 use vst3::Steinberg::Vst::{
-    BusDirections_, BusInfo, BusInfo_::BusFlags_, BusTypes_, IAudioProcessor, IAudioProcessorTrait,
-    IComponent, IComponentHandler, IComponentHandlerTrait, IComponentTrait, IEditController,
-    IEditControllerTrait, IHostApplication, IHostApplicationTrait, IParamValueQueue,
-    IParamValueQueueTrait, IParameterChanges, IParameterChangesTrait, MediaTypes_, ParamID,
-    ParamValue, ParameterInfo, ParameterInfo_::ParameterFlags_, ProcessContext,
-    ProcessContext_::StatesAndFlags_, ProcessData, ProcessModes_, ProcessSetup, RestartFlags_,
-    SpeakerArr, SpeakerArrangement, String128, SymbolicSampleSizes_, TChar,
+    BusInfo, BusInfo_::BusFlags_, BusTypes_, IAudioProcessorTrait, IComponent, IComponentTrait,
+    IEditControllerTrait, ParamID, ParameterInfo_::ParameterFlags_, SpeakerArr,
+    SymbolicSampleSizes_,
 };
 use vst3::Steinberg::{
-    int32, int64, kInvalidArgument, kNotImplemented, kResultFalse, kResultOk, tresult, FUnknown,
-    IBStream, IBStreamTrait, IBStream_::IStreamSeekMode_, IPluginBaseTrait, IPluginFactory,
-    IPluginFactory2, IPluginFactory2Trait, IPluginFactory3, IPluginFactory3Trait,
-    IPluginFactoryTrait, PClassInfo, PClassInfo2, PClassInfoW, PFactoryInfo, TUID,
+    kResultFalse, kResultOk, IPluginFactory2, IPluginFactory2Trait, IPluginFactory3,
+    IPluginFactory3Trait, IPluginFactoryTrait, PClassInfo2, PClassInfoW, PFactoryInfo,
 };
-use vst3::{Class, ComPtr, ComWrapper, Interface};
 
 const SCENARIO_ENV: &str = "INTERNEURON_VST3_HOST_SCENARIO";
-/// `kVstAudioEffectClass` from the SDK's `ivstaudioprocessor.h` (a macro, so not in the bindings).
-const AUDIO_EFFECT_CLASS: &str = "Audio Module Class";
 /// The plugin's `Vst3Plugin::VST3_CLASS_ID` (used as is on Linux).
 const CLASS_ID: &[u8; 16] = b"IntrnrnWhitening";
-/// Largest block the host hands the plugin.
-const MAX_FRAMES: usize = 1024;
-const RATE: f64 = 48_000.0;
 /// The plugin's default output level, −20 dBFS, as an amplitude.
 const OUTPUT_GAIN: f64 = 0.1;
-
-const AUDIO: i32 = MediaTypes_::kAudio as i32;
-const EVENT: i32 = MediaTypes_::kEvent as i32;
-const INPUT: i32 = BusDirections_::kInput as i32;
-const OUTPUT: i32 = BusDirections_::kOutput as i32;
 
 // ---------------------------------------------------------------------------------------------
 // The tests: each runs one scenario in a child process.
@@ -98,1134 +89,12 @@ fn vst3_scenario_child() {
     }
 }
 
-fn bundle_path() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target
-        .join("bundled")
-        .join("Interneuron Whitening.vst3")
-        .join("Contents")
-        .join("x86_64-linux")
-        .join("Interneuron Whitening.so")
-}
-
-#[path = "support/plugin_child.rs"]
-mod plugin_child;
-#[path = "support/signals.rs"]
-mod signals;
-use signals::{check_bounded, correlation, Looper};
-
 fn run_child(scenario: &str) {
     plugin_child::check_bundle(
         &bundle_path(),
         "`cargo xtask bundle interneuron-whitening --lib --features assert_process_allocs`",
     );
     plugin_child::run_scenario_child("vst3_scenario_child", SCENARIO_ENV, scenario);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small helpers for the C strings and UTF-16 strings of the VST3 API.
-// ---------------------------------------------------------------------------------------------
-
-fn c_chars(chars: &[c_char]) -> String {
-    let bytes: Vec<u8> = chars
-        .iter()
-        .take_while(|c| **c != 0)
-        .map(|c| *c as u8)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-fn utf16(chars: &[TChar]) -> String {
-    let len = chars.iter().position(|c| *c == 0).unwrap_or(chars.len());
-    String::from_utf16_lossy(&chars[..len])
-}
-
-fn to_utf16(s: &str) -> Vec<TChar> {
-    s.encode_utf16().chain(std::iter::once(0)).collect()
-}
-
-/// The reference count of the object behind `ptr` (including `ptr` itself).
-fn refcount<I: Interface>(ptr: &ComPtr<I>) -> usize {
-    // SAFETY: `ptr` is a live interface pointer; the add_ref is undone at once.
-    unsafe {
-        I::add_ref(ptr.as_ptr());
-        I::release(ptr.as_ptr())
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The module: dlopen, ModuleEntry/ModuleExit, the factory.
-// ---------------------------------------------------------------------------------------------
-
-struct Module {
-    handle: *mut c_void,
-    exit: unsafe extern "C" fn() -> bool,
-    factory: Option<ComPtr<IPluginFactory>>,
-}
-
-fn dlerror() -> String {
-    // SAFETY: dlerror returns null or a C string valid until the next dl* call.
-    unsafe {
-        let e = libc::dlerror();
-        if e.is_null() {
-            "unknown error".into()
-        } else {
-            CStr::from_ptr(e).to_string_lossy().into_owned()
-        }
-    }
-}
-
-impl Module {
-    fn load() -> Self {
-        let path = bundle_path();
-        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-        // SAFETY: loading the plugin under test runs its initialisers; the symbols are looked up
-        // with the signatures the VST3 SDK's linuxmain.cpp gives them.
-        unsafe {
-            let handle = libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
-            assert!(
-                !handle.is_null(),
-                "dlopen {}: {}",
-                path.display(),
-                dlerror()
-            );
-            let sym = |name: &CStr| {
-                let p = libc::dlsym(handle, name.as_ptr());
-                assert!(!p.is_null(), "the module does not export {name:?}");
-                p
-            };
-            let entry = std::mem::transmute::<*mut c_void, unsafe extern "C" fn(*mut c_void) -> bool>(
-                sym(c"ModuleEntry"),
-            );
-            let exit = std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> bool>(sym(
-                c"ModuleExit",
-            ));
-            let get_factory = std::mem::transmute::<
-                *mut c_void,
-                unsafe extern "system" fn() -> *mut c_void,
-            >(sym(c"GetPluginFactory"));
-            assert!(entry(handle), "ModuleEntry returned false");
-            // GetPluginFactory hands over a reference: the ComPtr owns it.
-            let factory = ComPtr::from_raw(get_factory() as *mut IPluginFactory)
-                .expect("GetPluginFactory returned null");
-            Self {
-                handle,
-                exit,
-                factory: Some(factory),
-            }
-        }
-    }
-
-    fn factory(&self) -> &ComPtr<IPluginFactory> {
-        self.factory.as_ref().unwrap()
-    }
-
-    /// Release the factory, call ModuleExit and unload. Every instance must be gone.
-    fn unload(mut self) {
-        let factory = self.factory.take().unwrap();
-        assert_eq!(
-            refcount(&factory),
-            1,
-            "the host holds the only reference to the factory"
-        );
-        drop(factory);
-        // SAFETY: the plugin's objects are all released; ModuleExit pairs with ModuleEntry.
-        unsafe {
-            assert!((self.exit)(), "ModuleExit returned false");
-            assert_eq!(libc::dlclose(self.handle), 0, "dlclose: {}", dlerror());
-        }
-        std::mem::forget(self);
-    }
-}
-
-impl Drop for Module {
-    fn drop(&mut self) {
-        // Only reached when a scenario panics: leave the module loaded (instances may still live).
-        if let Some(f) = self.factory.take() {
-            std::mem::forget(f);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Host-side COM objects.
-// ---------------------------------------------------------------------------------------------
-
-/// The host context passed to `initialize`.
-struct HostApp;
-
-impl Class for HostApp {
-    type Interfaces = (IHostApplication,);
-}
-
-impl IHostApplicationTrait for HostApp {
-    unsafe fn getName(&self, name: *mut String128) -> tresult {
-        if name.is_null() {
-            return kInvalidArgument;
-        }
-        let text = to_utf16("interneuron-whitening vst3_host test");
-        // SAFETY: `name` points to a String128 (checked non-null).
-        let dest = unsafe { &mut *name };
-        let n = text.len().min(dest.len());
-        dest[..n].copy_from_slice(&text[..n]);
-        dest[dest.len() - 1] = 0;
-        kResultOk
-    }
-
-    unsafe fn createInstance(
-        &self,
-        _cid: *mut TUID,
-        _iid: *mut TUID,
-        obj: *mut *mut c_void,
-    ) -> tresult {
-        if !obj.is_null() {
-            // SAFETY: out parameter (checked non-null).
-            unsafe { *obj = std::ptr::null_mut() };
-        }
-        kNotImplemented
-    }
-}
-
-/// The host's `IComponentHandler`: counts edits and restart requests.
-#[derive(Default)]
-struct ComponentHandler {
-    /// Restart flags not yet served by the host.
-    pending_flags: AtomicI32,
-    restarts: AtomicU32,
-    edits: AtomicU32,
-    /// Whether `restartComponent` was ever called on a thread other than the creating one.
-    off_main_thread: AtomicBool,
-    main_thread: Option<std::thread::ThreadId>,
-}
-
-impl Class for ComponentHandler {
-    type Interfaces = (IComponentHandler,);
-}
-
-impl IComponentHandlerTrait for ComponentHandler {
-    unsafe fn beginEdit(&self, _id: ParamID) -> tresult {
-        self.edits.fetch_add(1, Ordering::SeqCst);
-        kResultOk
-    }
-
-    unsafe fn performEdit(&self, _id: ParamID, _value: ParamValue) -> tresult {
-        self.edits.fetch_add(1, Ordering::SeqCst);
-        kResultOk
-    }
-
-    unsafe fn endEdit(&self, _id: ParamID) -> tresult {
-        self.edits.fetch_add(1, Ordering::SeqCst);
-        kResultOk
-    }
-
-    unsafe fn restartComponent(&self, flags: int32) -> tresult {
-        if Some(std::thread::current().id()) != self.main_thread {
-            self.off_main_thread.store(true, Ordering::SeqCst);
-        }
-        self.pending_flags.fetch_or(flags, Ordering::SeqCst);
-        self.restarts.fetch_add(1, Ordering::SeqCst);
-        kResultOk
-    }
-}
-
-/// An in-memory `IBStream` (the SDK's `MemoryStream`).
-#[derive(Default)]
-struct MemoryStream {
-    data: RefCell<Vec<u8>>,
-    pos: Cell<usize>,
-}
-
-impl Class for MemoryStream {
-    type Interfaces = (IBStream,);
-}
-
-impl IBStreamTrait for MemoryStream {
-    unsafe fn read(&self, buffer: *mut c_void, num_bytes: int32, read: *mut int32) -> tresult {
-        if buffer.is_null() || num_bytes < 0 {
-            return kInvalidArgument;
-        }
-        let data = self.data.borrow();
-        let pos = self.pos.get().min(data.len());
-        let n = (num_bytes as usize).min(data.len() - pos);
-        // SAFETY: the caller provides `num_bytes` writable bytes at `buffer`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data[pos..].as_ptr(), buffer as *mut u8, n);
-            if !read.is_null() {
-                *read = n as int32;
-            }
-        }
-        self.pos.set(pos + n);
-        kResultOk
-    }
-
-    unsafe fn write(&self, buffer: *mut c_void, num_bytes: int32, written: *mut int32) -> tresult {
-        if buffer.is_null() || num_bytes < 0 {
-            return kInvalidArgument;
-        }
-        let mut data = self.data.borrow_mut();
-        let pos = self.pos.get();
-        let n = num_bytes as usize;
-        if data.len() < pos + n {
-            data.resize(pos + n, 0);
-        }
-        // SAFETY: the caller provides `num_bytes` readable bytes at `buffer`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(buffer as *const u8, data[pos..].as_mut_ptr(), n);
-            if !written.is_null() {
-                *written = num_bytes;
-            }
-        }
-        self.pos.set(pos + n);
-        kResultOk
-    }
-
-    unsafe fn seek(&self, pos: int64, mode: int32, result: *mut int64) -> tresult {
-        let base = match mode as u32 {
-            m if m == IStreamSeekMode_::kIBSeekSet => 0,
-            m if m == IStreamSeekMode_::kIBSeekCur => self.pos.get() as i64,
-            m if m == IStreamSeekMode_::kIBSeekEnd => self.data.borrow().len() as i64,
-            _ => return kInvalidArgument,
-        };
-        let new = base + pos;
-        if new < 0 {
-            return kInvalidArgument;
-        }
-        self.pos.set(new as usize);
-        if !result.is_null() {
-            // SAFETY: out parameter (checked non-null).
-            unsafe { *result = new };
-        }
-        kResultOk
-    }
-
-    unsafe fn tell(&self, pos: *mut int64) -> tresult {
-        if pos.is_null() {
-            return kInvalidArgument;
-        }
-        // SAFETY: out parameter (checked non-null).
-        unsafe { *pos = self.pos.get() as int64 };
-        kResultOk
-    }
-}
-
-impl MemoryStream {
-    fn with_bytes(bytes: &[u8]) -> Self {
-        Self {
-            data: RefCell::new(bytes.to_vec()),
-            pos: Cell::new(0),
-        }
-    }
-}
-
-/// One parameter's automation points within a block.
-struct ParamQueue {
-    id: Cell<ParamID>,
-    points: RefCell<Vec<(int32, ParamValue)>>,
-}
-
-impl Class for ParamQueue {
-    type Interfaces = (IParamValueQueue,);
-}
-
-impl IParamValueQueueTrait for ParamQueue {
-    unsafe fn getParameterId(&self) -> ParamID {
-        self.id.get()
-    }
-
-    unsafe fn getPointCount(&self) -> int32 {
-        self.points.borrow().len() as int32
-    }
-
-    unsafe fn getPoint(
-        &self,
-        index: int32,
-        sample_offset: *mut int32,
-        value: *mut ParamValue,
-    ) -> tresult {
-        let points = self.points.borrow();
-        let Some(&(offset, v)) = usize::try_from(index).ok().and_then(|i| points.get(i)) else {
-            return kInvalidArgument;
-        };
-        if sample_offset.is_null() || value.is_null() {
-            return kInvalidArgument;
-        }
-        // SAFETY: out parameters (checked non-null).
-        unsafe {
-            *sample_offset = offset;
-            *value = v;
-        }
-        kResultOk
-    }
-
-    unsafe fn addPoint(
-        &self,
-        sample_offset: int32,
-        value: ParamValue,
-        index: *mut int32,
-    ) -> tresult {
-        let mut points = self.points.borrow_mut();
-        points.push((sample_offset, value));
-        if !index.is_null() {
-            // SAFETY: out parameter (checked non-null).
-            unsafe { *index = points.len() as int32 - 1 };
-        }
-        kResultOk
-    }
-}
-
-/// The `IParameterChanges` of one process call, with preallocated queues (as a real-time host
-/// keeps them): `getParameterData` hands out non-owning pointers to queues that outlive the call.
-struct ParamChanges {
-    queues: Vec<ComWrapper<ParamQueue>>,
-    used: Cell<usize>,
-}
-
-impl Class for ParamChanges {
-    type Interfaces = (IParameterChanges,);
-}
-
-impl ParamChanges {
-    fn new(capacity: usize) -> Self {
-        Self {
-            queues: (0..capacity)
-                .map(|_| {
-                    ComWrapper::new(ParamQueue {
-                        id: Cell::new(0),
-                        points: RefCell::new(Vec::with_capacity(256)),
-                    })
-                })
-                .collect(),
-            used: Cell::new(0),
-        }
-    }
-
-    fn clear(&self) {
-        self.used.set(0);
-    }
-
-    /// The queue for `id`, taking a fresh one if `id` has none yet.
-    fn queue(&self, id: ParamID) -> Option<(usize, &ComWrapper<ParamQueue>)> {
-        let used = self.used.get();
-        if let Some(i) = self.queues[..used].iter().position(|q| q.id.get() == id) {
-            return Some((i, &self.queues[i]));
-        }
-        let q = self.queues.get(used)?;
-        q.id.set(id);
-        q.points.borrow_mut().clear();
-        self.used.set(used + 1);
-        Some((used, q))
-    }
-
-    fn add(&self, id: ParamID, offset: usize, value: f64) {
-        let (_, q) = self
-            .queue(id)
-            .expect("too many automated parameters in one block");
-        q.points.borrow_mut().push((offset as int32, value));
-    }
-
-    fn points(&self) -> usize {
-        self.queues[..self.used.get()]
-            .iter()
-            .map(|q| q.points.borrow().len())
-            .sum()
-    }
-}
-
-impl IParameterChangesTrait for ParamChanges {
-    unsafe fn getParameterCount(&self) -> int32 {
-        self.used.get() as int32
-    }
-
-    unsafe fn getParameterData(&self, index: int32) -> *mut IParamValueQueue {
-        match usize::try_from(index) {
-            Ok(i) if i < self.used.get() => self.queues[i]
-                .as_com_ref::<IParamValueQueue>()
-                .unwrap()
-                .as_ptr(),
-            _ => std::ptr::null_mut(),
-        }
-    }
-
-    unsafe fn addParameterData(
-        &self,
-        id: *const ParamID,
-        index: *mut int32,
-    ) -> *mut IParamValueQueue {
-        if id.is_null() {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: `id` is non-null.
-        match self.queue(unsafe { *id }) {
-            Some((i, q)) => {
-                if !index.is_null() {
-                    // SAFETY: out parameter (checked non-null).
-                    unsafe { *index = i as int32 };
-                }
-                q.as_com_ref::<IParamValueQueue>().unwrap().as_ptr()
-            }
-            None => std::ptr::null_mut(),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A plugin instance as a host drives it.
-// ---------------------------------------------------------------------------------------------
-
-/// One parameter as the edit controller describes it.
-#[derive(Clone, Debug)]
-struct Param {
-    id: ParamID,
-    title: String,
-    steps: i32,
-    default: f64,
-    flags: i32,
-}
-
-/// An automation point: (frame from the start of a `process` call, parameter, normalised value).
-type Event = (usize, ParamID, f64);
-
-struct Instance {
-    component: ComPtr<IComponent>,
-    processor: ComPtr<IAudioProcessor>,
-    controller: ComPtr<IEditController>,
-    /// Whether the controller is a separate object (created from the factory) rather than the
-    /// component itself.
-    separate_controller: bool,
-    handler: ComWrapper<ComponentHandler>,
-    _host: ComWrapper<HostApp>,
-    params: Vec<Param>,
-    channels: usize,
-    active: bool,
-    processing: bool,
-    /// Project time in samples, for the process context.
-    time: i64,
-    /// Restarts (deactivate → activate) the host performed for the plugin.
-    restarts_served: u32,
-}
-
-impl Instance {
-    /// Find the audio module class, create and initialise a component, get its processor and
-    /// controller, install the component handler, list the parameters.
-    fn new(module: &Module) -> Self {
-        let factory = module.factory();
-        let cid = find_audio_class(factory).cid;
-        let host = ComWrapper::new(HostApp);
-        let host_ptr = host.as_com_ref::<IHostApplication>().unwrap().as_ptr() as *mut FUnknown;
-        // SAFETY: plain VST3 calls on live objects; out parameters are owned by ComPtrs.
-        unsafe {
-            let mut obj = std::ptr::null_mut();
-            let r = factory.createInstance(
-                cid.as_ptr(),
-                IComponent::IID.as_ptr() as *const c_char,
-                &mut obj,
-            );
-            assert_eq!(r, kResultOk, "createInstance(IComponent)");
-            let component =
-                ComPtr::from_raw(obj as *mut IComponent).expect("createInstance gave null");
-            assert_eq!(
-                component.initialize(host_ptr),
-                kResultOk,
-                "IComponent::initialize"
-            );
-            let processor = component
-                .cast::<IAudioProcessor>()
-                .expect("the component implements IAudioProcessor");
-
-            // A host first asks for a separate controller class, then falls back to querying
-            // the component (single-component effects).
-            let mut controller_cid: TUID = [0; 16];
-            let (controller, separate_controller) =
-                if component.getControllerClassId(&mut controller_cid) == kResultOk {
-                    let mut obj = std::ptr::null_mut();
-                    let r = factory.createInstance(
-                        controller_cid.as_ptr(),
-                        IEditController::IID.as_ptr() as *const c_char,
-                        &mut obj,
-                    );
-                    assert_eq!(r, kResultOk, "createInstance(controller class)");
-                    let c = ComPtr::from_raw(obj as *mut IEditController).unwrap();
-                    assert_eq!(c.initialize(host_ptr), kResultOk);
-                    (c, true)
-                } else {
-                    let c = component
-                        .cast::<IEditController>()
-                        .expect("no controller class and IEditController not on the component");
-                    (c, false)
-                };
-            let handler = ComWrapper::new(ComponentHandler {
-                main_thread: Some(std::thread::current().id()),
-                ..Default::default()
-            });
-            assert_eq!(
-                controller.setComponentHandler(
-                    handler.as_com_ref::<IComponentHandler>().unwrap().as_ptr()
-                ),
-                kResultOk
-            );
-            let params = list_params(&controller);
-            Self {
-                component,
-                processor,
-                controller,
-                separate_controller,
-                handler,
-                _host: host,
-                params,
-                channels: 0,
-                active: false,
-                processing: false,
-                time: 0,
-                restarts_served: 0,
-            }
-        }
-    }
-
-    fn param(&self, title: &str) -> Param {
-        self.params
-            .iter()
-            .find(|p| p.title == title)
-            .unwrap_or_else(|| panic!("no parameter titled {title}"))
-            .clone()
-    }
-
-    /// The normalised value the plugin's text parser gives `text` for the parameter `title`.
-    fn text_value(&self, title: &str, text: &str) -> (ParamID, f64) {
-        let id = self.param(title).id;
-        let mut s = to_utf16(text);
-        let mut v = -1.0;
-        // SAFETY: `s` is NUL-terminated UTF-16.
-        let r = unsafe {
-            self.controller
-                .getParamValueByString(id, s.as_mut_ptr(), &mut v)
-        };
-        assert_eq!(r, kResultOk, "{title}: the plugin does not parse {text:?}");
-        assert!((0.0..=1.0).contains(&v), "{title}: {text:?} → {v}");
-        (id, v)
-    }
-
-    fn value_text(&self, id: ParamID, value: f64) -> String {
-        let mut s: String128 = [0; 128];
-        // SAFETY: `s` is a String128.
-        let r = unsafe { self.controller.getParamStringByValue(id, value, &mut s) };
-        assert_eq!(r, kResultOk);
-        utf16(&s)
-    }
-
-    fn values(&self) -> Vec<(String, f64)> {
-        self.params
-            .iter()
-            // SAFETY: plain getter.
-            .map(|p| {
-                (p.title.clone(), unsafe {
-                    self.controller.getParamNormalized(p.id)
-                })
-            })
-            .collect()
-    }
-
-    fn latency(&self) -> u32 {
-        // SAFETY: plain getter.
-        unsafe { self.processor.getLatencySamples() }
-    }
-
-    /// Negotiate `channels` in and out, set up processing and activate the buses.
-    fn configure(&mut self, channels: usize) {
-        let arrangement = speaker_arrangement(channels);
-        // SAFETY: plain VST3 calls with pointers to locals.
-        unsafe {
-            let mut ins = [arrangement];
-            let mut outs = [arrangement];
-            assert_eq!(
-                self.processor
-                    .setBusArrangements(ins.as_mut_ptr(), 1, outs.as_mut_ptr(), 1),
-                kResultOk,
-                "setBusArrangements {channels} in, {channels} out"
-            );
-            for dir in [INPUT, OUTPUT] {
-                let mut got: SpeakerArrangement = 0;
-                assert_eq!(
-                    self.processor.getBusArrangement(dir, 0, &mut got),
-                    kResultOk
-                );
-                assert_eq!(
-                    got.count_ones() as usize,
-                    channels,
-                    "getBusArrangement({dir}) = {got:#x} after setting {channels} channels"
-                );
-                let mut info: BusInfo = std::mem::zeroed();
-                assert_eq!(
-                    self.component.getBusInfo(AUDIO, dir, 0, &mut info),
-                    kResultOk
-                );
-                assert_eq!(
-                    info.channelCount as usize, channels,
-                    "bus info channel count"
-                );
-            }
-            assert_eq!(
-                self.processor
-                    .canProcessSampleSize(SymbolicSampleSizes_::kSample32 as i32),
-                kResultOk,
-                "32-bit processing"
-            );
-            let mut setup = ProcessSetup {
-                processMode: ProcessModes_::kRealtime as i32,
-                symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
-                maxSamplesPerBlock: MAX_FRAMES as i32,
-                sampleRate: RATE,
-            };
-            assert_eq!(self.processor.setupProcessing(&mut setup), kResultOk);
-            for dir in [INPUT, OUTPUT] {
-                assert_eq!(
-                    self.component.activateBus(AUDIO, dir, 0, 1),
-                    kResultOk,
-                    "activateBus(audio, {dir}, 0)"
-                );
-            }
-        }
-        self.channels = channels;
-    }
-
-    /// setActive(true), setProcessing(true).
-    fn start(&mut self) {
-        // SAFETY: plain VST3 calls.
-        unsafe {
-            assert_eq!(self.component.setActive(1), kResultOk, "setActive(true)");
-            self.active = true;
-            assert_eq!(
-                self.processor.setProcessing(1),
-                kResultOk,
-                "setProcessing(true)"
-            );
-            self.processing = true;
-        }
-    }
-
-    /// setProcessing(false), setActive(false).
-    fn stop(&mut self) {
-        // SAFETY: plain VST3 calls.
-        unsafe {
-            if self.processing {
-                assert_eq!(self.processor.setProcessing(0), kResultOk);
-                self.processing = false;
-            }
-            if self.active {
-                assert_eq!(self.component.setActive(0), kResultOk);
-                self.active = false;
-            }
-        }
-    }
-
-    /// Serve the restarts the plugin requested (as a DAW does after a latency change:
-    /// stop, deactivate, activate, start).
-    fn serve_restarts(&mut self) {
-        let flags = self.handler.pending_flags.swap(0, Ordering::SeqCst);
-        if flags & RestartFlags_::kLatencyChanged != 0 && self.active {
-            self.stop();
-            self.start();
-            self.restarts_served += 1;
-        }
-    }
-
-    fn save_state(&self) -> Vec<u8> {
-        let stream = ComWrapper::new(MemoryStream::default());
-        let ptr = stream.to_com_ptr::<IBStream>().unwrap();
-        // SAFETY: the stream lives across the call.
-        let r = unsafe { self.component.getState(ptr.as_ptr()) };
-        assert_eq!(r, kResultOk, "IComponent::getState");
-        drop(ptr);
-        let bytes = stream.data.borrow().clone();
-        bytes
-    }
-
-    /// `IComponent::setState` from `bytes[start..]` (the stream positioned at `start`, as hosts
-    /// that keep their own header in front of the plugin's state do), then the controller's
-    /// `setComponentState` as a host does for split components.
-    fn load_state(&self, bytes: &[u8], start: usize) -> tresult {
-        let stream = ComWrapper::new(MemoryStream::with_bytes(bytes));
-        stream.pos.set(start);
-        let ptr = stream.to_com_ptr::<IBStream>().unwrap();
-        // SAFETY: the stream lives across the calls.
-        unsafe {
-            let r = self.component.setState(ptr.as_ptr());
-            if r == kResultOk {
-                stream.pos.set(start);
-                assert_eq!(self.controller.setComponentState(ptr.as_ptr()), kResultOk);
-            }
-            r
-        }
-    }
-
-    /// Process `input` (planar, any length) in varied block sizes on an audio thread, with
-    /// automation `events` (sorted by frame). With `in_place` the host hands the plugin the
-    /// same buffers for input and output. Returns the output.
-    fn process(
-        &mut self,
-        input: &[Vec<f32>],
-        events: &[Event],
-        rng: &mut ChaCha8Rng,
-        in_place: bool,
-    ) -> Vec<Vec<f32>> {
-        assert!(self.processing, "process without setProcessing(true)");
-        let n = self.channels;
-        assert_eq!(input.len(), n);
-        let frames = input[0].len();
-        // Varied block sizes: mostly large, sometimes tiny, sometimes the maximum.
-        let mut blocks = Vec::new();
-        let mut pos = 0;
-        while pos < frames {
-            let len = match rng.random_range(0..20) {
-                0..=2 => rng.random_range(1..=32),
-                3 => MAX_FRAMES,
-                _ => rng.random_range(33..=MAX_FRAMES),
-            }
-            .min(frames - pos);
-            blocks.push((pos, len));
-            pos += len;
-        }
-        let processor = &self.processor;
-        let start_time = self.time;
-        let output = std::thread::scope(|s| {
-            s.spawn(move || {
-                audio_thread(processor, n, input, events, &blocks, start_time, in_place)
-            })
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-        });
-        self.time += frames as i64;
-        self.serve_restarts();
-        output
-    }
-
-    /// A zero-sample process call carrying only parameter changes (a host's parameter flush).
-    fn flush_params(&mut self, changes: &[(ParamID, f64)]) {
-        let processor = &self.processor;
-        let n = self.channels;
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                let params = ComWrapper::new(ParamChanges::new(16));
-                for &(id, v) in changes {
-                    params.add(id, 0, v);
-                }
-                let mut in_ptrs = vec![std::ptr::null_mut::<f32>(); n];
-                let mut out_ptrs = vec![std::ptr::null_mut::<f32>(); n];
-                let mut in_bus = bus(&mut in_ptrs);
-                let mut out_bus = bus(&mut out_ptrs);
-                let mut data = ProcessData {
-                    processMode: ProcessModes_::kRealtime as i32,
-                    symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
-                    numSamples: 0,
-                    numInputs: 1,
-                    numOutputs: 1,
-                    inputs: &mut in_bus,
-                    outputs: &mut out_bus,
-                    inputParameterChanges: params
-                        .as_com_ref::<IParameterChanges>()
-                        .unwrap()
-                        .as_ptr(),
-                    outputParameterChanges: std::ptr::null_mut(),
-                    inputEvents: std::ptr::null_mut(),
-                    outputEvents: std::ptr::null_mut(),
-                    processContext: std::ptr::null_mut(),
-                };
-                // SAFETY: everything `data` points to lives across the call.
-                let r = unsafe { processor.process(&mut data) };
-                assert_eq!(r, kResultOk, "parameter flush (0-sample process)");
-            })
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-        });
-    }
-
-    /// Process successive pieces of `source` until `done` holds (at most `limit_s` of wall time).
-    fn process_until(
-        &mut self,
-        source: &Looper,
-        rng: &mut ChaCha8Rng,
-        limit_s: f64,
-        mut done: impl FnMut(&Self) -> bool,
-    ) {
-        let started = Instant::now();
-        while !done(self) {
-            assert!(
-                started.elapsed().as_secs_f64() < limit_s,
-                "condition not reached within {limit_s} s"
-            );
-            let out = self.process(&source.next((RATE * 0.05) as usize), &[], rng, false);
-            check_bounded(&out, "while waiting");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    /// Tear down as a host does and check that no reference leaks either way.
-    fn shutdown(mut self) {
-        self.stop();
-        // SAFETY: plain VST3 calls; the ComPtrs release their references when dropped.
-        unsafe {
-            for dir in [INPUT, OUTPUT] {
-                assert_eq!(self.component.activateBus(AUDIO, dir, 0, 0), kResultOk);
-            }
-            let handler_ptr = self.handler.to_com_ptr::<IComponentHandler>().unwrap();
-            let held_by_plugin = refcount(&handler_ptr) - 2; // ours: the wrapper and handler_ptr
-            assert_eq!(held_by_plugin, 1, "the plugin keeps one handler reference");
-            if self.separate_controller {
-                assert_eq!(self.controller.terminate(), kResultOk);
-            }
-            assert_eq!(self.component.terminate(), kResultOk, "terminate");
-            let Instance {
-                component,
-                processor,
-                controller,
-                handler,
-                ..
-            } = self;
-            drop(processor);
-            drop(controller);
-            assert_eq!(
-                refcount(&component),
-                1,
-                "after releasing the processor and controller interfaces, the host holds the \
-                 only reference to the component"
-            );
-            drop(component);
-            assert_eq!(
-                refcount(&handler_ptr),
-                2,
-                "the plugin released its component handler when it was destroyed"
-            );
-            drop(handler_ptr);
-            drop(handler);
-        }
-    }
-}
-
-fn speaker_arrangement(channels: usize) -> SpeakerArrangement {
-    match channels {
-        1 => SpeakerArr::kMono,
-        2 => SpeakerArr::kStereo,
-        4 => SpeakerArr::k40Music,
-        6 => SpeakerArr::k51,
-        8 => SpeakerArr::k71Cine,
-        n => (1u64 << n) - 1,
-    }
-}
-
-fn bus(ptrs: &mut [*mut f32]) -> vst3::Steinberg::Vst::AudioBusBuffers {
-    vst3::Steinberg::Vst::AudioBusBuffers {
-        numChannels: ptrs.len() as i32,
-        silenceFlags: 0,
-        __field0: vst3::Steinberg::Vst::AudioBusBuffers__type0 {
-            channelBuffers32: ptrs.as_mut_ptr(),
-        },
-    }
-}
-
-/// The audio thread of [`Instance::process`].
-fn audio_thread(
-    processor: &ComPtr<IAudioProcessor>,
-    n: usize,
-    input: &[Vec<f32>],
-    events: &[Event],
-    blocks: &[(usize, usize)],
-    start_time: i64,
-    in_place: bool,
-) -> Vec<Vec<f32>> {
-    let frames = input[0].len();
-    let mut output = vec![vec![0.0f32; frames]; n];
-    let mut ins = vec![vec![0.0f32; MAX_FRAMES]; n];
-    let mut outs = vec![vec![0.0f32; MAX_FRAMES]; n];
-    let mut in_ptrs: Vec<*mut f32> = vec![std::ptr::null_mut(); n];
-    let mut out_ptrs: Vec<*mut f32> = vec![std::ptr::null_mut(); n];
-    let params_in = ComWrapper::new(ParamChanges::new(32));
-    let params_out = ComWrapper::new(ParamChanges::new(32));
-    let mut next_event = 0;
-    for &(start, len) in blocks {
-        for (b, x) in ins.iter_mut().zip(input) {
-            b[..len].copy_from_slice(&x[start..start + len]);
-        }
-        if !in_place {
-            // Garbage in the output buffers: the plugin must overwrite every sample.
-            for b in outs.iter_mut() {
-                b[..len].fill(f32::NAN);
-            }
-        }
-        params_in.clear();
-        params_out.clear();
-        while next_event < events.len() && events[next_event].0 < start + len {
-            let (frame, id, value) = events[next_event];
-            assert!(frame >= start, "events must be sorted by frame");
-            params_in.add(id, frame - start, value);
-            next_event += 1;
-        }
-        for (p, b) in in_ptrs.iter_mut().zip(ins.iter_mut()) {
-            *p = b.as_mut_ptr();
-        }
-        for (p, b) in out_ptrs.iter_mut().zip(outs.iter_mut()) {
-            *p = b.as_mut_ptr();
-        }
-        if in_place {
-            out_ptrs.copy_from_slice(&in_ptrs);
-        }
-        let mut in_bus = bus(&mut in_ptrs);
-        let mut out_bus = bus(&mut out_ptrs);
-        // SAFETY: ProcessContext is plain data; all-zero is a valid (empty) value.
-        let mut context: ProcessContext = unsafe { std::mem::zeroed() };
-        context.state = StatesAndFlags_::kPlaying
-            | StatesAndFlags_::kTempoValid
-            | StatesAndFlags_::kTimeSigValid
-            | StatesAndFlags_::kContTimeValid;
-        context.sampleRate = RATE;
-        context.projectTimeSamples = start_time + start as i64;
-        context.continousTimeSamples = start_time + start as i64;
-        context.tempo = 120.0;
-        context.timeSigNumerator = 4;
-        context.timeSigDenominator = 4;
-        let mut data = ProcessData {
-            processMode: ProcessModes_::kRealtime as i32,
-            symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
-            numSamples: len as i32,
-            numInputs: 1,
-            numOutputs: 1,
-            inputs: &mut in_bus,
-            outputs: &mut out_bus,
-            inputParameterChanges: params_in
-                .as_com_ref::<IParameterChanges>()
-                .unwrap()
-                .as_ptr(),
-            outputParameterChanges: params_out
-                .as_com_ref::<IParameterChanges>()
-                .unwrap()
-                .as_ptr(),
-            inputEvents: std::ptr::null_mut(),
-            outputEvents: std::ptr::null_mut(),
-            processContext: &mut context,
-        };
-        // SAFETY: every buffer and object `data` points to lives across the call.
-        let r = unsafe { processor.process(&mut data) };
-        assert_eq!(r, kResultOk, "process() of a {len}-sample block at {start}");
-        let written = if in_place { &ins } else { &outs };
-        for (o, b) in output.iter_mut().zip(written) {
-            o[start..start + len].copy_from_slice(&b[..len]);
-        }
-        assert_eq!(
-            params_out.points(),
-            0,
-            "the plugin sent output parameter changes"
-        );
-    }
-    assert_eq!(next_event, events.len(), "events beyond the input");
-    output
-}
-
-fn find_audio_class(factory: &ComPtr<IPluginFactory>) -> PClassInfo {
-    // SAFETY: plain getters into zeroed plain-data structs.
-    unsafe {
-        let count = factory.countClasses();
-        (0..count)
-            .map(|i| {
-                let mut info: PClassInfo = std::mem::zeroed();
-                assert_eq!(factory.getClassInfo(i, &mut info), kResultOk);
-                info
-            })
-            .find(|info| c_chars(&info.category) == AUDIO_EFFECT_CLASS)
-            .expect("the factory has an audio module class")
-    }
-}
-
-fn list_params(controller: &ComPtr<IEditController>) -> Vec<Param> {
-    // SAFETY: plain getters into zeroed plain-data structs.
-    unsafe {
-        (0..controller.getParameterCount())
-            .map(|i| {
-                let mut info: ParameterInfo = std::mem::zeroed();
-                assert_eq!(controller.getParameterInfo(i, &mut info), kResultOk);
-                Param {
-                    id: info.id,
-                    title: utf16(&info.title),
-                    steps: info.stepCount,
-                    default: info.defaultNormalizedValue,
-                    flags: info.flags,
-                }
-            })
-            .collect()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Audio material and measurements.
-// ---------------------------------------------------------------------------------------------
-
-/// Two independent Gaussian sources mixed by a fixed non-orthogonal matrix, scaled to −20 dBFS
-/// RMS over both channels, `secs` long.
-fn mixture(secs: f64, seed: u64) -> Vec<Vec<f32>> {
-    const MIX: [[f64; 2]; 2] = [[1.0, 0.6], [0.3, 0.9]];
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let frames = (RATE * secs) as usize;
-    let mut out: Vec<Vec<f32>> = (0..2).map(|_| Vec::with_capacity(frames)).collect();
-    for _ in 0..frames {
-        let s: [f64; 2] = [
-            StandardNormal.sample(&mut rng),
-            StandardNormal.sample(&mut rng),
-        ];
-        for (o, row) in out.iter_mut().zip(MIX) {
-            o.push((row[0] * s[0] + row[1] * s[1]) as f32);
-        }
-    }
-    let ms = out
-        .iter()
-        .flatten()
-        .map(|v| (*v as f64).powi(2))
-        .sum::<f64>()
-        / (2 * frames) as f64;
-    let gain = 0.1 / ms.sqrt();
-    for v in out.iter_mut().flatten() {
-        *v = (*v as f64 * gain) as f32;
-    }
-    out
-}
-
-/// Correlation coefficient of the two channels over `range`.
-fn channel_correlation(x: &[Vec<f32>], range: std::ops::Range<usize>) -> f64 {
-    correlation(&x[0][range.clone()], &x[1][range])
-}
-
-/// RMS level of each channel over `range`, in dBFS.
-fn levels_db(x: &[Vec<f32>], range: std::ops::Range<usize>) -> Vec<f64> {
-    x.iter()
-        .map(|ch| {
-            let ms = ch[range.clone()]
-                .iter()
-                .map(|v| (*v as f64).powi(2))
-                .sum::<f64>()
-                / range.len() as f64;
-            10.0 * ms.log10()
-        })
-        .collect()
-}
-
-/// Assert that `out` over `range` is white: uncorrelated channels at the output level.
-fn assert_white(out: &[Vec<f32>], range: std::ops::Range<usize>, what: &str) {
-    let rho = channel_correlation(out, range.clone());
-    let levels = levels_db(out, range);
-    println!("{what}: output correlation {rho:+.4}, levels {levels:.2?} dBFS");
-    assert!(
-        rho.abs() < 0.1,
-        "{what}: the output channels are still correlated (ρ = {rho:.3})"
-    );
-    let target = 20.0 * OUTPUT_GAIN.log10();
-    for l in levels {
-        assert!(
-            (l - target).abs() < 2.0,
-            "{what}: output level {l:.2} dBFS, not the {target} dBFS output level"
-        );
-    }
-}
-
-fn sec(s: f64) -> usize {
-    (s * RATE) as usize
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1788,4 +657,78 @@ fn state_scenario() {
     );
     plugin.shutdown();
     module.unload();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audio material and measurements.
+// ---------------------------------------------------------------------------------------------
+
+/// Two independent Gaussian sources mixed by a fixed non-orthogonal matrix, scaled to −20 dBFS
+/// RMS over both channels, `secs` long.
+fn mixture(secs: f64, seed: u64) -> Vec<Vec<f32>> {
+    const MIX: [[f64; 2]; 2] = [[1.0, 0.6], [0.3, 0.9]];
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let frames = (RATE * secs) as usize;
+    let mut out: Vec<Vec<f32>> = (0..2).map(|_| Vec::with_capacity(frames)).collect();
+    for _ in 0..frames {
+        let s: [f64; 2] = [
+            StandardNormal.sample(&mut rng),
+            StandardNormal.sample(&mut rng),
+        ];
+        for (o, row) in out.iter_mut().zip(MIX) {
+            o.push((row[0] * s[0] + row[1] * s[1]) as f32);
+        }
+    }
+    let ms = out
+        .iter()
+        .flatten()
+        .map(|v| (*v as f64).powi(2))
+        .sum::<f64>()
+        / (2 * frames) as f64;
+    let gain = 0.1 / ms.sqrt();
+    for v in out.iter_mut().flatten() {
+        *v = (*v as f64 * gain) as f32;
+    }
+    out
+}
+
+/// Correlation coefficient of the two channels over `range`.
+fn channel_correlation(x: &[Vec<f32>], range: std::ops::Range<usize>) -> f64 {
+    correlation(&x[0][range.clone()], &x[1][range])
+}
+
+/// RMS level of each channel over `range`, in dBFS.
+fn levels_db(x: &[Vec<f32>], range: std::ops::Range<usize>) -> Vec<f64> {
+    x.iter()
+        .map(|ch| {
+            let ms = ch[range.clone()]
+                .iter()
+                .map(|v| (*v as f64).powi(2))
+                .sum::<f64>()
+                / range.len() as f64;
+            10.0 * ms.log10()
+        })
+        .collect()
+}
+
+/// Assert that `out` over `range` is white: uncorrelated channels at the output level.
+fn assert_white(out: &[Vec<f32>], range: std::ops::Range<usize>, what: &str) {
+    let rho = channel_correlation(out, range.clone());
+    let levels = levels_db(out, range);
+    println!("{what}: output correlation {rho:+.4}, levels {levels:.2?} dBFS");
+    assert!(
+        rho.abs() < 0.1,
+        "{what}: the output channels are still correlated (ρ = {rho:.3})"
+    );
+    let target = 20.0 * OUTPUT_GAIN.log10();
+    for l in levels {
+        assert!(
+            (l - target).abs() < 2.0,
+            "{what}: output level {l:.2} dBFS, not the {target} dBFS output level"
+        );
+    }
+}
+
+fn sec(s: f64) -> usize {
+    (s * RATE) as usize
 }

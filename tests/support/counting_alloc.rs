@@ -1,13 +1,27 @@
 //! A global allocator that counts the allocator calls (alloc, alloc_zeroed, realloc, dealloc)
 //! made by the *current thread* while counting is on, so that tests running in parallel on
-//! other threads do not interfere. Include it in a test crate with
-//! `#[path = "support/counting_alloc.rs"] mod counting_alloc;` — it installs itself as that
-//! test binary's global allocator.
+//! other threads do not interfere.
+//!
+//! Compiling this module installs nothing: a global allocator is a choice of the whole test
+//! binary, so a test crate that counts allocations installs it at its root (see
+//! `tests/support/mod.rs`):
+//!
+//! ```ignore
+//! use support::counting_alloc::{count_allocations, CountingAllocator};
+//!
+//! #[global_allocator]
+//! static ALLOCATOR: CountingAllocator = CountingAllocator;
+//! ```
+//!
+//! [`count_allocations`] checks that it has been installed, so a crate that forgot cannot pass
+//! by counting nothing.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-struct CountingAllocator;
+/// The counting allocator: the system allocator, with every call noted while this thread
+/// counts.
+pub struct CountingAllocator;
 
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
@@ -42,11 +56,18 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 }
 
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
 /// Runs `f` and returns how many allocator calls this thread made during it.
 pub fn count_allocations(f: impl FnOnce()) -> usize {
+    assert!(
+        counted(|| drop(std::hint::black_box(Box::new(0u8)))) > 0,
+        "a boxed byte was not counted: install the counting allocator in this test crate with \
+         `#[global_allocator] static ALLOCATOR: CountingAllocator = CountingAllocator;`"
+    );
+    counted(f)
+}
+
+/// The allocator calls this thread made during `f`.
+fn counted(f: impl FnOnce()) -> usize {
     EVENTS.with(|e| e.set(0));
     COUNTING.with(|c| c.set(true));
     f();

@@ -1,12 +1,11 @@
 //! A JACK test harness: a private dummy JACK server, a client that plays a signal into ports
 //! and records ports, and a guard that stops child processes.
 //!
-//! Include it in a test crate with
+//! Used from a test crate as
 //!
 //! ```ignore
-//! #[path = "support/jack.rs"]
-//! mod jack_support;
-//! use jack_support::{ChildGuard, JackServer, Loopback};
+//! mod support;
+//! use support::jack::{ChildGuard, JackServer, Loopback};
 //! ```
 //!
 //! A typical test:
@@ -42,8 +41,6 @@
 //! Drop order: declare the server first, so that [`Loopback`]s (which borrow it) and child
 //! processes are stopped before it. Every process started here is killed and reaped on drop,
 //! also when the test panics.
-
-#![allow(dead_code)]
 
 use std::fs::File;
 use std::marker::PhantomData;

@@ -2,7 +2,6 @@
 //! child process — the test binary re-run on one ignored test — so that an abort inside the
 //! plugin (`assert_process_allocs` aborts with SIGABRT on an allocation in `process`) fails the
 //! test with a clear message instead of killing the test harness.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,5 +1,4 @@
 //! Small signal helpers shared by the integration tests that check audio output.
-#![allow(dead_code)]
 
 use std::cell::Cell;
 

@@ -1,6 +1,5 @@
 //! Ground truth computed independently of the code under test: random SPD covariances and
 //! their square roots by eigendecomposition.
-#![allow(dead_code)]
 
 use interneuron_whitening::circuits::Scalar;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
