@@ -1,4 +1,4 @@
-//! The classical baseline whitener of DESIGN.md §4: an exponentially weighted covariance
+//! The classical baseline whitener of docs/DESIGN.md §2.8: an exponentially weighted covariance
 //! estimate and ZCA whitening by eigendecomposition, run beside the two circuits with the same
 //! time constant so that their readaptation times can be compared with a non-neural reference.
 //!
@@ -46,7 +46,7 @@ use nalgebra::DMatrix;
 /// Entries of the smoothed covariance below this magnitude are set to zero. Audio input
 /// (f32 samples, divided by a reference level) has power far above 1e-80, so anything smaller
 /// is the exponential decay residue of silence; flushing it keeps the estimate out of the
-/// denormal range, where arithmetic is slow (DESIGN.md §3, "denormals").
+/// denormal range, where arithmetic is slow (docs/DESIGN.md §7, denormals).
 const FLUSH_BELOW: f64 = 1e-200;
 
 /// Relative tolerance for the Hermitian check of the input (same as the circuits' covariance
@@ -59,7 +59,7 @@ const HERMITIAN_TOLERANCE: f64 = 1e-9;
 /// 1e-9 is a genuinely indefinite input.
 const NEGATIVE_TOLERANCE: f64 = 1e-9;
 
-/// Exponentially weighted covariance + ZCA whitening (DESIGN.md §4), the classical reference
+/// Exponentially weighted covariance + ZCA whitening (docs/DESIGN.md §2.8), the classical reference
 /// for the circuits, with the same interface shape: an `n`-dimensional state updated once per
 /// block, a response `r = P x`, and the extreme eigenvalues of the equivalent recurrent matrix.
 #[derive(Clone, Debug)]
@@ -340,7 +340,7 @@ impl<T: Scalar> ZcaBaseline<T> {
             .apply_function_into(|l| (l.max(0.0) + eps2).sqrt(), out);
     }
 
-    /// The whitening error `E = ‖P C P − I‖_F / √n` (DESIGN.md §2 with `M⁻¹ = P`) for a
+    /// The whitening error `E = ‖P C P − I‖_F / √n` (docs/DESIGN.md §2.3 with `M⁻¹ = P`) for a
     /// covariance `C`, using internal scratch (no allocation).
     ///
     /// # Panics

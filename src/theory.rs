@@ -1,4 +1,4 @@
-//! Closed-form continuous-time learning curves (DESIGN.md §2, "Continuous-time theory").
+//! Closed-form continuous-time learning curves (docs/DESIGN.md §2.5).
 //!
 //! For an input covariance `C` that commutes with the initial state `M₀ = s·I`, every
 //! eigen-direction evolves on its own in the rescaled time `τ = η t`. With `σ²` an eigenvalue

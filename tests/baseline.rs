@@ -1,4 +1,4 @@
-//! Integration tests of the classical ZCA baseline (`baseline`, DESIGN.md §4) and of the
+//! Integration tests of the classical ZCA baseline (`baseline`, docs/DESIGN.md §2.8) and of the
 //! allocation-free Jacobi eigensolver it runs on (`eigen`).
 //!
 //! Ground truth (`C^{-1/2}`, `(C + ε²I)^{-1/2}`) comes from nalgebra's `SymmetricEigen`, computed

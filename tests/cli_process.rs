@@ -1,4 +1,4 @@
-//! `whiten process IN.wav OUT.wav` through the real binary on real files (DESIGN.md §7):
+//! `whiten process IN.wav OUT.wav` through the real binary on real files (docs/DESIGN.md §12.2):
 //! every supported format, channel count and rate round-trips with the same shape; stats are
 //! JSON lines with the documented keys; bad input and bad arguments fail cleanly (clear
 //! message naming the file, no panic, nothing on stdout, an existing OUT untouched and no

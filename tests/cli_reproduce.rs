@@ -1,4 +1,4 @@
-//! `whiten reproduce` per DESIGN.md §7: JSON on stdout, CSV/SVG/JSON files with --out.
+//! `whiten reproduce` per docs/DESIGN.md §12.1: JSON on stdout, CSV/SVG/JSON files with --out.
 
 use serde_json::Value;
 use std::process::Command;
@@ -16,7 +16,7 @@ fn whiten(args: &[&str]) -> std::process::Output {
     out
 }
 
-/// The scalar recursions of DESIGN.md §2 for C = [1], counted here.
+/// The scalar recursions of docs/DESIGN.md §2.5 for C = [1], counted here.
 fn recursion(direct: bool, s: f64) -> u64 {
     let (eta, tol) = (0.01, 0.01);
     let mut m = s;

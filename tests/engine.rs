@@ -231,7 +231,7 @@ fn raw_mode_equals_the_design_algorithm_in_f64() {
         process_file(&inp, &out, &opts, |_, _| {}).unwrap();
         let (ospec, y) = read_wav(&out).unwrap();
         assert_eq!(ospec.format, SampleFormat::Float32, "raw output is float");
-        // DESIGN.md §2 written out with nalgebra's solve, state in f64.
+        // docs/DESIGN.md §2.1 written out with nalgebra's solve, state in f64.
         let n = 3;
         let q = DMatrix::from_fn(n, n, |i, j| {
             let k = n as f64;

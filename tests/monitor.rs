@@ -101,7 +101,7 @@ fn changes_of_the_scene_are_detected_within_50_ms() {
 /// A stereo scene of white Gaussian sources whose mixing changes every `CONTEXT_S`: a seeded rotation,
 /// source gains up to 12 dB apart and an overall level within ±6 dB of the engine's reference
 /// level. The level range matters: far below the reference the direct circuit's effective time
-/// constant (∝ its eigenvalues, DESIGN.md §2) drops under the 50 ms window of the monitor's error
+/// constant (∝ its eigenvalues, docs/DESIGN.md §2.6) drops under the 50 ms window of the monitor's error
 /// estimate, so the estimate follows the circuit's tracking of sampling noise instead of the true
 /// covariance; around the reference both measure the same thing.
 fn test_scene(seed: u64) -> Scene {

@@ -1,4 +1,4 @@
-//! Integration tests of the streaming STFT and the band layout (`framing::stft`, DESIGN.md §3).
+//! Integration tests of the streaming STFT and the band layout (`framing`, docs/DESIGN.md §3.2).
 //!
 //! Tolerances are stated requirements, not fitted numbers: −100 dB for identity resynthesis (the
 //! design's requirement), −60 dB for removing a sine whose band is zeroed (the brief's), zero

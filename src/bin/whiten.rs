@@ -1,4 +1,4 @@
-//! `whiten` — the command-line face of Interneuron Whitening (DESIGN.md §7).
+//! `whiten` — the command-line face of Interneuron Whitening (docs/DESIGN.md §12).
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -103,7 +103,8 @@ struct EngineArgs {
     /// FFT size N for --mode spectral (power of two, 256..8192).
     #[arg(long, default_value_t = params::FFT_SIZE.default as usize)]
     fft_size: usize,
-    /// Number of log-spaced bands for --mode spectral (>= bins means per bin).
+    /// Number of log-spaced bands for --mode spectral, 1..513 (more than the N/2+1 bins means
+    /// one per bin).
     #[arg(long, default_value_t = params::BANDS.default as usize)]
     bands: usize,
 }
@@ -138,9 +139,7 @@ impl EngineArgs {
                     params::FFT_SIZE.max
                 );
             }
-            if self.bands == 0 {
-                anyhow::bail!("--bands must be at least 1");
-            }
+            check(&params::BANDS, self.bands as f64)?;
         }
         if let Some(eta) = self.eta {
             if !(eta.is_finite() && eta > 0.0 && eta < 1.0) {
@@ -405,7 +404,9 @@ fn reproduce_cmd(args: &ReproduceArgs) -> Result<()> {
 fn process_cmd(a: &ProcessArgs) -> Result<()> {
     use interneuron_whitening::offline::{process_file, ProcessOptions};
     if a.raw && a.engine.mode == Framing::Spectral {
-        anyhow::bail!("--raw runs the per-sample algorithm of DESIGN.md §2: use --mode channels");
+        anyhow::bail!(
+            "--raw runs the per-sample algorithm of docs/DESIGN.md §2.1: use --mode channels"
+        );
     }
     if a.raw && a.engine.tau_ms.is_some() {
         anyhow::bail!("--raw takes a learning rate per sample: use --eta instead of --tau-ms");

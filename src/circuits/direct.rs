@@ -1,4 +1,4 @@
-//! The circuit with direct recurrent connections (DESIGN.md §2, left column).
+//! The circuit with direct recurrent connections (docs/DESIGN.md §2.1).
 
 use super::linalg::{matmul_into, mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
 use super::{check_eta, check_scale, check_square, Circuit, CircuitError, Scalar, WhitenerKind};

@@ -1,4 +1,4 @@
-//! The circuit whose recurrence runs through interneurons (DESIGN.md §2, right column).
+//! The circuit whose recurrence runs through interneurons (docs/DESIGN.md §2.1).
 
 use super::linalg::{matmul_into, mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
 use super::{

@@ -180,7 +180,7 @@ pub fn distance_from_identity<T: Scalar>(x: &DMatrix<T>) -> f64 {
     sum.sqrt()
 }
 
-/// The whitening error `E(M; C) = ‖M⁻¹ C M⁻¹ − I‖_F / √n` (DESIGN.md §2) of a recurrent
+/// The whitening error `E(M; C) = ‖M⁻¹ C M⁻¹ − I‖_F / √n` (docs/DESIGN.md §2.3) of a recurrent
 /// matrix `M` for an input covariance `C`. Allocates; meant for analysis and tests.
 pub fn whitening_error<T: Scalar>(m: &DMatrix<T>, c: &DMatrix<T>) -> Result<f64, CircuitError> {
     let n = m.nrows();

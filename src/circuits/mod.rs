@@ -1,4 +1,4 @@
-//! The two recurrent whitening circuits of DESIGN.md §2.
+//! The two recurrent whitening circuits of docs/DESIGN.md §2.
 //!
 //! Both minimise `f(M) = Tr(M⁻¹C + M)` whose minimiser is `M* = C^{1/2}`, so that the
 //! primary-neuron response `r = M⁻¹x` is symmetrically (ZCA) whitened: `E[r rᴴ] = I`.
@@ -35,7 +35,7 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 
 /// A field element the circuits can run on: `f64` for time-domain frames, `Complex<f64>` for
-/// spectral frames. State is always kept in double precision (DESIGN.md §2, "Numerics").
+/// spectral frames. State is always kept in double precision (docs/DESIGN.md §2.7).
 pub trait Scalar: ComplexField<RealField = f64> + Copy + Send + Sync + 'static {
     /// Whether the field is ℂ (used for naming and for circularly symmetric noise).
     const IS_COMPLEX: bool;

@@ -1,8 +1,8 @@
-//! The race (DESIGN.md §4): the direct circuit, the interneuron circuit and the classical
+//! The race (docs/DESIGN.md §5): the direct circuit, the interneuron circuit and the classical
 //! baseline learn from the same input statistics; any of them can feed the output.
 //!
 //! Learning is done once per block of `L` input vectors with the averaged outer product
-//! (DESIGN.md §3 allows it). Within a block every whitener's response matrix `P = M⁻¹` is
+//! (docs/DESIGN.md §4). Within a block every whitener's response matrix `P = M⁻¹` is
 //! fixed, so the averaged outer product of its responses is exactly `R̂ = P X̂ P` where
 //! `X̂ = mean x xᴴ` is the input's. The input outer product is therefore accumulated once and
 //! shared, and per-vector work is only the response of the whitener that is being heard.

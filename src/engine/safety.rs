@@ -1,4 +1,4 @@
-//! Audio safety (DESIGN.md §3): a peak limiter that guarantees `|y| ≤ 1`, and flushing of
+//! Audio safety (docs/DESIGN.md §7): a peak limiter that guarantees `|y| ≤ 1`, and flushing of
 //! denormals to zero while processing.
 
 /// A peak limiter with instant attack and exponential release, shared across channels so
@@ -52,7 +52,7 @@ impl SafetyLimiter {
 }
 
 /// Sets the CPU's flush-to-zero and denormals-are-zero modes for its lifetime, restoring the
-/// previous mode on drop. Near-silence must not make processing slower (DESIGN.md §3).
+/// previous mode on drop. Near-silence must not make processing slower (docs/DESIGN.md §7).
 pub struct DenormalGuard {
     #[cfg(target_arch = "x86_64")]
     saved: u32,

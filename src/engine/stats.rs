@@ -1,4 +1,4 @@
-//! The statistics record the audio thread publishes (DESIGN.md §4).
+//! The statistics record the audio thread publishes (docs/DESIGN.md §5.3).
 
 use super::MAX_CHANNELS;
 use crate::whitener::WhitenerKind;

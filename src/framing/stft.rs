@@ -54,7 +54,7 @@
 //!
 //! The analysis gain is `g = 1/√(Σ_j h²[j]) = 1/√(3N/8)`. It makes the transform
 //! power-preserving for white noise: for input of variance σ², every bin has `E|X[k]|² = σ²`.
-//! So the reference level and noise floor of DESIGN.md §3, which are stated per sample in dBFS,
+//! So the reference level and noise floor of docs/DESIGN.md §3.3 and §3.5, which are stated per sample in dBFS,
 //! mean the same thing in the spectral framing as in the channels framing, and a
 //! unit-variance white input gives the circuits unit-variance vectors, whatever `N` is.
 //!
@@ -429,7 +429,7 @@ impl Stft {
     }
 
     /// Non-finite (NaN or infinite) input samples seen since construction or the last
-    /// [`Stft::reset`]. They are replaced by 0 on input (DESIGN.md §3, "safety"): one NaN would
+    /// [`Stft::reset`]. They are replaced by 0 on input (docs/DESIGN.md §7): one NaN would
     /// otherwise poison a whole frame of every bin of its channel, and through the circuits the
     /// state.
     pub fn non_finite_inputs(&self) -> u64 {

@@ -1,7 +1,7 @@
 //! File input and output: WAV files for offline processing (`whiten process IN.wav OUT.wav`),
 //! and the atomic replacement every command uses for the files it writes.
 //!
-//! The rules enforced here come from the CLI contract (`DESIGN.md` §7): bad input gets a
+//! The rules enforced here come from the CLI contract (docs/DESIGN.md §12): bad input gets a
 //! clear error that names the file and the problem and loses nothing; an output file only ever
 //! appears complete (it is written under a temporary name in the same directory, synced, and
 //! renamed over the target on success); truncated data is an error, never a silently shorter

@@ -1,4 +1,4 @@
-//! `whiten live`: the engine on a live input through `cpal` (DESIGN.md §4, §7), with the
+//! `whiten live`: the engine on a live input through `cpal` (docs/DESIGN.md §8.3, §12.3), with the
 //! readaptation race printed as text.
 //!
 //! **Threads.** Three threads take part, and only the main thread may allocate, lock, block

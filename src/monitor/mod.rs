@@ -1,4 +1,4 @@
-//! Consumer side of the stats channel (DESIGN.md §4): the readaptation race as numbers. The
+//! Consumer side of the stats channel (docs/DESIGN.md §6): the readaptation race as numbers. The
 //! audio thread only publishes [`StatsRecord`]s; everything here runs elsewhere — in the
 //! editor's frame loop, in `whiten live`'s printing thread, after `whiten process`.
 //!

@@ -1,4 +1,4 @@
-//! The paper's experiment (DESIGN.md §2, §7): how many updates each circuit needs to whiten
+//! The paper's experiment (docs/DESIGN.md §2.3, §12.1): how many updates each circuit needs to whiten
 //! from an initial state `M₀ = s·I` that is `s` times too large, for a sweep of scales `s`.
 //!
 //! Both circuits see the same covariance `C = U diag(spectrum) Uᴴ` (and, online, the very same
