@@ -1,12 +1,14 @@
 //! One per-sample update of each circuit at n ∈ {2, 8, 16}: the direct circuit (Cholesky per
 //! step), and the interneuron circuit with the naive re-factorisation vs the Sherman–Morrison
-//! fast path. `cargo bench --bench circuits`.
+//! fast path; and one update of the ZCA baseline. `cargo bench --bench circuits`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use interneuron_whitening::baseline::ZcaBaseline;
 use interneuron_whitening::circuits::{
     Circuit, DirectCircuit, InterneuronBasis, InterneuronCircuit, Solver,
 };
 use interneuron_whitening::source::GaussianSource;
+use nalgebra::{Complex, DMatrix};
 use std::hint::black_box;
 
 fn bench_updates(c: &mut Criterion) {
@@ -63,5 +65,48 @@ fn bench_updates(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_updates);
+/// One update of the ZCA baseline (EW covariance + warm-started Jacobi) at n ∈ {2, 8, 16}, real
+/// and complex, on a pool of block outer products of a fixed covariance.
+fn bench_baseline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("baseline_update");
+    group.throughput(Throughput::Elements(1));
+    for n in [2usize, 8, 16] {
+        let spectrum: Vec<f64> = (0..n).map(|i| 0.01 + i as f64 / n as f64).collect();
+        let mut source = GaussianSource::<f64>::new(&spectrum, 2).unwrap();
+        let pool: Vec<DMatrix<f64>> = (0..64)
+            .map(|_| {
+                let mut m = DMatrix::zeros(n, n);
+                let mut x = vec![0.0; n];
+                for _ in 0..32 {
+                    source.sample_into(&mut x);
+                    let v = DMatrix::from_column_slice(n, 1, &x);
+                    m += &v * v.transpose() / 32.0;
+                }
+                m
+            })
+            .collect();
+        let complex: Vec<DMatrix<Complex<f64>>> = pool
+            .iter()
+            .map(|m| m.map(|v| Complex::new(v, 0.0)))
+            .collect();
+        let mut real = ZcaBaseline::<f64>::new(n, 0.01, 1e-4, 1.0).unwrap();
+        let mut cplx = ZcaBaseline::<Complex<f64>>::new(n, 0.01, 1e-4, 1.0).unwrap();
+        let mut i = 0;
+        group.bench_with_input(BenchmarkId::new("f64", n), &n, |b, _| {
+            b.iter(|| {
+                i = (i + 1) % pool.len();
+                real.update(black_box(&pool[i])).unwrap();
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("complex", n), &n, |b, _| {
+            b.iter(|| {
+                i = (i + 1) % pool.len();
+                cplx.update(black_box(&complex[i])).unwrap();
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_updates, bench_baseline);
 criterion_main!(benches);

@@ -330,6 +330,11 @@ fn silence_then_loud_input_keeps_state_finite_positive_definite_and_output_bound
             peak > 0.05,
             "{framing:?}: the loud input must come through ({peak})"
         );
+        // The check above sees the state after any safeguard; that none was needed is what
+        // shows the learning kept the state valid by itself.
+        let c = engine.counters();
+        assert_eq!(c.state_resets, 0, "{framing:?}: {c:?}");
+        assert_eq!(c.capped_blocks, 0, "{framing:?}: {c:?}");
     }
 }
 

@@ -67,6 +67,28 @@ impl<T: Scalar> DirectCircuit<T> {
         Ok(())
     }
 
+    /// `M ← M + Δ` for a Hermitian `Δ` (lower triangle read), then refresh the factor. If the
+    /// result is not positive definite the state is left exactly as it was and the error
+    /// returned, so the caller can choose a safeguard (block learning integrates the circuit's
+    /// dynamics in steps of its own, docs/DESIGN.md §4).
+    pub fn add_to_m(&mut self, delta: &DMatrix<T>) -> Result<(), CircuitError> {
+        check_square(delta, self.dim())?;
+        let n = self.dim();
+        self.scratch_a.copy_from(&self.m);
+        for j in 0..n {
+            for i in j..n {
+                self.m[(i, j)] += delta[(i, j)];
+            }
+        }
+        mirror_lower(&mut self.m);
+        if let Err(e) = self.refresh_factor() {
+            std::mem::swap(&mut self.m, &mut self.scratch_a);
+            self.refresh_factor()?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// `M ← M + η D` for a Hermitian `D` given in `scratch_b` (lower triangle read), then
     /// refresh `M⁻¹`.
     fn apply_gradient_from_scratch(&mut self) -> Result<(), CircuitError> {

@@ -2,6 +2,7 @@
 //! the spectral framing one complex race per band. The engine's setters, the stats emitter and
 //! the learned state go through [`AnyRace`] instead of matching on the framing.
 
+use super::integrate::IntegratorCounters;
 use super::race::{Race, WhitenerSnapshot};
 use super::state::{push_matrix, read_matrix, RaceState};
 use super::EngineError;
@@ -26,6 +27,8 @@ pub trait AnyRace {
     /// Error estimate, eigenvalues and resets of one whitener; the eigenvalues are recomputed
     /// only when `refresh_eigenvalues` (an O(n³) eigendecomposition).
     fn snapshot_with(&mut self, kind: WhitenerKind, refresh_eigenvalues: bool) -> WhitenerSnapshot;
+    /// What the block integrator did so far (sub-steps, floors, capped blocks).
+    fn integrator_counters(&self) -> IntegratorCounters;
     /// The input power the baseline has estimated, `tr Ĉ = Σ λ(Ĉ^{1/2})²` (picks the loudest
     /// band for the stats' eigenvalue spectrum).
     fn estimated_power(&self) -> f64;
@@ -63,6 +66,10 @@ impl<T: Scalar> AnyRace for Race<T> {
 
     fn snapshot_with(&mut self, kind: WhitenerKind, refresh_eigenvalues: bool) -> WhitenerSnapshot {
         Race::snapshot_with(self, kind, refresh_eigenvalues)
+    }
+
+    fn integrator_counters(&self) -> IntegratorCounters {
+        Race::integrator_counters(self)
     }
 
     fn estimated_power(&self) -> f64 {

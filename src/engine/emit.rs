@@ -148,8 +148,9 @@ fn loudest_band(races: &Core) -> usize {
         .0
 }
 
-/// One whitener's numbers over every band: mean error, extreme eigenvalues, summed resets,
-/// and the eigenvalue spectrum of the loudest band.
+/// One whitener's numbers over every band: the error averaged over the bins (each band
+/// weighted by its share of them), extreme eigenvalues, summed resets, and the eigenvalue
+/// spectrum of the loudest band.
 fn aggregate(
     races: &mut Core,
     kind: WhitenerKind,
@@ -166,7 +167,7 @@ fn aggregate(
     let bands = races.race_count();
     for b in 0..bands {
         let sn = races.race_mut(b).snapshot_with(kind, refresh(b));
-        agg.error += sn.error;
+        agg.error += races.race_weight(b) * sn.error;
         agg.eig_min = agg.eig_min.min(sn.eig_min);
         agg.eig_max = agg.eig_max.max(sn.eig_max);
         agg.resets += sn.resets;
@@ -174,6 +175,5 @@ fn aggregate(
             agg.eigenvalues = sn.eigenvalues;
         }
     }
-    agg.error /= bands as f64;
     agg
 }

@@ -12,6 +12,8 @@ mod any_race;
 pub mod change;
 mod channels;
 mod emit;
+mod estimate;
+pub mod integrate;
 pub mod kernels;
 mod mix;
 pub mod params;
@@ -25,11 +27,12 @@ pub mod stats;
 pub use any_race::AnyRace;
 pub use change::ChangeDetector;
 pub use emit::{EIG_BANDS_PER_RECORD, STATS_INTERVAL_MS};
+pub use estimate::ERROR_WINDOW_MS;
 pub use mix::CROSSFADE_MS;
 pub use params::{
     learn_interval, EngineParams, Framing, OutOfRange, ParamRange, MAX_BLOCK_ETA, MAX_CHANNELS,
 };
-pub use race::{Race, RaceSettings, WhitenerSnapshot, ERROR_WINDOW_MS};
+pub use race::{Race, RaceSettings, WhitenerSnapshot};
 pub use raw::RawWhitener;
 pub use safety::{db_to_amp, power_to_db, DenormalGuard, SafetyLimiter};
 pub use state::{LearnedState, RaceState};
@@ -91,6 +94,17 @@ impl Core {
         match self {
             Core::Channels(c) => &mut c.race,
             Core::Spectral(s) => &mut s.races[i],
+        }
+    }
+
+    /// The weight of race `i` in aggregates over races: its share of the spectrum's bins in
+    /// the spectral framing (1 in the channels framing). A band of few bins estimates its
+    /// output covariance from few samples, so its error estimate is mostly sampling noise;
+    /// weighting by bins makes the aggregate the error averaged over frequency.
+    fn race_weight(&self, i: usize) -> f64 {
+        match self {
+            Core::Channels(_) => 1.0,
+            Core::Spectral(s) => s.band_weight(i),
         }
     }
 
@@ -159,6 +173,16 @@ pub struct EngineCounters {
     pub stats_sent: u64,
     /// Changes of input statistics detected.
     pub changes_detected: u64,
+    /// Learning updates (blocks or frames, per race) so far.
+    pub updates: u64,
+    /// Sub-steps the block integrator took (docs/DESIGN.md §4); per update and circuit this is
+    /// 1 at rest and grows with the log of a change's size.
+    pub substeps: u64,
+    /// Direct-circuit steps floored at the noise floor instead of leaving the positive-definite
+    /// cone (a safeguard that keeps learning; docs/DESIGN.md §4).
+    pub floored_steps: u64,
+    /// Blocks whose integration hit the sub-step guard (time lost; expected to stay 0).
+    pub capped_blocks: u64,
 }
 
 /// The whole effect for a fixed channel count and sample rate.
@@ -202,9 +226,10 @@ fn block_eta(vectors: usize, tau_ms: f64, vector_rate: f64) -> f64 {
     (vectors as f64 * params::eta_for_tau_ms(tau_ms, vector_rate)).min(MAX_BLOCK_ETA)
 }
 
-/// Exponential smoothing factor for updates `dt` seconds apart and a window of `window_ms`.
+/// Exponential smoothing factor for updates `dt` seconds apart and a time constant of
+/// `window_ms`.
 fn smoothing(dt: f64, window_ms: f64) -> f64 {
-    1.0 - (-dt / (window_ms * 1e-3)).exp()
+    -(-dt / (window_ms * 1e-3)).exp_m1()
 }
 
 impl Engine {
@@ -338,7 +363,19 @@ impl Engine {
                     .sum::<u64>()
             })
             .sum();
+        let mut integ = integrate::IntegratorCounters::default();
+        for i in 0..self.core.race_count() {
+            let c = self.core.race(i).integrator_counters();
+            integ.substeps += c.substeps;
+            integ.floored += c.floored;
+            integ.capped += c.capped;
+            integ.updates += c.updates;
+        }
         EngineCounters {
+            updates: integ.updates,
+            substeps: integ.substeps,
+            floored_steps: integ.floored,
+            capped_blocks: integ.capped,
             non_finite_inputs: self.non_finite_inputs,
             state_resets,
             stats_dropped: self.emitter.dropped,

@@ -19,10 +19,12 @@ use serde::{Deserialize, Serialize};
 /// Most channels the engine handles (the STFT's limit too).
 pub const MAX_CHANNELS: usize = crate::framing::MAX_CHANNELS;
 
-/// Largest learning rate per update the engine uses (one Euler step of the direct circuit
-/// overshoots and can lose positive definiteness for larger steps, docs/DESIGN.md §4). It sets
-/// the shortest adaptation time of each framing ([`tau_ms_range`]).
-pub const MAX_BLOCK_ETA: f64 = 0.25;
+/// Longest span of the circuits' time `τ = η t` one learning update may cover: one time
+/// constant. The state's trajectory over a block is integrated in sub-steps whatever its span
+/// (docs/DESIGN.md §4), but what is heard within a block uses the state of its start, so a
+/// block must not be long against τ. It sets the shortest adaptation time of each framing
+/// ([`tau_ms_range`]): one block (or STFT hop).
+pub const MAX_BLOCK_ETA: f64 = 1.0;
 
 /// How audio becomes vectors (docs/DESIGN.md §3).
 #[derive(
@@ -573,12 +575,16 @@ mod tests {
 
     #[test]
     fn tau_range_is_what_one_update_allows() {
-        // Channels at 48 kHz: 256 samples per update, η_block ≤ 0.25 → τ ≥ 21.4 ms.
+        // Channels at 48 kHz: 256 samples per update, at most one τ per update → τ ≥ 5.4 ms
+        // (256 / 48 000 s = 5.33 ms, rounded up to 0.1 ms) — TAU_MS's own 5 ms is below it.
         let (lo, _) = tau_ms_range(Framing::Channels, 2, 1024, 48_000.0);
-        assert!((lo - 21.4).abs() < 0.05, "{lo}");
-        // Spectral N = 8192 at 48 kHz: one update per 2048-sample hop → τ ≥ 170.7 ms.
+        assert!((lo - 5.4).abs() < 0.05, "{lo}");
+        // Above 8 channels the blocks are 512 samples: 10.7 ms.
+        let (lo, _) = tau_ms_range(Framing::Channels, 16, 1024, 48_000.0);
+        assert!((lo - 10.7).abs() < 0.05, "{lo}");
+        // Spectral N = 8192 at 48 kHz: one update per 2048-sample hop → τ ≥ 42.7 ms.
         let (lo, _) = tau_ms_range(Framing::Spectral, 2, 8192, 48_000.0);
-        assert!((lo - 170.7).abs() < 0.05, "{lo}");
+        assert!((lo - 42.7).abs() < 0.05, "{lo}");
         // The bound itself is accepted, just below it is not.
         let mut p = EngineParams {
             tau_ms: lo,
@@ -591,7 +597,7 @@ mod tests {
         let e = p.validate(2, 48_000.0).unwrap_err().to_string();
         assert_eq!(
             e,
-            "adaptation time 170.6 ms is outside 170.7..60000 ms for the spectral framing at 48000 Hz"
+            "adaptation time 42.6 ms is outside 42.7..60000 ms for the spectral framing at 48000 Hz"
         );
     }
 
@@ -605,22 +611,23 @@ mod tests {
 
     #[test]
     fn messages_name_the_flag_and_range() {
-        let e = TAU_MS.check_within(2.0, 21.4, 60_000.0).unwrap_err();
+        let e = TAU_MS.check_within(2.0, 5.4, 60_000.0).unwrap_err();
         assert_eq!(
             e.for_flag(),
-            "--tau-ms 2 is outside 21.4..60000 ms (adaptation time)"
+            "--tau-ms 2 is outside 5.4..60000 ms (adaptation time)"
         );
         assert_eq!(show_range(3.472e-7, 0.004167, ""), "3.472e-7..0.004167");
     }
 
-    /// `--eta 0.01` at 48 kHz asks for τ = 2.08 ms: refused naming `--eta` and the η range.
+    /// `--eta 0.01` at 48 kHz asks for τ = 2.08 ms, shorter than one block: refused naming
+    /// `--eta` and the η range.
     #[test]
     fn eta_is_checked_as_eta() {
         let mut p = EngineParams::default();
         let e = p.set_eta(0.01, 2, 48_000.0).unwrap_err();
         assert_eq!(
             e.for_flag(),
-            "--eta 0.01 is outside 3.472e-7..9.735e-4 for the channels framing at 48000 Hz \
+            "--eta 0.01 is outside 3.472e-7..0.003858 for the channels framing at 48000 Hz \
              (learning rate)"
         );
         p.set_eta(1e-4, 2, 48_000.0).unwrap();

@@ -17,41 +17,38 @@
 //! their state, so a pause in playback does not make them forget, and the direct circuit is
 //! not driven down to `M ≈ ε`, where its Euler steps would be unstable (see `MAX_STIFF_STEP`).
 
+use super::estimate::OutputEstimate;
+use super::integrate::{BlockIntegrator, IntegratorCounters};
 use super::params::MAX_CHANNELS;
 use super::stats::Eigenvalues;
 use crate::baseline::ZcaBaseline;
 use crate::circuits::{
-    distance_from_identity, matmul_into, Circuit, CircuitError, DirectCircuit, InterneuronBasis,
-    InterneuronCircuit, Scalar, Solver,
+    matmul_into, Circuit, CircuitError, DirectCircuit, InterneuronBasis, InterneuronCircuit,
+    Scalar, Solver,
 };
 use crate::eigen::HermitianEigen;
 use crate::whitener::WhitenerKind;
 use nalgebra::DMatrix;
 
-/// Largest move `η‖R̂ − I‖_F` of one learning sub-step (see [`Race::learn`]).
-pub const MAX_SUBSTEP: f64 = 0.05;
-/// Largest `η‖P‖` of one learning sub-step. Near its target the direct circuit's dynamics
-/// `dM/dt = M⁻¹CM⁻¹ − I` relax at a rate `∝ 1/λ(M)`, so an Euler step is only stable for
-/// `η ≲ λ_min(M)`: quiet inputs (small `M`) need smaller steps even when `R̂ ≈ I`. `‖P‖_F ≥
-/// 1/λ_min(M)` bounds that stiffness; both circuits get the same step count.
-pub const MAX_STIFF_STEP: f64 = 0.5;
-/// Most sub-steps per block.
-pub const MAX_SUBSTEPS: usize = 64;
 /// Blocks whose input power is below this multiple of the floor power `ε²` are silence: they
 /// carry no statistics, so the whiteners keep their state instead of learning "the floor"
 /// (which would drag `M` down to `ε` and, for the direct circuit, below its stable step size).
 pub const SILENCE_FLOOR_FACTOR: f64 = 10.0;
 
-/// Window of the output-covariance error estimate (docs/DESIGN.md §5).
-pub const ERROR_WINDOW_MS: f64 = 50.0;
-
 /// Learning blocks per baseline update.
 pub const BASELINE_STRIDE: usize = 4;
 
-/// The baseline's smoothing factor per update of `BASELINE_STRIDE` blocks for a per-block η:
-/// `1 − (1 − η)^stride`, the same decay per unit time.
-fn baseline_alpha(eta: f64) -> f64 {
-    1.0 - (1.0 - eta).powi(BASELINE_STRIDE as i32)
+/// The baseline's smoothing factor per update of `BASELINE_STRIDE` blocks of `t` each (in
+/// units of τ): `1 − e^{−stride·t}`, the exact decay of `dĈ/dτ = C − Ĉ` over that time — the
+/// continuous-time law the circuits' theory is stated in (docs/DESIGN.md §2.8).
+fn baseline_alpha(t: f64) -> f64 {
+    -(-(BASELINE_STRIDE as f64) * t).exp_m1()
+}
+
+/// The learning rate handed to the circuits themselves (their own steps need `η < 1`); the
+/// block's time span is integrated in sub-steps regardless ([`BlockIntegrator`]).
+fn circuit_eta(t: f64) -> f64 {
+    t.min(0.5)
 }
 
 /// Per-whitener numbers the stats record reports.
@@ -82,8 +79,8 @@ pub struct Race<T: Scalar> {
     /// Response matrices `P = M⁻¹` of the three whiteners, refreshed after each block.
     p: [DMatrix<T>; 3],
     /// Smoothed output covariances `R̄` of the three whiteners (for the error estimate).
-    out_cov: [DMatrix<T>; 3],
-    /// Smoothing factor of `out_cov` per block.
+    out_cov: [OutputEstimate<T>; 3],
+    /// Smoothing factor per block of the error estimate at rest.
     error_alpha: f64,
     /// Noise floor power `ε²` (in the circuit's normalised units).
     floor2: f64,
@@ -107,12 +104,17 @@ pub struct Race<T: Scalar> {
     /// Last computed eigenvalues of `M` per whitener, for snapshots that skip the
     /// eigendecomposition.
     eig_cache: [Eigenvalues; 3],
+    /// Time span of one block in units of τ (`L·η` per block), integrated by `integrator`.
+    block_time: f64,
+    /// Integrates the circuits' dynamics over a block (docs/DESIGN.md §4).
+    integrator: BlockIntegrator<T>,
 }
 
 /// Settings shared by every whitener of a race.
 #[derive(Clone, Copy, Debug)]
 pub struct RaceSettings {
-    /// Learning rate per block update (η of the circuits, α of the baseline).
+    /// Time span of one block update in units of τ: the per-vector learning rate times the
+    /// vectors per update (`L·η`).
     pub eta: f64,
     /// Interneurons `k ≥ n`.
     pub interneurons: usize,
@@ -120,7 +122,7 @@ pub struct RaceSettings {
     pub init_scale: f64,
     /// Noise floor amplitude `ε` in normalised units.
     pub floor: f64,
-    /// Smoothing factor per block of the output-covariance error estimate.
+    /// Smoothing factor per block of the output-covariance mean ([`OutputEstimate`]).
     pub error_alpha: f64,
 }
 
@@ -129,11 +131,11 @@ impl<T: Scalar> Race<T> {
     pub fn new(n: usize, s: &RaceSettings) -> Result<Self, CircuitError> {
         let k = s.interneurons.max(n);
         let mut race = Self {
-            direct: DirectCircuit::new(n, s.eta, s.init_scale)?,
+            direct: DirectCircuit::new(n, circuit_eta(s.eta), s.init_scale)?,
             interneuron: InterneuronCircuit::new(
                 n,
                 k,
-                s.eta,
+                circuit_eta(s.eta),
                 s.init_scale,
                 InterneuronBasis::Dct,
                 // Block learning re-forms M⁻¹ exactly each update; the rank-one fast path is
@@ -142,7 +144,7 @@ impl<T: Scalar> Race<T> {
             )?,
             baseline: ZcaBaseline::new(n, baseline_alpha(s.eta), s.floor, s.init_scale)?,
             p: std::array::from_fn(|_| DMatrix::zeros(n, n)),
-            out_cov: std::array::from_fn(|_| DMatrix::identity(n, n)),
+            out_cov: std::array::from_fn(|_| OutputEstimate::new(&DMatrix::identity(n, n))),
             error_alpha: s.error_alpha,
             floor2: s.floor * s.floor,
             resets: [0; 3],
@@ -159,6 +161,8 @@ impl<T: Scalar> Race<T> {
             baseline_acc: DMatrix::zeros(n, n),
             baseline_count: 0,
             eig_cache: [Eigenvalues::from_slice(&vec![s.init_scale; n]); 3],
+            block_time: s.eta,
+            integrator: BlockIntegrator::new(n),
         };
         race.refresh_responses();
         Ok(race)
@@ -171,8 +175,12 @@ impl<T: Scalar> Race<T> {
 
     /// Change η (and the baseline's α) without touching the state.
     pub fn set_eta(&mut self, eta: f64) -> Result<(), CircuitError> {
-        self.direct.set_learning_rate(eta)?;
-        self.interneuron.set_learning_rate(eta)?;
+        if !(eta.is_finite() && eta > 0.0) {
+            return Err(CircuitError::InvalidLearningRate(eta));
+        }
+        self.direct.set_learning_rate(circuit_eta(eta))?;
+        self.interneuron.set_learning_rate(circuit_eta(eta))?;
+        self.block_time = eta;
         self.baseline.set_alpha(baseline_alpha(eta))
     }
 
@@ -244,6 +252,9 @@ impl<T: Scalar> Race<T> {
         self.interneuron
             .inverse_recurrent_matrix_into(&mut self.p[WhitenerKind::Interneuron.index()]);
         self.p[WhitenerKind::Baseline.index()].copy_from(self.baseline.whitening_matrix());
+        for (est, p) in self.out_cov.iter_mut().zip(&self.p) {
+            est.state_moved_to(p);
+        }
     }
 
     /// `r = P x` for one whitener. No allocation.
@@ -276,18 +287,14 @@ impl<T: Scalar> Race<T> {
         for i in 0..n {
             self.x_floor[(i, i)] += T::from_real(self.floor2);
         }
-        let a = self.error_alpha;
         for kind in WhitenerKind::ALL {
             let idx = kind.index();
             // R̂ = P (X̂ + ε²I) P: the block's output covariance including the virtual floor
-            // noise. It drives the circuits' update and the smoothed error estimate (so the
-            // estimate measures whitening of input + floor: during silence the floor itself
-            // is whitened and the error stays small instead of reading as "output missing").
+            // noise (so during silence the floor itself is whitened and the error stays small
+            // instead of reading as "output missing").
             matmul_into(&mut self.scratch_a, &self.x_floor, &self.p[idx]);
             matmul_into(&mut self.scratch_b, &self.p[idx], &self.scratch_a);
-            for (o, v) in self.out_cov[idx].iter_mut().zip(self.scratch_b.iter()) {
-                *o = *o * T::from_real(1.0 - a) + *v * T::from_real(a);
-            }
+            self.out_cov[idx].push(&self.scratch_b, self.error_alpha);
             if !learn {
                 continue;
             }
@@ -308,7 +315,19 @@ impl<T: Scalar> Race<T> {
                         r
                     }
                 }
-                WhitenerKind::Direct | WhitenerKind::Interneuron => self.circuit_block_step(kind),
+                WhitenerKind::Direct => self.integrator.direct(
+                    &mut self.direct,
+                    &mut self.p[idx],
+                    &self.x_floor,
+                    self.block_time,
+                    self.floor2.sqrt(),
+                ),
+                WhitenerKind::Interneuron => self.integrator.interneuron(
+                    &mut self.interneuron,
+                    &mut self.p[idx],
+                    &self.x_floor,
+                    self.block_time,
+                ),
             };
             if result.is_err() {
                 self.resets[idx] += 1;
@@ -326,45 +345,15 @@ impl<T: Scalar> Race<T> {
         }
     }
 
-    /// One block's update of a circuit from `R̂ = P (X̂ + ε²I) P` in `scratch_b`.
-    ///
-    /// Per-sample learning takes many small steps, each with the current `M`; one block step
-    /// `η_block (R̂ − I)` is a single Euler step of the same dynamics and overshoots when
-    /// `η_block ‖R̂ − I‖` is not small — right after a large change of level, e.g. +28 dB makes
-    /// `R̂ ≈ 600·I`, and one direct step would throw `M` far past its target. So the block is
-    /// integrated in `K` sub-steps of `η_block/K` with `R̂` recomputed from the updated `M`
-    /// (same input statistics `X̂`), `K` chosen so each step moves by at most `MAX_SUBSTEP`;
-    /// in steady state `K = 1`. Both circuits get the same treatment.
-    fn circuit_block_step(&mut self, kind: WhitenerKind) -> Result<(), CircuitError> {
-        let idx = kind.index();
-        let dev = distance_from_identity(&self.scratch_b);
-        let eta = self.direct.learning_rate();
-        let stiffness = self.p[idx].norm();
-        let k = ((eta * dev / MAX_SUBSTEP)
-            .max(eta * stiffness / MAX_STIFF_STEP)
-            .ceil() as usize)
-            .clamp(1, MAX_SUBSTEPS);
-        let sub_eta = eta / k as f64;
-        let circuit: &mut dyn Circuit<T> = match kind {
-            WhitenerKind::Direct => &mut self.direct,
-            _ => &mut self.interneuron,
-        };
-        circuit.set_learning_rate(sub_eta)?;
-        let mut result = Ok(());
-        for step in 0..k {
-            if step > 0 {
-                // R̂ with the updated state: P (X̂ + ε²I) P.
-                circuit.inverse_recurrent_matrix_into(&mut self.p[idx]);
-                matmul_into(&mut self.scratch_a, &self.x_floor, &self.p[idx]);
-                matmul_into(&mut self.scratch_b, &self.p[idx], &self.scratch_a);
-            }
-            result = circuit.step_outer(&self.scratch_b);
-            if result.is_err() {
-                break;
-            }
-        }
-        circuit.set_learning_rate(eta)?;
-        result
+    /// A whitener's whitening error over its recent output, `‖R̄ − I‖_F / √n` (docs/DESIGN.md
+    /// §5.3).
+    pub fn error(&self, kind: WhitenerKind) -> f64 {
+        self.out_cov[kind.index()].error()
+    }
+
+    /// What the block integrator has done so far (sub-steps, floors, capped blocks).
+    pub fn integrator_counters(&self) -> IntegratorCounters {
+        self.integrator.counters
     }
 
     /// Error estimate, extreme eigenvalues of `M` and resets of one whitener. Costs one
@@ -383,7 +372,7 @@ impl<T: Scalar> Race<T> {
     ) -> WhitenerSnapshot {
         let n = self.dim();
         let idx = kind.index();
-        let error = distance_from_identity(&self.out_cov[idx]) / (n as f64).sqrt();
+        let error = self.error(kind);
         let eigenvalues = match kind {
             _ if !refresh_eigenvalues => self.eig_cache[idx],
             WhitenerKind::Baseline => {

@@ -55,6 +55,11 @@ impl SpectralCore {
         })
     }
 
+    /// Band `b`'s share of the bins.
+    pub(super) fn band_weight(&self, b: usize) -> f64 {
+        self.layout.bands()[b].len() as f64 / self.layout.num_bins() as f64
+    }
+
     /// Number of bands (the change detector's dimension).
     pub(super) fn num_bands(&self) -> usize {
         self.layout.num_bands()

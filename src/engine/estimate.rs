@@ -1,0 +1,110 @@
+//! The whitening error a stats record reports (docs/DESIGN.md §5.3): the error of each
+//! whitener's own recent output, `‖R̄ − I‖_F / √n` with `R̄` a running mean of the blocks'
+//! output covariances `R̂ = P (X̂ + ε²I) P`.
+//!
+//! The output is what is heard, and its mean whiteness is what the circuits' (mean-field)
+//! theory predicts: a whitener whose state jitters with the input's sampling noise — the
+//! direct circuit far below the reference level relaxes within a few samples — still gives
+//! white output on average, as per-sample learning does.
+//!
+//! **Forgetting outputs of a past state.** The running mean is exponentially weighted with
+//! time constant [`ERROR_WINDOW_MS`], except that each block's weight of the past is reduced
+//! by how much the whitener's response matrix has changed since: with `ρ = ‖P_new −
+//! P_old‖_F / ‖P_old‖_F` the relative change over the last block, the smoothing factor is
+//! `max(α, min(1, ρ))`. At rest `ρ` is sampling noise, below `α`, and the estimate is the
+//! plain exponential mean; right after a re-initialisation at `s = 0.01` or a +40 dB step the
+//! outputs are ~10⁴·I and the state moves by large factors per block, so the estimate follows
+//! the current output instead of remembering outputs of a whitener that no longer exists
+//! (a plain exponential mean would take `ln(10⁴/0.2) ≈ 11` time constants to forget them,
+//! timing the estimator rather than the whitener).
+
+use crate::circuits::{distance_from_identity, Scalar};
+use nalgebra::DMatrix;
+
+/// Time constant of the output-covariance mean.
+pub const ERROR_WINDOW_MS: f64 = 50.0;
+
+/// The running mean of one whitener's output covariance.
+#[derive(Clone, Debug)]
+pub struct OutputEstimate<T: Scalar> {
+    /// `R̄`.
+    mean: DMatrix<T>,
+    /// The response matrix of the previous block, to measure how far the state moved.
+    p_prev: DMatrix<T>,
+    /// Relative change of `P` to apply as forgetting at the next block.
+    staleness: f64,
+}
+
+impl<T: Scalar> OutputEstimate<T> {
+    /// An estimate at `R̄ = I` for a whitener starting at `p`.
+    pub fn new(p: &DMatrix<T>) -> Self {
+        let n = p.nrows();
+        Self {
+            mean: DMatrix::identity(n, n),
+            p_prev: p.clone(),
+            staleness: 0.0,
+        }
+    }
+
+    /// Add a block's output covariance `r_hat` with smoothing factor `alpha` (raised by the
+    /// state's change since the last block). No allocation.
+    pub fn push(&mut self, r_hat: &DMatrix<T>, alpha: f64) {
+        let a = alpha.max(self.staleness.min(1.0));
+        for (m, r) in self.mean.iter_mut().zip(r_hat.iter()) {
+            *m = *m * T::from_real(1.0 - a) + *r * T::from_real(a);
+        }
+        self.staleness = 0.0;
+    }
+
+    /// Record the response matrix after the block's learning (or a re-initialisation, a
+    /// restore): its relative change raises the next block's forgetting.
+    pub fn state_moved_to(&mut self, p: &DMatrix<T>) {
+        let (mut diff, mut old_sq, mut new_sq) = (0.0, 0.0, 0.0);
+        for (new, old) in p.iter().zip(self.p_prev.iter()) {
+            diff += (*new - *old).modulus_squared();
+            old_sq += old.modulus_squared();
+            new_sq += new.modulus_squared();
+        }
+        // Relative to the smaller of the two, so that a move by a large factor counts as
+        // large in either direction.
+        let base = old_sq.min(new_sq);
+        let rho = if base > 0.0 {
+            (diff / base).sqrt()
+        } else {
+            1.0
+        };
+        self.staleness = self.staleness.max(rho);
+        self.p_prev.copy_from(p);
+    }
+
+    /// `‖R̄ − I‖_F / √n`.
+    pub fn error(&self) -> f64 {
+        distance_from_identity(&self.mean) / (self.mean.nrows() as f64).sqrt()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moving_state_forgets_its_past_outputs_a_resting_one_averages() {
+        let i2 = DMatrix::<f64>::identity(2, 2);
+        let mut e = OutputEstimate::new(&i2);
+        // At rest (P unchanged) the mean is exponential with factor α.
+        e.push(&(&i2 * 2.0), 0.1);
+        assert!((e.error() - 0.1).abs() < 1e-12);
+        // A whitener 100× too quiet gives outputs 10⁴·I; then its state moves to the target
+        // in two blocks (P changes by factors of 100 and 83): the estimate follows the outputs.
+        e.state_moved_to(&(&i2 * 100.0));
+        e.push(&(&i2 * 1e4), 0.1);
+        assert!(e.error() > 1e3);
+        e.state_moved_to(&(&i2 * 1.2));
+        e.push(&(&i2 * 1.44), 0.1);
+        assert!((e.error() - 0.44).abs() < 1e-9, "{}", e.error());
+        e.state_moved_to(&i2);
+        e.push(&i2, 0.1);
+        // The change from 1.2 to 1 (20 % of the smaller) forgets 20 % of the past.
+        assert!((e.error() - 0.44 * 0.8).abs() < 1e-9, "{}", e.error());
+    }
+}

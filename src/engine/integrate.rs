@@ -1,0 +1,361 @@
+//! Block learning that integrates the circuits' dynamics (docs/DESIGN.md §4).
+//!
+//! Per-sample learning takes one small step per input vector. The engine learns once per
+//! block of `L` vectors instead, from the block's mean outer product `X̂ = mean x xᴴ` (plus the
+//! floor, `X = X̂ + ε²I`). With per-vector learning rate η, the block spans `T = L·η` of the
+//! circuits' time `τ = η t`, and over it the expected per-sample dynamics are the ODEs
+//!
+//! ```text
+//!     direct:       dM/dτ = P X P − I                  (P = M⁻¹)
+//!     interneuron:  dW/dτ = (P X P − I) W              (M = W Wᴴ)
+//! ```
+//!
+//! which this module integrates over `T` in sub-steps chosen by each circuit's own state:
+//!
+//! * **Accuracy.** A sub-step may change `M` by at most [`MAX_RELATIVE_CHANGE`] relative to
+//!   itself. Far from the optimum the rates are large, so sub-steps are short; the number of
+//!   sub-steps needed after a change of `s`-fold or `g`-fold grows only with `log s` or
+//!   `log g` (each sub-step multiplies the distance by a bounded factor), and near the optimum
+//!   one sub-step spans the whole block. No cap on the count is needed in any regime the
+//!   engine meets; [`MAX_SUBSTEPS`] is a guard whose use is counted.
+//! * **Stiffness.** Near its optimum the direct circuit relaxes at rates `1/μ_i + 1/μ_j` (the
+//!   eigenvalues of its linearisation, `μ` those of `M`): for quiet input, where `M` is small,
+//!   these are large, and an explicit Euler step of length `h` is unstable once `h/μ ≳ 1`.
+//!   Instead of many short steps, the direct circuit's sub-step is *exponential*: in the
+//!   eigenbasis `U` of `M`, with `F = Uᴴ (P X P − I) U` and `ρ = diag(Uᴴ (P X P) U)`,
+//!
+//!   ```text
+//!       ΔM = U G Uᴴ,    G_ij = h φ₁(−h a_ij) F_ij,    a_ij = ρ_j/μ_i + ρ_i/μ_j,
+//!       φ₁(z) = (e^z − 1)/z,
+//!   ```
+//!
+//!   exact for the linearised dynamics at the optimum (and per eigenvalue whenever `M` and
+//!   `X` commute), stable for any `h`, and linear in `X̂`, so a block whose statistics are noisy
+//!   moves `M` by an unbiased amount — as per-sample learning does — instead of solving to the
+//!   block's own noisy optimum. When `h·a` is small it is the Euler step, and the engine takes
+//!   the cheaper Euler form (no eigendecomposition).
+//!   The interneuron circuit's linear rates do not depend on the level (≈ 4 at the optimum),
+//!   so explicit steps of its own update `W ← (I + h(PXP − I)) W`, kept within
+//!   [`MAX_LINEAR_STEP`] of its linear rate, are accurate and stable.
+//! * **Positive definiteness.** The interneuron step multiplies `W` by `I + hD` whose
+//!   eigenvalues are at least `1 − h > 0` (`D ⪰ −I`, `h < 1`): it cannot lose rank. The direct
+//!   circuit's exponential step keeps each eigen-direction above `0` in its linearisation; should
+//!   a step still leave the cone, `M`'s eigenvalues are floored at the noise floor `ε` (the
+//!   optimum's smallest possible eigenvalue) instead of resetting, and the event counted.
+
+use crate::circuits::{
+    matmul_into, Circuit, CircuitError, DirectCircuit, InterneuronCircuit, Scalar,
+};
+use crate::eigen::HermitianEigen;
+use nalgebra::DMatrix;
+
+/// Largest relative change of `M` per sub-step (`‖M^{-1/2} ΔM M^{-1/2}‖_F`, estimated).
+pub const MAX_RELATIVE_CHANGE: f64 = 0.5;
+/// Largest `h · (linear rate)` of an explicit sub-step (0.5: monotone and within ~10 % of the
+/// exponential decay it approximates).
+pub const MAX_LINEAR_STEP: f64 = 0.5;
+/// Below this `h · (linear rate)` the direct circuit's exponential step equals the Euler step
+/// to within ~5 %, and the Euler form is used.
+pub const EULER_BELOW: f64 = 0.1;
+/// Guard on the number of sub-steps of one circuit in one block; reaching it is counted.
+pub const MAX_SUBSTEPS: usize = 512;
+
+/// Counts of what the integrator did (for the stats and the tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IntegratorCounters {
+    /// Circuit updates integrated (one per block and circuit).
+    pub updates: u64,
+    /// Sub-steps taken.
+    pub substeps: u64,
+    /// Blocks whose integration stopped at [`MAX_SUBSTEPS`] (time was lost).
+    pub capped: u64,
+    /// Direct-circuit steps whose result was floored at `ε` (a safeguard, not a reset).
+    pub floored: u64,
+}
+
+/// Scratch space and counters for integrating one race's circuits, allocated up front.
+#[derive(Debug)]
+pub struct BlockIntegrator<T: Scalar> {
+    /// `R = P X P`.
+    r: DMatrix<T>,
+    /// n×n scratch.
+    a: DMatrix<T>,
+    /// n×n scratch: `Uᴴ R U`, then `G`.
+    b: DMatrix<T>,
+    /// The step `ΔM`.
+    delta: DMatrix<T>,
+    /// Eigendecomposition of the direct circuit's `M`, warm-started block to block.
+    eig: HermitianEigen<T>,
+    /// What happened so far.
+    pub counters: IntegratorCounters,
+}
+
+/// `φ₁(z)·h` for `z = −h a`: `(1 − e^{−h a})/a`, accurate for small `h a`.
+fn phi1_h(h: f64, a: f64) -> f64 {
+    let z = h * a;
+    if z < 1e-6 {
+        h * (1.0 - 0.5 * z)
+    } else {
+        -(-z).exp_m1() / a
+    }
+}
+
+/// Gershgorin bound on the spectral radius of a Hermitian matrix (cheap, and close to it for
+/// the near-diagonal matrices of a converging circuit).
+fn gershgorin<T: Scalar>(m: &DMatrix<T>) -> f64 {
+    (0..m.nrows())
+        .map(|i| m.row(i).iter().map(|v| v.modulus()).sum::<f64>())
+        .fold(0.0, f64::max)
+}
+
+impl<T: Scalar> BlockIntegrator<T> {
+    /// Scratch for dimension `n`.
+    pub fn new(n: usize) -> Self {
+        Self {
+            r: DMatrix::zeros(n, n),
+            a: DMatrix::zeros(n, n),
+            b: DMatrix::zeros(n, n),
+            delta: DMatrix::zeros(n, n),
+            eig: HermitianEigen::new(n),
+            counters: IntegratorCounters::default(),
+        }
+    }
+
+    /// `R = P X P` into `self.r`.
+    fn form_r(&mut self, p: &DMatrix<T>, x: &DMatrix<T>) {
+        matmul_into(&mut self.a, x, p);
+        matmul_into(&mut self.r, p, &self.a);
+    }
+
+    /// Integrate the direct circuit over `t` (in units of τ) with input statistics `x`
+    /// (`X̂ + ε²I`); `p` holds `M⁻¹` on entry and on exit. `floor` is `ε`.
+    pub fn direct(
+        &mut self,
+        circuit: &mut DirectCircuit<T>,
+        p: &mut DMatrix<T>,
+        x: &DMatrix<T>,
+        t: f64,
+        floor: f64,
+    ) -> Result<(), CircuitError> {
+        let n = p.nrows();
+        self.counters.updates += 1;
+        let mut left = t;
+        let mut steps = 0;
+        while left > 0.0 {
+            if steps == MAX_SUBSTEPS {
+                self.counters.capped += 1;
+                break;
+            }
+            steps += 1;
+            self.form_r(p, x);
+            // Linear rate bound 2‖P‖·max(1, ‖R‖) and the Euler relative change ‖P (R − I)‖.
+            let rate = 2.0 * gershgorin(p) * gershgorin(&self.r).max(1.0);
+            // The Euler step's length under the accuracy limit; if the linear modes are slow
+            // enough for it, take it, otherwise the exponential step.
+            let rel = euler_relative_change(p, &self.r, &mut self.a);
+            let euler_h = left.min(MAX_RELATIVE_CHANGE / rel.max(1e-300));
+            let h = if euler_h * rate <= EULER_BELOW {
+                self.delta.copy_from(&self.r);
+                for i in 0..n {
+                    self.delta[(i, i)] -= T::one();
+                }
+                self.delta *= T::from_real(euler_h);
+                euler_h
+            } else {
+                self.exponential_step(circuit.m(), left)?
+            };
+            if circuit.add_to_m(&self.delta).is_err() {
+                self.floor_into(circuit, floor)?;
+            }
+            circuit.inverse_recurrent_matrix_into(p);
+            left -= h;
+            self.counters.substeps += 1;
+        }
+        Ok(())
+    }
+
+    /// The direct circuit's exponential step of at most `left`, into `self.delta`; returns
+    /// its length. Needs `self.r` = `P X P`.
+    fn exponential_step(&mut self, m: &DMatrix<T>, left: f64) -> Result<f64, CircuitError> {
+        let n = m.nrows();
+        self.eig
+            .decompose_warm(m)
+            .map_err(|_| CircuitError::NotPositiveDefinite)?;
+        let u = self.eig.eigenvectors();
+        let mu = self.eig.eigenvalues();
+        if mu[0] <= 0.0 || !mu[n - 1].is_finite() {
+            return Err(CircuitError::NotPositiveDefinite);
+        }
+        // B = Uᴴ R U.
+        matmul_into(&mut self.a, &self.r, u);
+        adjoint_times(&mut self.b, u, &self.a);
+        // Choose h so that the relative change ‖G_ij/√(μ_i μ_j)‖ stays within the limit; the
+        // change grows monotonically with h and saturates for stiff entries.
+        let change = |h: f64, b: &DMatrix<T>| -> f64 {
+            let mut s = 0.0;
+            for j in 0..n {
+                for i in 0..n {
+                    let f = if i == j {
+                        b[(i, j)] - T::one()
+                    } else {
+                        b[(i, j)]
+                    };
+                    let a = b[(j, j)].real() / mu[i] + b[(i, i)].real() / mu[j];
+                    s += (phi1_h(h, a) * f.modulus()).powi(2) / (mu[i] * mu[j]);
+                }
+            }
+            s.sqrt()
+        };
+        let mut h = left;
+        for _ in 0..8 {
+            let c = change(h, &self.b);
+            if c <= MAX_RELATIVE_CHANGE {
+                break;
+            }
+            h *= 0.9 * MAX_RELATIVE_CHANGE / c;
+        }
+        // G in place of B, then ΔM = U G Uᴴ.
+        for j in 0..n {
+            for i in 0..n {
+                let a = self.b[(j, j)].real() / mu[i] + self.b[(i, i)].real() / mu[j];
+                let f = if i == j {
+                    self.b[(i, j)] - T::one()
+                } else {
+                    self.b[(i, j)]
+                };
+                self.delta[(i, j)] = f * T::from_real(phi1_h(h, a));
+            }
+        }
+        matmul_into(&mut self.a, u, &self.delta);
+        times_adjoint(&mut self.delta, &self.a, u);
+        Ok(h)
+    }
+
+    /// Floor `M + ΔM`'s eigenvalues at `ε` (the safeguard instead of a reset).
+    fn floor_into(
+        &mut self,
+        circuit: &mut DirectCircuit<T>,
+        floor: f64,
+    ) -> Result<(), CircuitError> {
+        self.counters.floored += 1;
+        let n = self.delta.nrows();
+        self.a.copy_from(circuit.m());
+        for j in 0..n {
+            for i in 0..n {
+                self.a[(i, j)] += self.delta[(i, j)];
+            }
+        }
+        self.eig
+            .decompose(&self.a)
+            .map_err(|_| CircuitError::NotPositiveDefinite)?;
+        let eps = floor.max(1e-12);
+        self.eig.apply_function_into(|l| l.max(eps), &mut self.b);
+        circuit.set_m(&self.b)
+    }
+
+    /// Integrate the interneuron circuit over `t` with input statistics `x`; `p` holds `M⁻¹`
+    /// on entry and on exit.
+    pub fn interneuron(
+        &mut self,
+        circuit: &mut InterneuronCircuit<T>,
+        p: &mut DMatrix<T>,
+        x: &DMatrix<T>,
+        t: f64,
+    ) -> Result<(), CircuitError> {
+        let eta = circuit.learning_rate();
+        self.counters.updates += 1;
+        let mut left = t;
+        let mut steps = 0;
+        let mut result = Ok(());
+        while left > 0.0 {
+            if steps == MAX_SUBSTEPS {
+                self.counters.capped += 1;
+                break;
+            }
+            steps += 1;
+            self.form_r(p, x);
+            let n = p.nrows();
+            let mut dev = 0.0;
+            for j in 0..n {
+                for i in 0..n {
+                    let d = if i == j {
+                        self.r[(i, j)] - T::one()
+                    } else {
+                        self.r[(i, j)]
+                    };
+                    dev += d.modulus_squared();
+                }
+            }
+            // M = W Wᴴ changes by ≈ h (D M + M D): relative change 2h‖D‖; linear rate
+            // ≤ 2(1 + ‖R‖).
+            let rel = 2.0 * dev.sqrt();
+            let rate = 2.0 * (1.0 + gershgorin(&self.r));
+            let h = left
+                .min(MAX_RELATIVE_CHANGE / rel.max(1e-300))
+                .min(MAX_LINEAR_STEP / rate)
+                .min(0.5);
+            circuit.set_learning_rate(h)?;
+            result = circuit.step_outer(&self.r);
+            if result.is_err() {
+                break;
+            }
+            circuit.inverse_recurrent_matrix_into(p);
+            left -= h;
+            self.counters.substeps += 1;
+        }
+        circuit.set_learning_rate(eta)?;
+        result
+    }
+}
+
+/// `‖P (R − I)‖_F`: the relative change of `M` per unit time of an Euler step.
+fn euler_relative_change<T: Scalar>(
+    p: &DMatrix<T>,
+    r: &DMatrix<T>,
+    scratch: &mut DMatrix<T>,
+) -> f64 {
+    let n = p.nrows();
+    scratch.copy_from(r);
+    for i in 0..n {
+        scratch[(i, i)] -= T::one();
+    }
+    let mut s = 0.0;
+    for j in 0..n {
+        for i in 0..n {
+            let mut v = T::zero();
+            for k in 0..n {
+                v += p[(i, k)] * scratch[(k, j)];
+            }
+            s += v.modulus_squared();
+        }
+    }
+    s.sqrt()
+}
+
+/// `out = aᴴ b` (square, allocation-free).
+fn adjoint_times<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<T>) {
+    let n = a.nrows();
+    for j in 0..n {
+        for i in 0..n {
+            let mut v = T::zero();
+            for k in 0..n {
+                v += a[(k, i)].conjugate() * b[(k, j)];
+            }
+            out[(i, j)] = v;
+        }
+    }
+}
+
+/// `out = a bᴴ` (square, allocation-free).
+fn times_adjoint<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<T>) {
+    let n = a.nrows();
+    for j in 0..n {
+        for i in 0..n {
+            let mut v = T::zero();
+            for k in 0..n {
+                v += a[(i, k)] * b[(j, k)].conjugate();
+            }
+            out[(i, j)] = v;
+        }
+    }
+}
