@@ -67,10 +67,17 @@ pub fn eigenvalue_at(kind: WhitenerKind, sigma2: f64, m0: f64, tau: f64) -> f64 
 
 /// Whitening error at time `τ` from `M₀ = s·I` for an input spectrum (eigenvalues of `C`).
 pub fn error_at(kind: WhitenerKind, spectrum: &[f64], scale: f64, tau: f64) -> f64 {
+    error_from(kind, spectrum, |_| scale, tau)
+}
+
+/// Whitening error at time `τ` from a state commuting with `C` whose eigenvalue along the
+/// direction of `spectrum[i]` is `m0(i)`.
+fn error_from(kind: WhitenerKind, spectrum: &[f64], m0: impl Fn(usize) -> f64, tau: f64) -> f64 {
     let sum: f64 = spectrum
         .iter()
-        .map(|&s2| {
-            let m = eigenvalue_at(kind, s2, scale, tau);
+        .enumerate()
+        .map(|(i, &s2)| {
+            let m = eigenvalue_at(kind, s2, m0(i), tau);
             (s2 / (m * m) - 1.0).powi(2)
         })
         .sum();
@@ -80,14 +87,30 @@ pub fn error_at(kind: WhitenerKind, spectrum: &[f64], scale: f64, tau: f64) -> f
 /// Continuous time `τ` until the whitening error first drops below `tol`, from `M₀ = s·I`.
 /// `None` if it never does (only when `tol ≤ 0`).
 pub fn convergence_time(kind: WhitenerKind, spectrum: &[f64], scale: f64, tol: f64) -> Option<f64> {
-    if tol.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || spectrum.is_empty() {
+    convergence_time_from(kind, spectrum, &vec![scale; spectrum.len()], tol)
+}
+
+/// Like [`convergence_time`], from a state that commutes with `C` with eigenvalues `m0`
+/// (paired with `spectrum`): e.g. the optimum for a previous input level, after a level step
+/// — `m0[i] = √(spectrum[i]/g²)` for a step of `g²` in power.
+pub fn convergence_time_from(
+    kind: WhitenerKind,
+    spectrum: &[f64],
+    m0: &[f64],
+    tol: f64,
+) -> Option<f64> {
+    if tol.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+        || spectrum.is_empty()
+        || m0.len() != spectrum.len()
+    {
         return None;
     }
-    if error_at(kind, spectrum, scale, 0.0) < tol {
+    let err = |tau: f64| error_from(kind, spectrum, |i| m0[i], tau);
+    if err(0.0) < tol {
         return Some(0.0);
     }
     let mut hi = 1.0;
-    while error_at(kind, spectrum, scale, hi) >= tol {
+    while err(hi) >= tol {
         hi *= 2.0;
         if hi > 1e15 {
             return None;
@@ -96,7 +119,7 @@ pub fn convergence_time(kind: WhitenerKind, spectrum: &[f64], scale: f64, tol: f
     let mut lo = 0.0;
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
-        if error_at(kind, spectrum, scale, mid) < tol {
+        if err(mid) < tol {
             hi = mid;
         } else {
             lo = mid;

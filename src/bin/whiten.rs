@@ -611,6 +611,16 @@ fn demo(out: &std::path::Path) -> Result<()> {
     for f in &report.files {
         println!("wrote {}", f.display());
     }
+    eprintln!(
+        "rendering the paper's experiment in audio (re-initialisations, level steps) into {} ...",
+        dir.display()
+    );
+    let paper = interneuron_whitening::demo::paper::render(&dir)
+        .map_err(|e| anyhow::anyhow!("paper scene: {e}"))?;
+    print!("{}", interneuron_whitening::demo::paper::format_table(&paper));
+    for f in &paper.files {
+        println!("wrote {}", f.display());
+    }
     Ok(())
 }
 

@@ -76,14 +76,16 @@ impl StatsEmitter {
     }
 
     /// Make and send one record per whitener from `races` (one, or one per band). `change`
-    /// says a change of the input statistics was detected since the last record. Never
-    /// blocks; a full channel drops the record and counts it.
+    /// says a change of the input statistics was detected since the last record, `reinit` that
+    /// the whiteners were re-initialised. Never blocks; a full channel drops the record and
+    /// counts it.
     pub(super) fn emit(
         &mut self,
         races: &mut Core,
         selected: WhitenerKind,
         time_s: f64,
         change: bool,
+        reinit: bool,
     ) {
         let input_rms_db = power_to_db(self.input_energy / self.input_count.max(1) as f64);
         self.input_energy = 0.0;
@@ -118,6 +120,7 @@ impl StatsEmitter {
                 eigenvalues: snap.eigenvalues,
                 input_rms_db,
                 change,
+                reinit,
                 resets: snap.resets,
             };
             if tx.try_send(record) {

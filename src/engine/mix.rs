@@ -33,11 +33,14 @@ impl Crossfade {
     }
 }
 
-/// Changes of the input statistics found by the detector, kept until the next stats record.
+/// Changes of the input statistics found by the detector, and re-initialisations, kept until
+/// the next stats record.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Changes {
     /// A change was detected since the last stats record.
     pub pending: bool,
+    /// The whiteners were re-initialised since the last stats record.
+    pub reinit_pending: bool,
     /// Changes detected since the engine was built.
     pub total: u64,
 }

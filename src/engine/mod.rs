@@ -453,6 +453,7 @@ impl Engine {
     pub fn reinitialise(&mut self, scale: f64) -> Result<(), EngineError> {
         self.core.try_each_race(|r| r.reinitialise(scale))?;
         self.params.init_scale = scale;
+        self.changes.reinit_pending = true;
         Ok(())
     }
 
@@ -484,9 +485,10 @@ impl Engine {
             if self.emitter.countdown == 0 {
                 self.emitter.countdown = self.emitter.interval;
                 let change = std::mem::take(&mut self.changes.pending);
+                let reinit = std::mem::take(&mut self.changes.reinit_pending);
                 let time_s = self.samples_processed as f64 / self.sample_rate;
                 self.emitter
-                    .emit(&mut self.core, self.params.selected, time_s, change);
+                    .emit(&mut self.core, self.params.selected, time_s, change, reinit);
             }
         }
     }

@@ -91,6 +91,10 @@ pub struct StatsRecord {
     pub input_rms_db: f64,
     /// Whether a change of the input statistics was detected in this block.
     pub change: bool,
+    /// Whether the whiteners were re-initialised (at the init scale) in this block: the
+    /// paper's experiment, timed by the monitor like a change.
+    #[serde(default)]
+    pub reinit: bool,
     /// State resets of this whitener so far.
     pub resets: u64,
 }

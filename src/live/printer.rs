@@ -4,7 +4,7 @@
 //! the input statistics.
 
 use crate::engine::{db_to_amp, power_to_db, StatsRecord};
-use crate::monitor::{Monitor, MonitorEvent, MonitorSettings};
+use crate::monitor::{ChangeCause, Monitor, MonitorEvent, MonitorSettings};
 use crate::whitener::WhitenerKind;
 use anyhow::Result;
 use crossbeam_channel::Receiver;
@@ -60,7 +60,17 @@ fn describe(ev: &MonitorEvent) -> String {
         MonitorEvent::NotReadapted { change_s, .. } => {
             format!("not readapted after change at {change_s:.1} s before the next one")
         }
-        MonitorEvent::Change { time_s } => format!("change detected at {time_s:.2} s"),
+        MonitorEvent::Change {
+            time_s,
+            cause: ChangeCause::Input,
+        } => format!("change detected at {time_s:.2} s"),
+        MonitorEvent::Change {
+            time_s,
+            cause: ChangeCause::Reinit,
+        } => format!("re-initialised at {time_s:.2} s"),
+        MonitorEvent::Reset { circuit, time_s } => {
+            format!("{circuit} reset to its initial state at {time_s:.2} s")
+        }
     }
 }
 
@@ -70,8 +80,8 @@ struct Printer {
     next_s: f64,
     /// Readaptation events not printed yet, per whitener.
     pending: [Option<MonitorEvent>; 3],
-    /// Change times not printed yet.
-    changes: Vec<f64>,
+    /// Changes, re-initialisations and resets not printed yet, with their times.
+    changes: Vec<(f64, MonitorEvent)>,
 }
 
 impl Printer {
@@ -86,7 +96,9 @@ impl Printer {
     fn take_events(&mut self, monitor: &mut Monitor) {
         for ev in monitor.take_events() {
             match ev {
-                MonitorEvent::Change { time_s } => self.changes.push(time_s),
+                MonitorEvent::Change { time_s, .. } | MonitorEvent::Reset { time_s, .. } => {
+                    self.changes.push((time_s, ev))
+                }
                 MonitorEvent::Readapted { circuit, .. }
                 | MonitorEvent::NotReadapted { circuit, .. } => {
                     self.pending[circuit.index()] = Some(ev)
@@ -122,11 +134,11 @@ impl Printer {
 
     fn print_changes_until(&mut self, t: f64, out: &mut impl Write) -> Result<()> {
         let mut rest = Vec::new();
-        for &c in &self.changes {
+        for &(c, ev) in &self.changes {
             if c <= t + 1e-9 {
-                writeln!(out, "{c:6.1} s  change detected at {c:.2} s")?;
+                writeln!(out, "{c:6.1} s  {}", describe(&ev))?;
             } else {
-                rest.push(c);
+                rest.push((c, ev));
             }
         }
         self.changes = rest;

@@ -106,14 +106,40 @@ pub fn readaptation_time(
     tracker.close(change_s)
 }
 
+/// What started a readaptation window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeCause {
+    /// The engine's detector saw the input statistics change.
+    #[default]
+    Input,
+    /// Every whitener was re-initialised at `M₀ = s·I` — the paper's experiment, live.
+    Reinit,
+}
+
+impl ChangeCause {
+    /// The word used in tables and text output.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeCause::Input => "input",
+            ChangeCause::Reinit => "re-init",
+        }
+    }
+}
+
 /// One row of the readaptation table: a change and each whitener's readaptation time.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChangeReport {
     /// When the change happened (s).
     pub time_s: f64,
+    /// What it was: a change of the input, or a re-initialisation.
+    pub cause: ChangeCause,
     /// Readaptation time per whitener, in [`WhitenerKind::ALL`] order; `None` = not (yet)
     /// readapted.
     pub readaptation_s: [Option<f64>; 3],
+    /// State resets of each whitener within the window (a reset restarts a whitener from its
+    /// initial state mid-race, so its readaptation time is not the learning rule's alone).
+    pub resets: [u64; 3],
     /// Whether the window is still open (a live monitor's latest change): a `None` may still
     /// become a time.
     pub open: bool,
@@ -135,8 +161,10 @@ pub fn readaptation_table(
             let until = changes.get(i + 1).copied().unwrap_or(end_s);
             ChangeReport {
                 time_s: t,
+                cause: ChangeCause::Input,
                 readaptation_s: WhitenerKind::ALL
                     .map(|k| readaptation_time(records, k, t, until, threshold, hold_s)),
+                resets: [0; 3],
                 open: false,
             }
         })
@@ -147,8 +175,18 @@ pub fn readaptation_table(
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum MonitorEvent {
-    /// The engine detected a change of the input statistics.
+    /// The engine detected a change of the input statistics, or the whiteners were
+    /// re-initialised: a readaptation window opens.
     Change {
+        /// When (s).
+        time_s: f64,
+        /// Input change or re-initialisation.
+        cause: ChangeCause,
+    },
+    /// A whitener's state was reset to its initial scale (it became non-finite).
+    Reset {
+        /// Which whitener.
+        circuit: WhitenerKind,
         /// When (s).
         time_s: f64,
     },
@@ -225,11 +263,18 @@ pub type ExtraColumn<'a> = (&'a str, &'a dyn Fn(&ChangeReport) -> String);
 /// The readaptation table as text, one row per change: its time, an optional extra column
 /// and each whitener's readaptation time.
 pub fn format_table(rows: &[ChangeReport], extra: Option<ExtraColumn<'_>>) -> String {
-    let cell = |v: Option<f64>| v.map_or_else(|| "not within".to_string(), |t| format!("{t:.2}"));
+    let cell = |row: &ChangeReport, k: usize| {
+        let t = row.readaptation_s[k].map_or_else(|| "not within".to_string(), |t| format!("{t:.2}"));
+        match row.resets[k] {
+            0 => t,
+            r => format!("{t} ({r} reset{})", if r == 1 { "" } else { "s" }),
+        }
+    };
     let mut s = format!(
-        "readaptation time (s) after each detected change: error back under {DEFAULT_THRESHOLD} \
-         for {DEFAULT_HOLD_S} s\n{:>9} {}{:>12} {:>11} {:>11}\n",
-        "change",
+        "readaptation time (s) after each detected change and re-initialisation: error back \
+         under {DEFAULT_THRESHOLD} for {DEFAULT_HOLD_S} s\n{:>9} {:>7} {}{:>12} {:>11} {:>11}\n",
+        "time",
+        "cause",
         extra.map_or(String::new(), |(h, _)| format!("{h:>11} ")),
         "direct",
         "interneuron",
@@ -237,12 +282,13 @@ pub fn format_table(rows: &[ChangeReport], extra: Option<ExtraColumn<'_>>) -> St
     );
     for row in rows {
         s.push_str(&format!(
-            "{:>8.2}s {}{:>12} {:>11} {:>11}\n",
+            "{:>8.2}s {:>7} {}{:>12} {:>11} {:>11}\n",
             row.time_s,
+            row.cause.name(),
             extra.map_or(String::new(), |(_, f)| format!("{:>11} ", f(row))),
-            cell(row.readaptation_s[0]),
-            cell(row.readaptation_s[1]),
-            cell(row.readaptation_s[2]),
+            cell(row, 0),
+            cell(row, 1),
+            cell(row, 2),
         ));
     }
     s
@@ -364,21 +410,43 @@ impl Monitor {
                 }
             }
         }
-        if r.change
+        // A reset shows as a rise of the whitener's cumulative count.
+        let previous = self.history[idx].back().map_or(0, |p| p.resets);
+        if r.resets > previous {
+            if let Some(w) = self.changes.iter_mut().rev().find(|c| c.report.time_s < r.time_s) {
+                w.report.resets[idx] += r.resets - previous;
+            }
+            self.emit(MonitorEvent::Reset {
+                circuit: r.circuit,
+                time_s: r.time_s,
+            });
+        }
+        if (r.change || r.reinit)
             && self
                 .changes
                 .back()
                 .is_none_or(|c| r.time_s > c.report.time_s)
         {
+            // A re-initialisation is the cause when both coincide: it is what the user did.
+            let cause = if r.reinit {
+                ChangeCause::Reinit
+            } else {
+                ChangeCause::Input
+            };
             self.changes.push_back(ChangeWindow {
                 report: ChangeReport {
                     time_s: r.time_s,
+                    cause,
                     readaptation_s: [None; 3],
+                    resets: [0; 3],
                     open: true,
                 },
                 trackers: [Tracker::default(); 3],
             });
-            self.emit(MonitorEvent::Change { time_s: r.time_s });
+            self.emit(MonitorEvent::Change {
+                time_s: r.time_s,
+                cause,
+            });
             self.trim_changes();
         }
         let h = &mut self.history[idx];

@@ -1,7 +1,10 @@
 //! `whiten demo`: a synthesised stereo scene whose mixing and level change every few seconds
 //! by up to ±30 dB, rendered through the race. Writes the input, each whitener's output, the
 //! stats, a figure of whitening error over time with the changes marked, and the measured
-//! readaptation times.
+//! readaptation times. Then the paper's effect in audio ([`paper`]): re-initialisations at
+//! `s = 100` and `s = 0.01` and level steps, measured beside the theory.
+
+pub mod paper;
 
 use crate::engine::{Engine, EngineParams, StatsRecord, StatsSender};
 use crate::io::{write_atomically, write_wav, SampleFormat, WavSpec};
