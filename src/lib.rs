@@ -15,13 +15,13 @@
 //! * [`engine`] — the audio engine: framings, the race, safety and stats;
 //! * [`io`], [`offline`] — WAV input/output, atomic file replacement, and offline processing
 //!   (`whiten process`);
-//! * [`plugin`] — the CLAP/VST3 plugin and standalone, thin glue over the engine.
+//! * [`plugin`] — the CLAP/VST3 plugin and standalone, thin glue over the engine, and its
+//!   egui editor.
 
 pub mod baseline;
 pub mod bench;
 pub mod circuits;
 pub mod demo;
-pub mod editor;
 pub mod eigen;
 pub mod engine;
 pub mod framing;

@@ -26,14 +26,16 @@
 //!   `assert_process_allocs` in the test bundle), and a panic inside it is caught, so it can
 //!   never unwind into a host; the plugin then outputs silence until it is re-activated.
 
+pub mod editor;
+pub mod editor_size;
 pub mod learned;
 pub mod params;
 
 pub use params::WhiteningParams;
 
-use crate::editor::{EditorShared, WhiteningEditor};
 use crate::engine::{Engine, EngineParams, Framing, StatsRecord, StatsSender, MAX_CHANNELS};
 use crossbeam_channel::{bounded, Receiver, Sender};
+use editor::{EditorShared, WhiteningEditor};
 use nice_plug::prelude::*;
 use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1,4 +1,4 @@
-//! The plugin's parameters: what a host automates and saves (DESIGN.md §3, §4).
+//! The plugin's parameters: what a host automates and saves (docs/DESIGN.md §11).
 //!
 //! Every parameter maps onto one field of [`EngineParams`]; the doc comment on each field says
 //! why it has the range, mapping and smoothing it has. Parameter ids are part of saved projects
@@ -15,8 +15,8 @@
 //! Besides the parameters, the editor's size is persisted with the state
 //! (`#[persist = "editor-state"]`).
 
+use super::editor_size::{EditorSize, PersistedEditorSize};
 use super::learned::LearnedStateField;
-use crate::editor::{EditorSize, PersistedEditorSize};
 use crate::engine::params::{
     Mapping, ParamRange, BANDS, DRY_WET, FFT_SIZE, INIT_SCALE, INTERNEURONS, NOISE_FLOOR_DB,
     OUTPUT_DB, REFERENCE_DB, TAU_MS,
