@@ -418,3 +418,6 @@ impl EngineSwap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
