@@ -3,9 +3,9 @@
 //! neural networks for statistical adaptation" (ICLR 2023).
 //!
 //! The crate is layered so that the mathematics can be used and tested without any audio
-//! code (see `DESIGN.md` §5):
+//! code (see docs/DESIGN.md §10):
 //!
-//! * [`circuits`] — the direct and interneuron circuits (§2 of the design), generic over real
+//! * [`circuits`] — the direct and interneuron circuits (docs/DESIGN.md §2), generic over real
 //!   and complex scalars with `f64` state;
 //! * [`theory`] — closed-form continuous-time learning curves used as the theory overlay;
 //! * [`source`] — seeded Gaussian sources with a prescribed covariance spectrum;
