@@ -9,7 +9,7 @@
 //!   re-initialise trigger, and the reference level and noise floor): applied inside
 //!   `process` with the engine's real-time setters, keeping what the circuits have learned;
 //! * **structural** (framing, FFT size, bands, interneurons): they need a new engine, which
-//!   is built off the audio thread and swapped in with a short crossfade (see `super`);
+//!   is built off the audio thread and swapped in with a short crossfade (see `super::swap`);
 //! * **init scale**: read when re-initialising and when an engine is built.
 //!
 //! Besides the parameters, the editor's size is persisted with the state
