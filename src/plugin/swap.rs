@@ -3,7 +3,7 @@
 //!
 //! Framing, FFT size, bands and interneurons are fixed when an engine is built. When they
 //! change (or the host loads a learned state), [`EngineSwap::request`] asks a [`Background`]
-//! to build an engine, tagged with a *generation*: the shared [`Handoff::latest`] holds the
+//! to build an engine, tagged with a *generation*: the shared `Handoff::latest` holds the
 //! newest one, and the builder skips requests that are no longer the latest, so dragging a
 //! knob does not queue builds. The built engine comes back over a bounded *fresh* channel that
 //! [`EngineSwap::receive`] polls with `try_recv`. It replaces the running engine, which keeps
