@@ -5,7 +5,7 @@
 //! The crate is layered so that the mathematics can be used and tested without any audio
 //! code (see docs/DESIGN.md §10):
 //!
-//! * [`circuits`] — the direct and interneuron circuits (§2 of the design), generic over real
+//! * [`circuits`] — the direct and interneuron circuits (docs/DESIGN.md §2), generic over real
 //!   and complex scalars with `f64` state;
 //! * [`theory`] — closed-form continuous-time learning curves used as the theory overlay;
 //! * [`source`] — seeded Gaussian sources with a prescribed covariance spectrum;
@@ -15,13 +15,13 @@
 //! * [`engine`] — the audio engine: framings, the race, safety and stats;
 //! * [`io`], [`offline`] — WAV input/output, atomic file replacement, and offline processing
 //!   (`whiten process`);
-//! * [`plugin`] — the CLAP/VST3 plugin and standalone, thin glue over the engine.
+//! * [`plugin`] — the CLAP/VST3 plugin and standalone, thin glue over the engine, and its
+//!   egui editor.
 
 pub mod baseline;
 pub mod bench;
 pub mod circuits;
 pub mod demo;
-pub mod editor;
 pub mod eigen;
 pub mod engine;
 pub mod framing;

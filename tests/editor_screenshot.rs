@@ -16,7 +16,7 @@ mod support;
 use support::jack::{ChildGuard, JackServer, Loopback};
 use support::signals::rms;
 
-use interneuron_whitening::editor::DEFAULT_SIZE;
+use interneuron_whitening::plugin::editor::DEFAULT_SIZE;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;

@@ -1,4 +1,4 @@
-//! The plugin's parameters: what a host automates and saves (DESIGN.md §3, §4).
+//! The plugin's parameters: what a host automates and saves (docs/DESIGN.md §11).
 //!
 //! Every parameter maps onto one field of [`EngineParams`]; the doc comment on each field says
 //! why it has the range, mapping and smoothing it has. Parameter ids are part of saved projects
@@ -9,14 +9,14 @@
 //!   re-initialise trigger, and the reference level and noise floor): applied inside
 //!   `process` with the engine's real-time setters, keeping what the circuits have learned;
 //! * **structural** (framing, FFT size, bands, interneurons): they need a new engine, which
-//!   is built off the audio thread and swapped in with a short crossfade (see `super`);
+//!   is built off the audio thread and swapped in with a short crossfade (see `super::swap`);
 //! * **init scale**: read when re-initialising and when an engine is built.
 //!
 //! Besides the parameters, the editor's size is persisted with the state
 //! (`#[persist = "editor-state"]`).
 
+use super::editor_size::{EditorSize, PersistedEditorSize};
 use super::learned::LearnedStateField;
-use crate::editor::{EditorSize, PersistedEditorSize};
 use crate::engine::params::{
     Mapping, ParamRange, BANDS, DRY_WET, FFT_SIZE, INIT_SCALE, INTERNEURONS, NOISE_FLOOR_DB,
     OUTPUT_DB, REFERENCE_DB, TAU_MS,

@@ -4,7 +4,7 @@
 
 use super::whitener_color;
 use crate::engine::Framing;
-use crate::plugin::WhiteningParams;
+use crate::plugin::params::WhiteningParams;
 use crate::whitener::WhitenerKind;
 use egui::{Button, Color32, RichText, Ui, Vec2};
 use nice_plug::prelude::{BoolParam, Enum, EnumParam, Param, ParamSetter};

@@ -1,5 +1,5 @@
-//! The plugin's editor (DESIGN.md §4): the race between the circuits, live. Shown by hosts and
-//! by the standalone (nice-plug's standalone opens the plugin's editor).
+//! The plugin's editor (docs/DESIGN.md §6, §8.1): the race between the circuits, live. Shown
+//! by hosts and by the standalone (nice-plug's standalone opens the plugin's editor).
 //!
 //! What it shows, from the stats records the audio thread publishes:
 //! * the whitening error of every whitener over the last 20 s on a log axis, the heard one
@@ -10,10 +10,10 @@
 //! * every parameter, the circuit switch and a "Re-initialise" button ([`controls`]).
 //!
 //! **Threads.** The audio thread only `try_send`s fixed-size records into a bounded channel
-//! (see `crate::plugin`). The editor drains that channel into a [`Monitor`] it owns, on the
-//! GUI thread, once per frame. While no editor is open the plugin switches the engine's
-//! stats off entirely ([`EditorShared::open`]), so a closed editor costs the audio thread
-//! nothing and the monitor does no work.
+//! (see `crate::plugin`, docs/DESIGN.md §5.4). The editor drains that channel into a
+//! [`Monitor`] it owns, on the GUI thread, once per frame. While no editor is open the plugin
+//! switches the engine's stats off entirely ([`EditorShared::open`]), so a closed editor costs
+//! the audio thread nothing and the monitor does no work.
 //!
 //! **Why a wrapper around nice-plug-egui's editor.** nice-plug-egui 0.6 neither persists its
 //! [`EguiEditorState`] (it has no serde support and no size setter) nor calls
@@ -32,8 +32,10 @@ mod table;
 
 pub use controls::ReinitPulse;
 
+pub use super::editor_size::{EditorSize, DEFAULT_SIZE, MIN_SIZE};
+
+use super::params::WhiteningParams;
 use crate::engine::StatsRecord;
-use crate::plugin::WhiteningParams;
 use crate::whitener::WhitenerKind;
 use app::EditorApp;
 use crossbeam_channel::Receiver;
@@ -47,17 +49,11 @@ use nice_plug_egui::{
     create_egui_editor, EguiEditor, EguiEditorHandle, EguiEditorState, EguiNiceSettings,
     RepaintNotifier,
 };
-use serde::{Deserialize, Serialize};
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Default editor size in logical pixels: room for the three plots and the controls side by
-/// side, and small enough for a 1280×800 laptop screen with a host's window decorations.
-pub const DEFAULT_SIZE: (u32, u32) = (1160, 760);
-/// Smallest size at which every control and plot stays readable.
-pub const MIN_SIZE: (u32, u32) = (960, 640);
 /// Delay of the repaint each frame requests: the plots move continuously, so the editor
 /// repaints on its own instead of waiting for input events. baseview (X11) presents at most
 /// every second vblank and only starts waiting for one once this delay has passed, so the
@@ -66,48 +62,17 @@ pub const MIN_SIZE: (u32, u32) = (960, 640);
 /// about 23 fps with no delay and 20 fps with 20 ms on a busy 2-core machine.)
 pub const FRAME_INTERVAL: Duration = Duration::from_millis(10);
 
-/// The editor's size, persisted with the plugin state (`#[persist = "editor-state"]`) so a
-/// project reopens the editor at the size the user left it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EditorSize {
-    /// Width in logical pixels.
-    pub width: u32,
-    /// Height in logical pixels.
-    pub height: u32,
-}
-
-impl Default for EditorSize {
-    fn default() -> Self {
-        Self {
-            width: DEFAULT_SIZE.0,
-            height: DEFAULT_SIZE.1,
-        }
+/// The size of the window `state` describes, in logical pixels.
+fn size_of_state(state: &EguiEditorState) -> EditorSize {
+    let s = match state.size() {
+        Size::Logical(l) => l,
+        Size::Physical(p) => p.to_logical(1.0),
+    };
+    EditorSize {
+        width: s.width.round() as u32,
+        height: s.height.round() as u32,
     }
 }
-
-impl EditorSize {
-    /// Clamped to [`MIN_SIZE`] (a corrupt or hand-edited state must not open a tiny window).
-    fn sane(self) -> Self {
-        Self {
-            width: self.width.clamp(MIN_SIZE.0, 8192),
-            height: self.height.clamp(MIN_SIZE.1, 8192),
-        }
-    }
-
-    fn of_state(state: &EguiEditorState) -> Self {
-        let s = match state.size() {
-            Size::Logical(l) => l,
-            Size::Physical(p) => p.to_logical(1.0),
-        };
-        Self {
-            width: s.width.round() as u32,
-            height: s.height.round() as u32,
-        }
-    }
-}
-
-/// The persisted field's type: shared between the parameters and the editor.
-pub type PersistedEditorSize = Arc<RwLock<EditorSize>>;
 
 /// Everything the editor shares with the plugin. Cheap to clone (all `Arc`s and a channel
 /// end).
@@ -145,13 +110,18 @@ pub fn whitener_color(kind: WhitenerKind) -> egui::Color32 {
 /// The plugin's [`Editor`]: nice-plug-egui's editor, rebuilt at the persisted size when a
 /// restored state changed it, with a handle that reports when the window closes.
 pub struct WhiteningEditor {
+    /// What every window of this editor shows and writes to.
     shared: EditorShared,
+    /// The egui editor; behind a mutex because it is rebuilt (`&self`) when a restored state
+    /// changed the persisted size.
     inner: Mutex<Inner>,
 }
 
 /// The egui editor and the state it was built with.
 struct Inner {
+    /// nice-plug-egui's window state: its size tells whether a rebuild is due.
     state: Arc<EguiEditorState>,
+    /// The editor nice-plug-egui built over `state`.
     egui: EguiEditor<EditorApp>,
 }
 
@@ -199,7 +169,7 @@ impl WhiteningEditor {
     fn with_egui<R>(&self, f: impl FnOnce(&EguiEditor<EditorApp>) -> R) -> R {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let wanted = self.shared.persisted_size();
-        if !inner.state.is_open() && EditorSize::of_state(&inner.state) != wanted {
+        if !inner.state.is_open() && size_of_state(&inner.state) != wanted {
             *inner = Inner::build(&self.shared, wanted);
         }
         f(&inner.egui)
@@ -256,7 +226,9 @@ impl Editor for WhiteningEditor {
 /// nice-plug-egui's handle plus the "editor open" flag, cleared when the host drops the
 /// handle (closes the editor).
 pub struct WhiteningEditorHandle {
+    /// nice-plug-egui's handle, to which every call is forwarded.
     inner: EguiEditorHandle,
+    /// The "editor open" flag, cleared on drop so the audio thread stops computing stats.
     open: Arc<AtomicBool>,
 }
 
