@@ -231,6 +231,7 @@ fn per_sample_records(kind: WhitenerKind, event: Event) -> Vec<StatsRecord> {
             eigenvalues: Default::default(),
             input_rms_db: 0.0,
             change: false,
+            reinit: false,
             resets: 0,
         });
     }
@@ -242,7 +243,7 @@ fn per_sample_records(kind: WhitenerKind, event: Event) -> Vec<StatsRecord> {
 fn theory_case(event: Event) -> (Vec<f64>, Vec<f64>) {
     match event {
         Event::Reinit(s) => (SPECTRUM.to_vec(), vec![s; 2]),
-        Event::Step(db) => {
+        Event::Step(_) => {
             let (reference_db, before_db, after_db) = levels(event);
             let g2 = |l: f64| 10f64.powf((l - reference_db) / 10.0);
             (

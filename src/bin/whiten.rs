@@ -617,7 +617,10 @@ fn demo(out: &std::path::Path) -> Result<()> {
     );
     let paper = interneuron_whitening::demo::paper::render(&dir)
         .map_err(|e| anyhow::anyhow!("paper scene: {e}"))?;
-    print!("{}", interneuron_whitening::demo::paper::format_table(&paper));
+    print!(
+        "{}",
+        interneuron_whitening::demo::paper::format_table(&paper)
+    );
     for f in &paper.files {
         println!("wrote {}", f.display());
     }

@@ -187,7 +187,11 @@ fn run(params: EngineParams, input: &[f32]) -> Result<(Vec<StatsRecord>, Vec<f32
         engine.process(&mut bufs);
         records.extend(rx.try_iter());
     }
-    let out = left.iter().zip(&right).flat_map(|(l, r)| [*l, *r]).collect();
+    let out = left
+        .iter()
+        .zip(&right)
+        .flat_map(|(l, r)| [*l, *r])
+        .collect();
     Ok((records, out))
 }
 
@@ -212,8 +216,7 @@ fn table(stats: &[StatsRecord], params: &EngineParams) -> Vec<PaperRow> {
                     .collect(),
             };
             let theory = WhitenerKind::ALL.map(|k| {
-                theory::convergence_time_from(k, &sigma2, &m0, DEFAULT_THRESHOLD)
-                    .map(|t| t * tau_s)
+                theory::convergence_time_from(k, &sigma2, &m0, DEFAULT_THRESHOLD).map(|t| t * tau_s)
             });
             // The monitor's row: a re-initialisation at its time, a detected change within
             // 0.1 s after the step.
@@ -348,9 +351,7 @@ fn draw(stats: &[StatsRecord], rows: &[PaperRow]) -> Result<String, String> {
                 PaperEvent::Level(db) => format!("level {db:+.0} dB"),
             };
             chart
-                .draw_series([
-                    TriangleMarker::new((row.time_s, 1.2e4), 7, BLACK.filled()),
-                ])
+                .draw_series([TriangleMarker::new((row.time_s, 1.2e4), 7, BLACK.filled())])
                 .map_err(|x| e(&x))?;
             chart
                 .draw_series([Text::new(

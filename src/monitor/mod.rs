@@ -264,7 +264,8 @@ pub type ExtraColumn<'a> = (&'a str, &'a dyn Fn(&ChangeReport) -> String);
 /// and each whitener's readaptation time.
 pub fn format_table(rows: &[ChangeReport], extra: Option<ExtraColumn<'_>>) -> String {
     let cell = |row: &ChangeReport, k: usize| {
-        let t = row.readaptation_s[k].map_or_else(|| "not within".to_string(), |t| format!("{t:.2}"));
+        let t =
+            row.readaptation_s[k].map_or_else(|| "not within".to_string(), |t| format!("{t:.2}"));
         match row.resets[k] {
             0 => t,
             r => format!("{t} ({r} reset{})", if r == 1 { "" } else { "s" }),
@@ -413,7 +414,12 @@ impl Monitor {
         // A reset shows as a rise of the whitener's cumulative count.
         let previous = self.history[idx].back().map_or(0, |p| p.resets);
         if r.resets > previous {
-            if let Some(w) = self.changes.iter_mut().rev().find(|c| c.report.time_s < r.time_s) {
+            if let Some(w) = self
+                .changes
+                .iter_mut()
+                .rev()
+                .find(|c| c.report.time_s < r.time_s)
+            {
                 w.report.resets[idx] += r.resets - previous;
             }
             self.emit(MonitorEvent::Reset {

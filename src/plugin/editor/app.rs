@@ -10,14 +10,11 @@ use egui::{CentralPanel, Panel, RichText, TextStyle, Ui, Vec2};
 use nice_plug::context::gui::GuiContext;
 use nice_plug_egui::baseview::{HandlerError, WindowSize};
 use nice_plug_egui::{Frame, NiceEguiApp};
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
 /// Share of the central area's height given to the error plot; the spectrum and the table
 /// share the rest.
 const ERROR_PLOT_SHARE: f32 = 0.56;
-/// Re-initialisation markers kept for the error plot.
-const MAX_REINIT_MARKS: usize = 16;
 
 /// The editor's state on the GUI thread.
 pub struct EditorApp {
@@ -25,12 +22,8 @@ pub struct EditorApp {
     monitor: Monitor,
     /// nice-plug's context of the open window, for the parameter setter.
     gui: Option<GuiContext>,
+    /// The "Re-initialise" button's trigger, released once the audio thread has acted on it.
     reinit: ReinitPulse,
-    /// Monitor times of the re-initialisations seen while open, for the error plot. Taken
-    /// when the GUI notices the audio thread's counter move, so up to a frame late.
-    reinit_marks: VecDeque<f64>,
-    /// The audio thread's re-initialisation count when last looked at.
-    reinit_seen: u64,
 }
 
 impl EditorApp {
@@ -41,27 +34,6 @@ impl EditorApp {
             monitor: Monitor::new(MonitorSettings::default()),
             gui: None,
             reinit: ReinitPulse::Idle,
-            reinit_marks: VecDeque::with_capacity(MAX_REINIT_MARKS),
-            reinit_seen: 0,
-        }
-    }
-}
-
-impl EditorApp {
-    /// Record when the audio thread re-initialised the whiteners, and forget marks from a
-    /// previous timeline (a rebuilt engine restarts its clock, and the monitor with it).
-    fn note_reinitialisations(&mut self) {
-        let now = self.monitor.now_s();
-        if self.reinit_marks.back().is_some_and(|t| *t > now) {
-            self.reinit_marks.clear();
-        }
-        let done = self.shared.reinitialisations.load(Ordering::Acquire);
-        if done != self.reinit_seen {
-            self.reinit_seen = done;
-            if self.reinit_marks.len() == MAX_REINIT_MARKS {
-                self.reinit_marks.pop_front();
-            }
-            self.reinit_marks.push_back(now);
         }
     }
 }
@@ -105,8 +77,6 @@ impl NiceEguiApp for EditorApp {
         while self.shared.stats.try_recv().is_ok() {}
         self.monitor.clear();
         self.reinit = ReinitPulse::Idle;
-        self.reinit_marks.clear();
-        self.reinit_seen = self.shared.reinitialisations.load(Ordering::Acquire);
         self.shared.open.store(true, Ordering::Release);
         Ok(())
     }
@@ -115,15 +85,13 @@ impl NiceEguiApp for EditorApp {
         self.monitor.drain(&self.shared.stats);
         // Events are for text consumers (`whiten live`); the editor reads the table instead.
         self.monitor.take_events().for_each(drop);
-        self.note_reinitialisations();
         let Some(gui) = &self.gui else {
             return;
         };
         let setter = gui.param_setter();
         let params = &*self.shared.params;
         let monitor = &self.monitor;
-        let done = self.reinit_seen;
-        let marks = self.reinit_marks.make_contiguous();
+        let done = self.shared.reinitialisations.load(Ordering::Acquire);
 
         Panel::top("header").show(ui, |ui| {
             ui.add_space(4.0);
@@ -138,7 +106,7 @@ impl NiceEguiApp for EditorApp {
                     controls::panel(ui, params, &setter, &mut self.reinit, done);
                 });
             });
-        CentralPanel::default().show(ui, |ui| views(ui, monitor, marks));
+        CentralPanel::default().show(ui, |ui| views(ui, monitor));
 
         ui.ctx().request_repaint_after(FRAME_INTERVAL);
     }
@@ -157,12 +125,12 @@ impl NiceEguiApp for EditorApp {
 
 /// The central area: a status line per whitener, the error plot, and below it the spectrum
 /// and the readaptation table side by side.
-fn views(ui: &mut Ui, monitor: &Monitor, reinit_marks: &[f64]) {
+fn views(ui: &mut Ui, monitor: &Monitor) {
     status_line(ui, monitor);
     let avail = ui.available_size();
     let spacing = ui.spacing().item_spacing;
     let top = ((avail.y - spacing.y) * ERROR_PLOT_SHARE).max(160.0);
-    plots::error_plot(ui, monitor, reinit_marks, Vec2::new(avail.x, top));
+    plots::error_plot(ui, monitor, Vec2::new(avail.x, top));
     let bottom = (ui.available_height()).max(120.0);
     ui.horizontal(|ui| {
         let spectrum_w = ((avail.x - spacing.x) * 0.42).max(240.0);

@@ -5,7 +5,7 @@
 
 use super::labels::{decade_bounds, log10_clamped, log_grid_marks, log_tick_label};
 use super::whitener_color;
-use crate::monitor::Monitor;
+use crate::monitor::{ChangeCause, Monitor};
 use crate::whitener::WhitenerKind;
 use egui::{Color32, Stroke, Ui, Vec2};
 use egui_plot::{
@@ -78,10 +78,10 @@ fn hover_label(
 }
 
 /// Whitening error of every whitener over the last [`ERROR_WINDOW_S`] seconds: the heard one
-/// thick, the others thin; the detected changes and the re-initialisations (`reinit_marks`,
-/// monitor time) as vertical lines; the readaptation threshold as a horizontal line, with a
-/// marker where each whitener got back under it after each change.
-pub fn error_plot(ui: &mut Ui, monitor: &Monitor, reinit_marks: &[f64], size: Vec2) {
+/// thick, the others thin; the detected changes and the re-initialisations (both readaptation
+/// windows of the monitor) as vertical lines; the readaptation threshold as a horizontal line,
+/// with a marker where each whitener got back under it after each change.
+pub fn error_plot(ui: &mut Ui, monitor: &Monitor, size: Vec2) {
     let now = monitor.now_s();
     let x_max = now.max(ERROR_WINDOW_S);
     let x_min = x_max - ERROR_WINDOW_S;
@@ -143,17 +143,13 @@ pub fn error_plot(ui: &mut Ui, monitor: &Monitor, reinit_marks: &[f64], size: Ve
             }
             // Over the curves: every curve spikes at a change and would hide the marker.
             for change in monitor.changes().filter(|c| c.time_s >= x_min) {
+                let (name, color) = match change.cause {
+                    ChangeCause::Input => ("change", CHANGE_COLOR),
+                    ChangeCause::Reinit => ("re-initialised", REINIT_COLOR),
+                };
                 plot.vline(
-                    VLine::new("change", change.time_s)
-                        .color(CHANGE_COLOR)
-                        .style(LineStyle::dashed_dense())
-                        .width(1.5),
-                );
-            }
-            for &t in reinit_marks.iter().filter(|t| **t >= x_min) {
-                plot.vline(
-                    VLine::new("re-initialised", t)
-                        .color(REINIT_COLOR)
+                    VLine::new(name, change.time_s)
+                        .color(color)
                         .style(LineStyle::dashed_dense())
                         .width(1.5),
                 );

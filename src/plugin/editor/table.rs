@@ -1,5 +1,5 @@
-//! The readaptation table: the recent changes of the input statistics, newest first, with
-//! each whitener's readaptation time — the race in numbers.
+//! The readaptation table: the recent changes of the input statistics and re-initialisations,
+//! newest first, with each whitener's readaptation time — the race in numbers.
 
 use super::labels::{format_duration, readaptation_cell, speedup_cell};
 use super::whitener_color;
@@ -11,14 +11,15 @@ use egui::{RichText, Ui, Vec2};
 const MAX_ROWS: usize = 12;
 
 /// The table, in a frame of `size`. "…" = the change's window is open and the whitener has
-/// not readapted yet; "—" = the next change came first; the last column is the direct
-/// circuit's time over the interneuron circuit's, when both readapted.
+/// not readapted yet; "—" = the next change came first; "(n reset)" = the whitener's state was
+/// reset n times in the window (its time is then not the learning rule's alone); the last column is
+/// the direct circuit's time over the interneuron circuit's, when both readapted.
 pub fn change_table(ui: &mut Ui, monitor: &Monitor, size: Vec2) {
     ui.allocate_ui(size, |ui| {
         ui.set_min_size(size);
         ui.vertical(|ui| {
             ui.label(
-                RichText::new("Readaptation after changes")
+                RichText::new("Readaptation after changes and re-initialisations")
                     .size(15.0)
                     .strong(),
             );
@@ -42,11 +43,12 @@ pub fn change_table(ui: &mut Ui, monitor: &Monitor, size: Vec2) {
 
 fn rows(ui: &mut Ui, monitor: &Monitor) {
     egui::Grid::new("changes")
-        .num_columns(5)
+        .num_columns(6)
         .striped(true)
         .spacing([14.0, 4.0])
         .show(ui, |ui| {
             ui.label(RichText::new("change at").strong());
+            ui.label(RichText::new("cause").strong());
             for kind in WhitenerKind::ALL {
                 ui.label(
                     RichText::new(kind.name())
@@ -61,8 +63,13 @@ fn rows(ui: &mut Ui, monitor: &Monitor) {
             for change in monitor.changes().rev().take(MAX_ROWS) {
                 any = true;
                 ui.label(RichText::new(format_duration(change.time_s)).monospace());
+                ui.label(RichText::new(change.cause.name()).monospace());
                 for kind in WhitenerKind::ALL {
-                    let cell = readaptation_cell(change.readaptation_s[kind.index()], change.open);
+                    let mut cell =
+                        readaptation_cell(change.readaptation_s[kind.index()], change.open);
+                    if change.resets[kind.index()] > 0 {
+                        cell += &format!(" ({} reset)", change.resets[kind.index()]);
+                    }
                     ui.label(RichText::new(cell).monospace());
                 }
                 let [direct, interneuron, _] = change.readaptation_s;
@@ -70,7 +77,7 @@ fn rows(ui: &mut Ui, monitor: &Monitor) {
                 ui.end_row();
             }
             if !any {
-                ui.label(RichText::new("no change detected yet").weak());
+                ui.label(RichText::new("no change or re-initialisation yet").weak());
                 ui.end_row();
             }
         });
