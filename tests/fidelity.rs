@@ -10,7 +10,9 @@ use interneuron_whitening::circuits::{build_circuit, Circuit, InterneuronBasis, 
 use interneuron_whitening::engine::{
     db_to_amp, Engine, EngineParams, Framing, StatsRecord, StatsSender,
 };
-use interneuron_whitening::monitor::{readaptation_time, DEFAULT_HOLD_S, DEFAULT_THRESHOLD};
+use interneuron_whitening::monitor::{
+    monitor_table, readaptation_time, ChangeCause, DEFAULT_HOLD_S, DEFAULT_THRESHOLD,
+};
 use interneuron_whitening::whitener::WhitenerKind;
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
@@ -297,6 +299,16 @@ fn readaptation_follows_the_continuous_time_theory() {
     for framing in [Framing::Channels, Framing::Spectral] {
         for event in EVENTS {
             let records = engine_records(framing, event, 4);
+            // A re-initialisation is a readaptation window of its own in the monitor.
+            if let Event::Reinit(_) = event {
+                let table = monitor_table(&records);
+                assert!(
+                    table
+                        .iter()
+                        .any(|r| r.cause == ChangeCause::Reinit && (r.time_s - SETTLE_S).abs() < 0.011),
+                    "{framing} {event:?}: {table:?}"
+                );
+            }
             let (sigma2, m0) = theory_case(event);
             for kind in WhitenerKind::ALL {
                 let theory = theory_s(kind, &sigma2, &m0);
@@ -462,5 +474,40 @@ fn quiet_input_needs_no_safeguard() {
                 "{framing} {under_db} dB under the reference: {per_update} sub-steps per update"
             );
         }
+    }
+}
+
+/// The spectral framing's normalisation (docs/DESIGN.md §3.2): for a white input at the
+/// reference level, every band's circuits see the input at the same scale as the channels
+/// framing does — each band's estimated covariance (the baseline's `Ĉ`) is the input's
+/// covariance in the circuits' units, whatever the band's width, single bins included. So
+/// `init scale`, τ and the theory mean the same in every band and in both framings.
+#[test]
+fn every_band_sees_the_input_at_the_reference_scale() {
+    let params = EngineParams {
+        framing: Framing::Spectral,
+        tau_ms: 2000.0,
+        ..EngineParams::default()
+    };
+    let gain = db_to_amp(params.reference_db);
+    let mut engine = Engine::new(2, RATE, params).unwrap();
+    let mut input = Input::new(5);
+    let (mut frames, mut l, mut r) = (Vec::new(), vec![0f32; BLOCK], vec![0f32; BLOCK]);
+    for _ in 0..(12.0 * RATE) as usize / BLOCK {
+        input.block(gain, &mut frames);
+        for (i, f) in frames.iter().enumerate() {
+            l[i] = f[0] as f32;
+            r[i] = f[1] as f32;
+        }
+        engine.process(&mut [&mut l[..], &mut r[..]]);
+    }
+    let a = mixing(0.4);
+    let c = &a * a.transpose();
+    let races = engine.spectral_races().unwrap();
+    assert_eq!(races.len(), 32);
+    for (b, race) in races.iter().enumerate() {
+        let est = race.baseline().covariance().map(|v| v.re);
+        let rel = (&est - &c).norm() / c.norm();
+        assert!(rel < 0.2, "band {b}: Ĉ = {est}, C = {c} ({rel:.3} apart)");
     }
 }
