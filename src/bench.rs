@@ -1,12 +1,47 @@
-//! `whiten bench`: real-time factor of the engine — seconds of audio processed per second of
-//! CPU time of the processing thread — racing all whiteners, with stats published and drained
-//! as a monitor would.
+//! `whiten bench`: what the engine costs, as a DAW feels it — the real-time factor (seconds of
+//! audio processed per second of CPU time of the processing thread), and the worst block and
+//! the 99.9th percentile of blocks (a block's thread CPU time over its audio duration: above 1
+//! it would drop out), racing all whiteners, with stats published and drained as a monitor
+//! would. Per framing and channel count, for three kinds of input — steady at the reference
+//! level, quiet (−60 dBFS), and changing (level and mixing every 2 s, by up to ±30 dB) — and
+//! two host block sizes (64 and 512 samples).
 
-use crate::engine::{Engine, EngineParams, Framing, StatsSender};
+use crate::engine::{db_to_amp, Engine, EngineParams, Framing, StatsSender};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::Serialize;
+
+/// Sample rate of the bench.
+const RATE: f64 = 48_000.0;
+/// Seconds per context of the changing input.
+const CHANGE_EVERY_S: f64 = 2.0;
+
+/// What the engine is fed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    /// A fixed mixture at the reference level (−20 dBFS per channel).
+    Steady,
+    /// The same mixture 40 dB under the reference (−60 dBFS).
+    Quiet,
+    /// Mixing and level changing every 2 s, by up to ±30 dB (between −50 and −10 dBFS).
+    Changing,
+}
+
+impl InputKind {
+    /// Every kind, in report order.
+    pub const ALL: [InputKind; 3] = [InputKind::Steady, InputKind::Quiet, InputKind::Changing];
+
+    /// The name in tables and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputKind::Steady => "steady",
+            InputKind::Quiet => "quiet",
+            InputKind::Changing => "changing",
+        }
+    }
+}
 
 /// One configuration to measure and its target.
 #[derive(Clone, Debug, Serialize)]
@@ -17,7 +52,12 @@ pub struct BenchCase {
     pub channels: usize,
     /// FFT size (spectral) or `None`.
     pub fft_size: Option<usize>,
-    /// Target real-time factor on the reference 2-core machine (DESIGN/issue).
+    /// What the engine is fed.
+    pub input: InputKind,
+    /// Samples per host block.
+    pub block_size: usize,
+    /// Target real-time factor on the reference 2-core machine, for steady input (quiet and
+    /// changing input must cost at most 1.5× steady).
     pub target: Option<f64>,
 }
 
@@ -29,6 +69,10 @@ pub struct BenchResult {
     pub case: BenchCase,
     /// Seconds of audio per second of thread CPU time.
     pub realtime_factor: f64,
+    /// The most expensive block's thread CPU time over its audio duration.
+    pub worst_block_fraction: f64,
+    /// The 99.9th percentile of the blocks' CPU time over their audio duration.
+    pub p999_block_fraction: f64,
     /// Seconds of audio processed.
     pub audio_s: f64,
     /// Thread CPU seconds spent.
@@ -37,27 +81,37 @@ pub struct BenchResult {
     pub meets_target: Option<bool>,
 }
 
-/// The standard cases of `whiten bench` with the targets of the audio-engine issue.
+/// Largest share of a block's real-time budget any block may take.
+pub const WORST_BLOCK_BUDGET: f64 = 0.25;
+/// Largest cost of quiet or changing input relative to steady input.
+pub const MAX_COST_RATIO: f64 = 1.5;
+
+/// The standard cases of `whiten bench` with the targets of the performance issue: every
+/// framing and channel count × input kind × block size.
 pub fn standard_cases() -> Vec<BenchCase> {
-    let ch = |channels, target| BenchCase {
-        framing: Framing::Channels,
-        channels,
-        fft_size: None,
-        target,
-    };
-    let sp = |channels, target| BenchCase {
-        framing: Framing::Spectral,
-        channels,
-        fft_size: Some(1024),
-        target,
-    };
-    vec![
-        ch(2, Some(2000.0)),
-        ch(8, None),
-        ch(16, Some(100.0)),
-        sp(1, None),
-        sp(2, Some(300.0)),
-    ]
+    let configs: [(Framing, usize, Option<f64>); 5] = [
+        (Framing::Channels, 2, Some(3000.0)),
+        (Framing::Channels, 8, None),
+        (Framing::Channels, 16, Some(150.0)),
+        (Framing::Spectral, 1, Some(500.0)),
+        (Framing::Spectral, 2, Some(300.0)),
+    ];
+    let mut cases = Vec::new();
+    for (framing, channels, target) in configs {
+        for input in InputKind::ALL {
+            for block_size in [512, 64] {
+                cases.push(BenchCase {
+                    framing,
+                    channels,
+                    fft_size: (framing == Framing::Spectral).then_some(1024),
+                    input,
+                    block_size,
+                    target,
+                });
+            }
+        }
+    }
+    cases
 }
 
 /// CPU time of the calling thread, seconds.
@@ -73,59 +127,119 @@ pub fn thread_cpu_seconds() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
-/// Measure one case on `audio_s` seconds of correlated noise at 48 kHz in 512-sample blocks.
+/// Ten seconds of the case's input, per channel: unit-variance sources through a seeded mixing
+/// (changing every [`CHANGE_EVERY_S`] for changing input) at the input kind's level.
+fn source(n: usize, input: InputKind, len: usize) -> Vec<Vec<f32>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let per = (CHANGE_EVERY_S * RATE) as usize;
+    let contexts = len.div_ceil(per);
+    let mixings: Vec<(Vec<f64>, f64)> = (0..contexts)
+        .map(|c| {
+            let mix: Vec<f64> = (0..n * n)
+                .map(|_| rng.sample::<f64, _>(StandardNormal))
+                .collect();
+            // Normalise the mixing to unit power per channel on average.
+            let power = mix.iter().map(|v| v * v).sum::<f64>() / n as f64;
+            let level_db = match input {
+                InputKind::Steady => -20.0,
+                InputKind::Quiet => -60.0,
+                // Alternating around the reference, steps of up to 30 dB.
+                InputKind::Changing => [-20.0, -50.0, -20.0, -10.0, -40.0][c % 5],
+            };
+            let g = db_to_amp(level_db) / power.sqrt();
+            let fixed = input != InputKind::Changing && c > 0;
+            (if fixed { Vec::new() } else { mix }, g)
+        })
+        .collect();
+    let mut out = vec![vec![0.0f32; len]; n];
+    let mut current = mixings[0].0.clone();
+    let mut white = vec![0.0f64; n];
+    for t in 0..len {
+        let (mix, g) = &mixings[t / per];
+        if !mix.is_empty() && t % per == 0 {
+            current.clone_from(mix);
+        }
+        for w in white.iter_mut() {
+            *w = rng.sample(StandardNormal);
+        }
+        for (i, ch) in out.iter_mut().enumerate() {
+            let v: f64 = (0..n).map(|j| current[i * n + j] * white[j]).sum();
+            ch[t] = (g * v) as f32;
+        }
+    }
+    out
+}
+
+/// Measure one case on `audio_s` seconds of its input (ten seconds, looped) at 48 kHz.
 pub fn measure(case: &BenchCase, audio_s: f64) -> BenchResult {
-    let fs = 48_000.0;
     let n = case.channels;
     let params = EngineParams {
         framing: case.framing,
         fft_size: case.fft_size.unwrap_or(1024),
         ..EngineParams::default()
     };
-    let mut engine = Engine::new(n, fs, params).expect("benchmark parameters are valid");
+    let mut engine = Engine::new(n, RATE, params).expect("benchmark parameters are valid");
     let (tx, rx) = crossbeam_channel::bounded(4096);
     engine.set_stats_sender(Some(StatsSender::new(tx)));
-    let block = 512;
-    // Ten seconds of mixed noise, looped.
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let len = 10 * fs as usize;
-    let mix: Vec<f64> = (0..n * n)
-        .map(|_| rng.sample::<f64, _>(StandardNormal))
-        .collect();
-    let source: Vec<Vec<f32>> = {
-        let white: Vec<Vec<f64>> = (0..n)
-            .map(|_| (0..len).map(|_| rng.sample(StandardNormal)).collect())
-            .collect();
-        (0..n)
-            .map(|i| {
-                (0..len)
-                    .map(|t| {
-                        (0.05 * (0..n).map(|j| mix[i * n + j] * white[j][t]).sum::<f64>()) as f32
-                    })
-                    .collect()
-            })
-            .collect()
-    };
+    let block = case.block_size;
+    let len = 10 * RATE as usize;
+    let source = source(n, case.input, len);
     let mut buf: Vec<Vec<f32>> = vec![vec![0.0; block]; n];
-    let total_blocks = (audio_s * fs / block as f64).ceil() as usize;
+    let total_blocks = (audio_s * RATE / block as f64).ceil() as usize;
+    let mut per_block = Vec::with_capacity(total_blocks);
+    let budget = block as f64 / RATE;
     let start = thread_cpu_seconds();
-    for b in 0..total_blocks {
-        let t = (b * block) % (len - block);
+    let mut t = 0;
+    for _ in 0..total_blocks {
+        if t + block > len {
+            t = 0;
+        }
         for (dst, src) in buf.iter_mut().zip(&source) {
             dst.copy_from_slice(&src[t..t + block]);
         }
+        t += block;
         let mut bufs: Vec<&mut [f32]> = buf.iter_mut().map(|c| &mut c[..]).collect();
+        let b0 = thread_cpu_seconds();
         engine.process(&mut bufs);
+        per_block.push((thread_cpu_seconds() - b0) / budget);
         while rx.try_recv().is_ok() {}
     }
     let cpu_s = thread_cpu_seconds() - start;
-    let audio = total_blocks as f64 * block as f64 / fs;
+    let audio = total_blocks as f64 * budget;
     let rtf = audio / cpu_s.max(1e-9);
+    per_block.sort_unstable_by(f64::total_cmp);
+    let worst = per_block.last().copied().unwrap_or(0.0);
+    let p999 = per_block
+        .get(((per_block.len() as f64) * 0.999) as usize)
+        .copied()
+        .unwrap_or(worst);
     BenchResult {
         case: case.clone(),
         realtime_factor: rtf,
+        worst_block_fraction: worst,
+        p999_block_fraction: p999,
         audio_s: audio,
         cpu_s,
-        meets_target: case.target.map(|t| rtf >= t),
+        meets_target: case
+            .target
+            .filter(|_| case.input == InputKind::Steady)
+            .map(|t| rtf >= t),
     }
+}
+
+/// For each quiet or changing result, its cost relative to the steady result of the same
+/// framing, channels and block size (steady real-time factor ÷ its own).
+pub fn cost_ratio(results: &[BenchResult], r: &BenchResult) -> Option<f64> {
+    if r.case.input == InputKind::Steady {
+        return None;
+    }
+    results
+        .iter()
+        .find(|s| {
+            s.case.input == InputKind::Steady
+                && s.case.framing == r.case.framing
+                && s.case.channels == r.case.channels
+                && s.case.block_size == r.case.block_size
+        })
+        .map(|s| s.realtime_factor / r.realtime_factor)
 }

@@ -42,18 +42,26 @@ enum Command {
                             connected to the system capture and playback ports."
     )]
     Live(LiveArgs),
-    /// Measure the real-time factor of the engine (single thread, all whiteners racing).
+    /// Measure the engine's cost (single thread, all whiteners racing, stats on): real-time
+    /// factor, worst block and 99.9th percentile, for steady, quiet and changing input at host
+    /// blocks of 512 and 64 samples.
     Bench {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
         /// Seconds of audio per case.
-        #[arg(long, default_value_t = 60.0)]
+        #[arg(long, default_value_t = 20.0)]
         seconds: f64,
         /// Only the cases of this framing (channels | spectral) and, after a colon, channel
         /// count, e.g. `channels:16`.
         #[arg(long)]
         only: Option<String>,
+        /// Only this kind of input (steady | quiet | changing).
+        #[arg(long)]
+        input: Option<String>,
+        /// Only this host block size (512 | 64).
+        #[arg(long)]
+        block: Option<usize>,
     },
     /// Run the built-in demonstration and write everything under --out (default `out/`).
     Demo {
@@ -516,22 +524,37 @@ fn live_cmd(a: &LiveArgs) -> Result<()> {
     Ok(())
 }
 
-fn bench_cmd(json: bool, seconds: f64, only: Option<&str>) -> Result<()> {
-    use interneuron_whitening::bench::{measure, standard_cases};
+fn bench_cmd(
+    json: bool,
+    seconds: f64,
+    only: Option<&str>,
+    input: Option<&str>,
+    block: Option<usize>,
+) -> Result<()> {
+    use interneuron_whitening::bench::{
+        cost_ratio, measure, standard_cases, InputKind, MAX_COST_RATIO, WORST_BLOCK_BUDGET,
+    };
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
         anyhow::bail!("--seconds must be in (0, 3600], got {seconds}");
+    }
+    if let Some(i) = input {
+        if !InputKind::ALL.iter().any(|k| k.name() == i) {
+            anyhow::bail!("--input {i}: expected steady, quiet or changing");
+        }
     }
     let cases: Vec<_> = standard_cases()
         .into_iter()
         .filter(|c| {
-            let name = format!("{:?}:{}", c.framing, c.channels).to_lowercase();
+            let name = format!("{}:{}", c.framing, c.channels);
             only.is_none_or(|o| name == o || name.starts_with(&format!("{o}:")))
+                && input.is_none_or(|i| c.input.name() == i)
+                && block.is_none_or(|b| c.block_size == b)
         })
         .collect();
     if cases.is_empty() {
         anyhow::bail!(
-            "--only {}: no such case (try channels:2, channels:16, spectral:2)",
-            only.unwrap_or("")
+            "no such case (try --only channels:2, channels:16, spectral:2; --input steady; \
+             --block 512)"
         );
     }
     let bar = progress_bar(cases.len() as u64, "bench");
@@ -542,34 +565,55 @@ fn bench_cmd(json: bool, seconds: f64, only: Option<&str>) -> Result<()> {
     }
     bar.finish_and_clear();
     if json {
-        println!("{}", serde_json::json!({ "results": results }));
+        let rows: Vec<_> = results
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).expect("serialisable");
+                v["cost_vs_steady"] = serde_json::json!(cost_ratio(&results, r));
+                v
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "results": rows }));
         return Ok(());
     }
     println!(
-        "{:<10} {:>8} {:>8} {:>12} {:>8}  met",
-        "framing", "channels", "fft", "realtime ×", "target"
+        "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11} {:>8} {:>9} {:>8} {:>8}  met",
+        "framing", "ch", "fft", "input", "block", "realtime ×", "target", "cost ×", "worst", "p99.9"
     );
     for r in &results {
+        let cost = cost_ratio(&results, r);
+        let met = match (r.meets_target, cost) {
+            _ if r.worst_block_fraction > WORST_BLOCK_BUDGET => "NO",
+            (_, Some(c)) if c > MAX_COST_RATIO => "NO",
+            (Some(false), None) => "NO",
+            (Some(true), None) | (_, Some(_)) => "yes",
+            (None, None) => "",
+        };
         println!(
-            "{:<10} {:>8} {:>8} {:>12.0} {:>8}  {}",
-            format!("{:?}", r.case.framing).to_lowercase(),
+            "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11.0} {:>8} {:>9} {:>7.1}% {:>7.1}%  {met}",
+            r.case.framing.name(),
             r.case.channels,
             r.case
                 .fft_size
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| "-".into()),
+            r.case.input.name(),
+            r.case.block_size,
             r.realtime_factor,
-            r.case
-                .target
-                .map(|t| format!("{t:.0}"))
-                .unwrap_or_else(|| "-".into()),
-            match r.meets_target {
-                Some(true) => "yes",
-                Some(false) => "NO",
-                None => "",
-            }
+            match (r.case.input, r.case.target) {
+                (InputKind::Steady, Some(t)) => format!("{t:.0}"),
+                _ => "-".into(),
+            },
+            cost.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into()),
+            100.0 * r.worst_block_fraction,
+            100.0 * r.p999_block_fraction,
         );
     }
+    println!(
+        "targets: steady real-time factor as listed; quiet and changing at most {MAX_COST_RATIO}× \
+         the cost of steady; no block above {:.0}% of its budget",
+        100.0 * WORST_BLOCK_BUDGET
+    );
     Ok(())
 }
 
@@ -638,7 +682,9 @@ fn main() {
             json,
             seconds,
             only,
-        } => bench_cmd(*json, *seconds, only.as_deref()),
+            input,
+            block,
+        } => bench_cmd(*json, *seconds, only.as_deref(), input.as_deref(), *block),
     };
     if let Err(e) = result {
         eprintln!("whiten: error: {e:#}");
