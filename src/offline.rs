@@ -118,13 +118,6 @@ pub fn process_file(
     let spec = reader.spec();
     let total = reader.frames();
     let n = spec.channels as usize;
-    if opts.params.interneurons != 0 && opts.params.interneurons < n {
-        return Err(ProcessError::Usage(format!(
-            "--interneurons {} is fewer than the {n} channels of {}: the interneuron circuit needs k >= n",
-            opts.params.interneurons,
-            input.display()
-        )));
-    }
     let mut params = opts.params.clone();
     let rate = spec.sample_rate as f64;
     if let (Some(eta), false) = (opts.eta_per_vector, opts.raw) {

@@ -55,6 +55,31 @@ fn eight_channels_96k_automation_bypass_and_state() {
     run_child("octo");
 }
 
+#[test]
+fn latency_changes_only_inside_activate_while_parameters_are_fuzzed() {
+    run_child("latency");
+}
+
+#[test]
+fn every_parameter_text_round_trips_with_one_unit() {
+    run_child("text");
+}
+
+#[test]
+fn any_sample_rate_activates_and_processes() {
+    run_child("rates");
+}
+
+#[test]
+fn bypass_persists_through_state_save_and_load() {
+    run_child("bypass_state");
+}
+
+#[test]
+fn no_subnormal_output_through_the_bundle() {
+    run_child("subnormal");
+}
+
 /// The child side: does nothing unless started by [`run_child`].
 #[test]
 #[ignore = "run in a child process by the other tests of this file"]
@@ -67,6 +92,11 @@ fn scenario_child() {
         "mono" => automation_scenario(1, 44_100.0, 1),
         "stereo" => automation_scenario(2, 48_000.0, 2),
         "octo" => automation_scenario(8, 96_000.0, 3),
+        "latency" => latency_scenario(),
+        "text" => text_scenario(),
+        "rates" => rates_scenario(),
+        "bypass_state" => bypass_state_scenario(),
+        "subnormal" => subnormal_scenario(),
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -364,6 +394,436 @@ fn automation_scenario(n: usize, rate: f64, seed: u64) {
     );
     let out = restored.process(&source.next(secs(1.0)), &[], &mut rng);
     check_bounded(&out, "restored instance");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host conformance (issue 11): latency protocol, parameter texts, sample rates, bypass state,
+// subnormal output.
+// ---------------------------------------------------------------------------------------------
+
+/// Parameters snapped to their bounds (and to random values) while processing, as strict
+/// validators fuzz them, structural ones included: the plugin calls `latency.changed()` only
+/// inside `activate`, the latency it reports never changes while it is active, the restarts it
+/// asks for are served by deactivating and activating, and afterwards the latency it reports is
+/// its engine's — the one the parameters describe, and the delay of its bypassed output.
+fn latency_scenario() {
+    let rate = 48_000.0;
+    let dir = tempfile::tempdir().unwrap();
+    let source = Looper::new(mixture_wav(dir.path(), 2, rate, 3.0, 41));
+    let entry = load_entry();
+    let mut plugin = Instance::new(&entry, 2, rate);
+    let mut rng = ChaCha8Rng::seed_from_u64(41);
+    let params = plugin.params.clone();
+    let mut reported = vec![plugin.latency()];
+    for round in 0..40 {
+        let piece = rng.random_range(64..4096);
+        let mut events: Vec<(usize, ClapId, f64)> = Vec::new();
+        for p in &params {
+            for _ in 0..rng.random_range(1..=2) {
+                let v = match rng.random_range(0..5) {
+                    0 | 1 => p.min,
+                    2 | 3 => p.max,
+                    _ if p.stepped => rng.random_range(p.min..=p.max).round(),
+                    _ => rng.random_range(p.min..=p.max),
+                };
+                events.push((rng.random_range(0..piece), p.id, v));
+            }
+        }
+        events.sort_by_key(|e| e.0);
+        let out = plugin.process(&source.next(piece), &events, &mut rng);
+        check_bounded(&out, &format!("fuzz round {round}"));
+        reported.push(plugin.latency());
+        let outside = plugin
+            .instance
+            .access_handler(|m| m.latency_changed_outside_activate.get());
+        assert_eq!(
+            outside, 0,
+            "round {round}: latency.changed() called outside clap_plugin::activate"
+        );
+        assert_eq!(
+            plugin.latency_changes_while_active, 0,
+            "round {round}: the reported latency changed while the plugin was active"
+        );
+    }
+    let changes = reported.windows(2).filter(|w| w[0] != w[1]).count();
+    let notified = plugin.instance.access_handler(|m| m.latency_changed.get());
+    println!(
+        "latencies reported {reported:?}: {changes} changes, {notified} latency.changed() \
+         calls (all inside activate), {} restarts served",
+        plugin.restarts
+    );
+    assert!(changes > 0, "the fuzz never changed the latency");
+    assert!(notified > 0, "latency changes were never notified");
+
+    // Settled on the last fuzzed values, and then on a chosen spectral structure: the latency
+    // reported is the engine's.
+    settle(&mut plugin, &source, &mut rng);
+    check_latency_is_the_engines(&mut plugin, &source, &mut rng);
+    let (framing, spectral) = plugin.text_value("Framing", "Spectral");
+    let (fft, fft_2048) = plugin.text_value("FFT size", "2048");
+    let bypass = plugin.param("Bypass").id;
+    plugin.process(
+        &source.next(1000),
+        &[(0, framing, spectral), (0, fft, fft_2048), (0, bypass, 0.0)],
+        &mut rng,
+    );
+    settle(&mut plugin, &source, &mut rng);
+    assert_eq!(plugin.latency(), 2048);
+    check_latency_is_the_engines(&mut plugin, &source, &mut rng);
+    assert_eq!(
+        plugin
+            .instance
+            .access_handler(|m| m.latency_changed_outside_activate.get()),
+        0
+    );
+    assert_eq!(plugin.latency_changes_while_active, 0);
+}
+
+/// Process short pieces without changes until the plugin asks for no more restarts (nice-plug
+/// asks for a second one to notify a latency reported in `activate`).
+fn settle(plugin: &mut Instance, source: &Looper, rng: &mut ChaCha8Rng) {
+    for _ in 0..6 {
+        let out = plugin.process(&source.next(2000), &[], rng);
+        check_bounded(&out, "settling");
+    }
+}
+
+/// The latency reported is the one the parameters describe (the FFT size in the spectral
+/// framing, 0 in the channels framing) and the delay of the bypassed output: the engine's.
+fn check_latency_is_the_engines(plugin: &mut Instance, source: &Looper, rng: &mut ChaCha8Rng) {
+    let text = |plugin: &mut Instance, name: &str| {
+        let p = plugin.param(name);
+        let v = plugin
+            .values()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1;
+        plugin.value_to_text(p.id, v).unwrap()
+    };
+    let expected = if text(plugin, "Framing") == "Spectral" {
+        text(plugin, "FFT size").parse::<u32>().unwrap()
+    } else {
+        0
+    };
+    let latency = plugin.latency();
+    println!("settled: latency {latency}, parameters describe {expected}");
+    assert_eq!(latency, expected, "reported latency vs the structure's");
+    let bypass = plugin.param("Bypass").id;
+    let input = source.next(latency as usize + 12_000);
+    let out = plugin.process(&input, &[(0, bypass, 1.0)], rng);
+    let l = latency as usize;
+    for c in 0..2 {
+        for t in (l + 2000).max(2000)..input[c].len() {
+            assert_eq!(
+                out[c][t],
+                input[c][t - l],
+                "bypassed output channel {c} sample {t} is not the input delayed by {l}"
+            );
+        }
+    }
+    plugin.process(&source.next(2000), &[(0, bypass, 0.0)], rng);
+}
+
+/// Every parameter at 101 plain values over its range, through the host's parameter interface:
+/// the text of a value parses back to a value whose text is the same, and parsing that text
+/// again gives the same value — the value given, snapped to its step (stepped parameters) or
+/// to the display's resolution (continuous ones; what the strict validators check); numeric
+/// parameters show a number with one unit over their whole range, growing with the value (what
+/// scripting hosts need to treat them as numbers).
+fn text_scenario() {
+    let entry = load_entry();
+    let mut plugin = Instance::new(&entry, 2, 48_000.0);
+    let params = plugin.params.clone();
+    let units: &[(&str, &str)] = &[
+        ("Adaptation time", " ms"),
+        ("Interneurons", ""),
+        ("Init scale", ""),
+        ("Reference level", " dB"),
+        ("Output level", " dB"),
+        ("Dry/wet", "%"),
+        ("Noise floor", " dB"),
+        ("FFT size", ""),
+        ("Bands", ""),
+    ];
+    let mut conversions = 0;
+    for p in &params {
+        let mut texts = Vec::new();
+        for i in 0..=100 {
+            let v = p.min + (p.max - p.min) * i as f64 / 100.0;
+            let t = plugin
+                .value_to_text(p.id, v)
+                .unwrap_or_else(|| panic!("{}: no text for {v}", p.name));
+            let v1 = plugin.text_to_value(p.id, &t).unwrap_or_else(|| {
+                panic!("{}: its own text {t:?} (of {v}) does not parse", p.name)
+            });
+            let t1 = plugin.value_to_text(p.id, v1).unwrap();
+            assert_eq!(t1, t, "{}: {v} → {t:?} → {v1} → {t1:?}", p.name);
+            let v2 = plugin.text_to_value(p.id, &t1).unwrap();
+            assert_eq!(v2, v1, "{}: {t1:?} parses to {v1}, then {v2}", p.name);
+            // Stepped: the step itself. Continuous: a value the display cannot tell from `v`
+            // (same text, above) — the display's resolution is the snapping.
+            // (A nearest step, either one at a tie; nice-plug computes plain values through
+            // f32, so a step may be off by 1e-7.)
+            if p.stepped {
+                assert!(
+                    (v1 - v1.round()).abs() < 1e-5 && (v1 - v).abs() <= 0.5 + 1e-5,
+                    "{}: {v} → {t:?} → {v1}, not the nearest step",
+                    p.name
+                );
+            }
+            texts.push(t);
+            conversions += 1;
+        }
+        match units.iter().find(|(name, _)| *name == p.name) {
+            Some((_, unit)) => {
+                let numbers: Vec<f64> = texts
+                    .iter()
+                    .map(|t| {
+                        t.strip_suffix(unit)
+                            .and_then(|n| n.parse::<f64>().ok())
+                            .unwrap_or_else(|| {
+                                panic!("{}: {t:?} is not a number followed by {unit:?}", p.name)
+                            })
+                    })
+                    .collect();
+                // The number shown is the value: it grows with it.
+                assert!(
+                    numbers.windows(2).all(|w| w[0] <= w[1]),
+                    "{}: displays do not grow with the value: {texts:?}",
+                    p.name
+                );
+            }
+            None if p.max - p.min == 1.0 && p.stepped && p.name != "Framing" => {
+                assert!(
+                    texts.iter().all(|t| t == "On" || t == "Off"),
+                    "{}: a switch shows On/Off: {texts:?}",
+                    p.name
+                );
+            }
+            None => {}
+        }
+        let (first, last) = (&texts[0], &texts[100]);
+        println!(
+            "{:<16} {first:>12} … {last:<12} ({} texts)",
+            p.name,
+            texts.len()
+        );
+    }
+    println!("{conversions} conversions");
+    assert!(conversions >= 100 * params.len());
+}
+
+/// The rates strict hosts activate at, odd ones included: activation succeeds, and with every
+/// parameter automated at random (spectral framing at the largest FFT size included) the output
+/// stays finite, within ±1 and free of subnormals; a latency change is served by a restart.
+fn rates_scenario() {
+    let entry = load_entry();
+    for (i, rate) in [1234.5678, 8_000.0, 22_050.0, 384_000.0, 1_234_567.75]
+        .into_iter()
+        .enumerate()
+    {
+        let mut plugin = Instance::new(&entry, 2, rate);
+        let mut rng = ChaCha8Rng::seed_from_u64(60 + i as u64);
+        let frames = ((rate * 0.25) as usize).max(4096);
+        let noise = |rng: &mut ChaCha8Rng, frames: usize| -> Vec<Vec<f32>> {
+            (0..2)
+                .map(|_| {
+                    (0..frames)
+                        .map(|_| 0.1 * rng.sample::<f32, _>(StandardNormal))
+                        .collect()
+                })
+                .collect()
+        };
+        let input = noise(&mut rng, frames);
+        let out = plugin.process(&input, &[], &mut rng);
+        check_clean(&out, &format!("{rate} Hz, defaults"));
+        let params = plugin.params.clone();
+        for round in 0..3 {
+            let input = noise(&mut rng, frames);
+            let events: Vec<(usize, ClapId, f64)> = params
+                .iter()
+                .filter(|p| p.name != "Bypass")
+                .map(|p| {
+                    let v = rng.random_range(p.min..=p.max);
+                    (0, p.id, if p.stepped { v.round() } else { v })
+                })
+                .collect();
+            let out = plugin.process(&input, &events, &mut rng);
+            check_clean(&out, &format!("{rate} Hz, round {round}"));
+        }
+        // The spectral framing at the largest FFT size: the rate may lower it (2 s at most).
+        let (framing, spectral) = plugin.text_value("Framing", "Spectral");
+        let (fft, fft_8192) = plugin.text_value("FFT size", "8192");
+        let input = noise(&mut rng, frames);
+        let out = plugin.process(
+            &input,
+            &[(0, framing, spectral), (0, fft, fft_8192)],
+            &mut rng,
+        );
+        check_clean(&out, &format!("{rate} Hz, to spectral"));
+        for _ in 0..3 {
+            let out = plugin.process(&noise(&mut rng, frames / 4), &[], &mut rng);
+            check_clean(&out, &format!("{rate} Hz, spectral"));
+        }
+        let expected = if rate < 4096.0 { 2048 } else { 8192 };
+        println!(
+            "{rate} Hz: activated, processed; spectral latency {} (restarts served {})",
+            plugin.latency(),
+            plugin.restarts
+        );
+        assert_eq!(plugin.latency(), expected, "{rate} Hz: spectral latency");
+        assert_eq!(
+            plugin
+                .instance
+                .access_handler(|m| m.latency_changed_outside_activate.get()),
+            0
+        );
+    }
+}
+
+/// Finite, within ±1, and no subnormal sample.
+fn check_clean(out: &[Vec<f32>], what: &str) {
+    check_bounded(out, what);
+    for (c, ch) in out.iter().enumerate() {
+        for (t, v) in ch.iter().enumerate() {
+            assert!(
+                *v == 0.0 || v.is_normal(),
+                "{what}: output channel {c} sample {t} is subnormal ({v:e})"
+            );
+        }
+    }
+}
+
+/// The bypass survives a state round trip: saved on, it loads on into a fresh instance (before
+/// activation: bypassed from the first sample) and into a running one (after the crossfade);
+/// saved off, it loads off into a bypassed instance.
+fn bypass_state_scenario() {
+    let rate = 48_000.0;
+    let dir = tempfile::tempdir().unwrap();
+    let source = Looper::new(mixture_wav(dir.path(), 2, rate, 2.0, 51));
+    let entry = load_entry();
+    let mut rng = ChaCha8Rng::seed_from_u64(51);
+    let mut plugin = Instance::new(&entry, 2, rate);
+    let bypass = plugin.param("Bypass").id;
+    let bypass_value = |p: &mut Instance| {
+        p.values()
+            .into_iter()
+            .find(|(n, _)| n == "Bypass")
+            .unwrap()
+            .1
+    };
+    plugin.process(&source.next(4800), &[(0, bypass, 1.0)], &mut rng);
+    assert_eq!(bypass_value(&mut plugin), 1.0);
+    let on = plugin.save_state();
+    plugin.process(&source.next(4800), &[(0, bypass, 0.0)], &mut rng);
+    assert_eq!(bypass_value(&mut plugin), 0.0);
+    let off = plugin.save_state();
+    assert_ne!(on, off, "the state carries the bypass");
+
+    // Into a fresh instance, loaded while inactive.
+    let mut fresh = Instance::new(&entry, 2, rate);
+    fresh.deactivate();
+    fresh.load_state(&on);
+    fresh.activate();
+    assert_eq!(
+        bypass_value(&mut fresh),
+        1.0,
+        "fresh instance: bypass restored"
+    );
+    let input = source.next(9600);
+    let out = fresh.process(&input, &[], &mut rng);
+    assert_eq!(
+        out, input,
+        "a restored bypass is bypassed from the first sample"
+    );
+    // Saved again, it is still on.
+    let again = fresh.save_state();
+    drop(fresh);
+    let mut third = Instance::new(&entry, 2, rate);
+    third.deactivate();
+    third.load_state(&again);
+    third.activate();
+    assert_eq!(
+        bypass_value(&mut third),
+        1.0,
+        "bypass survives two round trips"
+    );
+    drop(third);
+
+    // Into a running instance: after the crossfade, the input.
+    plugin.load_state(&on);
+    assert_eq!(
+        bypass_value(&mut plugin),
+        1.0,
+        "running instance: bypass restored"
+    );
+    let input = source.next(9600);
+    let out = plugin.process(&input, &[], &mut rng);
+    for c in 0..2 {
+        assert_eq!(
+            &out[c][2000..],
+            &input[c][2000..],
+            "running instance, channel {c}"
+        );
+    }
+    // And off again from a state saved off.
+    plugin.load_state(&off);
+    assert_eq!(bypass_value(&mut plugin), 0.0, "bypass off restored");
+    let out = plugin.process(&source.next(9600), &[], &mut rng);
+    check_bounded(&out, "un-bypassed by a state");
+}
+
+/// Subnormal, silent and random input through the real bundle with random parameter changes
+/// (bypass, dry/wet at 0, framing included): no output sample is ever subnormal.
+fn subnormal_scenario() {
+    let rate = 48_000.0;
+    let entry = load_entry();
+    let mut plugin = Instance::new(&entry, 2, rate);
+    let mut rng = ChaCha8Rng::seed_from_u64(71);
+    let params = plugin.params.clone();
+    let subnormal = |rng: &mut ChaCha8Rng| {
+        let bits = rng.random_range(1u32..0x0080_0000) | (rng.random::<u32>() & 0x8000_0000);
+        f32::from_bits(bits)
+    };
+    let mut checked = 0;
+    for round in 0..30 {
+        let frames = rng.random_range(500..6000);
+        let kind = round % 4;
+        let input: Vec<Vec<f32>> = (0..2)
+            .map(|_| {
+                (0..frames)
+                    .map(|_| match kind {
+                        0 => subnormal(&mut rng),
+                        1 => 0.0,
+                        2 => 0.1 * rng.sample::<f32, _>(StandardNormal),
+                        _ => match rng.random_range(0..3) {
+                            0 => subnormal(&mut rng),
+                            1 => 1e-7 * rng.sample::<f32, _>(StandardNormal),
+                            _ => 0.0,
+                        },
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut events: Vec<(usize, ClapId, f64)> = Vec::new();
+        for p in &params {
+            if !rng.random_bool(0.4) {
+                continue;
+            }
+            let v = match p.name.as_str() {
+                "Dry/wet" => [0.0, 0.5, 1.0][rng.random_range(0..3)],
+                _ => rng.random_range(p.min..=p.max),
+            };
+            let v = if p.stepped { v.round() } else { v };
+            events.push((rng.random_range(0..frames), p.id, v));
+        }
+        events.sort_by_key(|e| e.0);
+        let out = plugin.process(&input, &events, &mut rng);
+        check_clean(&out, &format!("round {round} (input kind {kind})"));
+        checked += 2 * frames;
+    }
+    println!("{checked} output samples, none subnormal");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -588,3 +588,180 @@ fn silence_keeps_the_learned_state_and_quiet_signals_whiten_without_resets() {
         }
     }
 }
+
+/// Input that ends in subnormals, silence, noise, or a mix of them; random parameter changes
+/// between blocks (dry/wet and output level included, so the dry path copies input samples):
+/// no output sample is ever subnormal (docs/DESIGN.md §7), and all stay finite and within ±1.
+#[test]
+fn no_output_sample_is_ever_subnormal() {
+    let fs = 48_000.0;
+    let subnormal = |rng: &mut ChaCha8Rng| {
+        // Any subnormal, either sign: a random mantissa with a zero exponent.
+        let bits = rng.random_range(1u32..0x0080_0000) | (rng.random::<u32>() & 0x8000_0000);
+        f32::from_bits(bits)
+    };
+    for framing in [Framing::Channels, Framing::Spectral] {
+        let params = EngineParams {
+            framing,
+            fft_size: 256,
+            bands: 8,
+            ..EngineParams::default()
+        };
+        let mut engine = Engine::new(2, fs, params).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut checked = 0usize;
+        for block in 0..600 {
+            let len = rng.random_range(1..=1024);
+            let kind = block % 4;
+            let mut audio: Vec<Vec<f32>> = (0..2)
+                .map(|_| {
+                    (0..len)
+                        .map(|_| match kind {
+                            0 => subnormal(&mut rng),
+                            1 => 0.0,
+                            2 => rng.sample::<f32, _>(StandardNormal) * 0.1,
+                            _ => match rng.random_range(0..3) {
+                                0 => subnormal(&mut rng),
+                                1 => rng.sample::<f32, _>(StandardNormal) * 1e-6,
+                                _ => 0.0,
+                            },
+                        })
+                        .collect()
+                })
+                .collect();
+            if rng.random_bool(0.2) {
+                let wet = [0.0, 0.3, 1.0][rng.random_range(0..3)];
+                engine.set_output(rng.random_range(-60.0..=0.0), wet);
+            }
+            if rng.random_bool(0.05) {
+                engine.select(WhitenerKind::ALL[rng.random_range(0..3)]);
+            }
+            if rng.random_bool(0.05) {
+                let _ = engine.set_levels(
+                    rng.random_range(-80.0..=0.0),
+                    rng.random_range(-140.0..=-40.0),
+                );
+            }
+            if rng.random_bool(0.02) {
+                engine
+                    .reinitialise(10f64.powf(rng.random_range(-2.0..=4.0)))
+                    .unwrap();
+            }
+            if rng.random_bool(0.05) {
+                engine.set_learning(rng.random_bool(0.7));
+            }
+            let mut bufs: Vec<&mut [f32]> = audio.iter_mut().map(|c| &mut c[..]).collect();
+            engine.process(&mut bufs);
+            for (c, ch) in audio.iter().enumerate() {
+                for (t, v) in ch.iter().enumerate() {
+                    assert!(
+                        v.is_finite() && v.abs() <= 1.0 && (*v == 0.0 || v.is_normal()),
+                        "{framing:?} block {block} (input kind {kind}) channel {c} sample {t}: {v:e}"
+                    );
+                }
+                checked += ch.len();
+            }
+        }
+        assert!(checked > 100_000);
+    }
+}
+
+/// The engine runs at any positive finite sample rate with the parameters fitted to it (as the
+/// plugin fits them), its output finite and within ±1; at extreme rates the learning block, the
+/// FFT size and the adaptation time are capped (docs/DESIGN.md §11); a rate that is not
+/// positive and finite is refused.
+#[test]
+fn any_positive_finite_sample_rate_runs() {
+    use interneuron_whitening::engine::params::{fft_size_range, learn_interval, tau_ms_range};
+    let rates = [
+        1.0,
+        7.3,
+        100.0,
+        1234.5678,
+        8_000.0,
+        22_050.0,
+        44_100.0,
+        384_000.0,
+        1_234_567.75,
+        5e6,
+    ];
+    for &fs in &rates {
+        for (framing, fft_size) in [
+            (Framing::Channels, 1024),
+            (Framing::Spectral, 1024),
+            (Framing::Spectral, 8192),
+        ] {
+            for n in [2usize, 16] {
+                if n == 16 && framing == Framing::Spectral {
+                    continue; // the channel count matters for the learning block only
+                }
+                let asked = EngineParams {
+                    framing,
+                    fft_size,
+                    ..EngineParams::default()
+                };
+                let fitted = asked.fitted_to(n, fs);
+                fitted.validate(n, fs).unwrap_or_else(|e| {
+                    panic!("{fs} Hz {framing:?} N={fft_size} n={n}: fitted params invalid: {e}")
+                });
+                let mut engine = Engine::new(n, fs, fitted)
+                    .unwrap_or_else(|e| panic!("{fs} Hz {framing:?} n={n}: {e}"));
+                let mut rng = ChaCha8Rng::seed_from_u64(fs as u64);
+                let mut audio: Vec<Vec<f32>> = (0..n)
+                    .map(|_| {
+                        // Below 1 kHz every sample may be a learning update and a stats
+                        // record: fewer samples keep the test short.
+                        (0..if fs < 1000.0 { 600 } else { 6_000 })
+                            .map(|_| rng.sample::<f32, _>(StandardNormal) * 0.1)
+                            .collect()
+                    })
+                    .collect();
+                run_engine(&mut engine, &mut audio, 4096, 5);
+                for ch in &audio {
+                    assert!(
+                        ch.iter()
+                            .all(|v| v.is_finite() && v.abs() <= 1.0 && (*v == 0.0 || v.is_normal())),
+                        "{fs} Hz {framing:?} N={fft_size} n={n}: output not finite, bounded, normal"
+                    );
+                }
+            }
+        }
+    }
+    // The caps: none at 8 kHz and above, all at 1234.5678 Hz.
+    for fs in [8_000.0, 48_000.0, 1_234_567.75] {
+        assert_eq!(learn_interval(2, fs), 256);
+        assert_eq!(learn_interval(16, fs), 512);
+        assert_eq!(fft_size_range(fs), (256, 8192));
+    }
+    assert_eq!(learn_interval(2, 1234.5678), 79, "64 ms at 1234.5678 Hz");
+    assert_eq!(
+        fft_size_range(1234.5678),
+        (256, 2048),
+        "2 s at 1234.5678 Hz"
+    );
+    let (lo, hi) = tau_ms_range(Framing::Channels, 2, 1024, 1234.5678);
+    assert!((lo - 64.0).abs() < 0.1 && hi == 60_000.0, "{lo}..{hi}");
+    // At 1 Hz one spectral hop (64 samples) is 64 s, longer than the longest adaptation time:
+    // the range is that one time constant.
+    let (lo, hi) = tau_ms_range(Framing::Spectral, 2, 256, 1.0);
+    assert_eq!((lo, hi), (64_000.0, 64_000.0));
+    // The library refuses what the plugin fits, naming the range valid at the rate.
+    let asked = EngineParams {
+        framing: Framing::Spectral,
+        fft_size: 8192,
+        tau_ms: 5000.0,
+        ..EngineParams::default()
+    };
+    let e = asked.validate(2, 1000.0).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "FFT size 8192 is outside 256..1024 for the spectral framing at 1000 Hz"
+    );
+    for bad in [0.0, -48_000.0, f64::NAN, f64::INFINITY] {
+        let e = Engine::new(2, bad, EngineParams::default()).err();
+        assert!(
+            e.is_some_and(|e| e.to_string().contains("positive and finite")),
+            "{bad} Hz"
+        );
+    }
+}

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use support::plugin_child;
 use support::signals::{check_bounded, correlation, Looper};
 use support::vst3::{
-    bundle_path, c_chars, find_audio_class, speaker_arrangement, utf16, Event, Instance, Module,
-    Param, AUDIO, EVENT, INPUT, OUTPUT, RATE,
+    bundle_path, c_chars, find_audio_class, speaker_arrangement, to_utf16, utf16, Event, Instance,
+    Module, Param, AUDIO, EVENT, INPUT, OUTPUT, RATE,
 };
 use vst3::Interface;
 use vst3::Steinberg::Vst::{
@@ -73,6 +73,21 @@ fn state_restores_into_a_fresh_instance() {
     run_child("state");
 }
 
+#[test]
+fn every_parameter_text_round_trips_with_one_unit() {
+    run_child("text");
+}
+
+#[test]
+fn any_sample_rate_activates_and_processes() {
+    run_child("rates");
+}
+
+#[test]
+fn bypass_persists_in_component_and_controller() {
+    run_child("bypass_state");
+}
+
 /// The child side: does nothing unless started by [`run_child`].
 #[test]
 #[ignore = "run in a child process by the other tests of this file"]
@@ -85,6 +100,9 @@ fn vst3_scenario_child() {
         "whitening" => whitening_scenario(),
         "automation" => automation_scenario(),
         "state" => state_scenario(),
+        "text" => text_scenario(),
+        "rates" => rates_scenario(),
+        "bypass_state" => bypass_state_scenario(),
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -655,6 +673,273 @@ fn state_scenario() {
         plugin.restarts_served,
         plugin.handler.restarts.load(Ordering::SeqCst)
     );
+    plugin.shutdown();
+    module.unload();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host conformance (issue 11): parameter texts, sample rates, bypass state.
+// ---------------------------------------------------------------------------------------------
+
+/// Every parameter at 101 normalised values through the controller's text interface
+/// (`getParamStringByValue` / `getParamValueByString`): the text of a value parses back to a
+/// value whose text is the same, and parsing that again gives the same value — the value
+/// given, snapped to its step (stepped parameters) or to the display's resolution (continuous
+/// ones); numeric parameters show plain numbers growing with the value, their unit in
+/// `ParameterInfo::units` — one unit over the whole range, which is what pedalboard needs to
+/// treat them as numbers.
+fn text_scenario() {
+    let module = Module::load();
+    let plugin = Instance::new(&module);
+    let units: &[(&str, &str)] = &[
+        ("Adaptation time", " ms"),
+        ("Interneurons", ""),
+        ("Init scale", ""),
+        ("Reference level", " dB"),
+        ("Output level", " dB"),
+        ("Dry/wet", "%"),
+        ("Noise floor", " dB"),
+        ("FFT size", ""),
+        ("Bands", ""),
+    ];
+    let mut conversions = 0;
+    for p in &plugin.params {
+        let mut texts = Vec::new();
+        for i in 0..=100 {
+            let v = i as f64 / 100.0;
+            let t = plugin.value_text(p.id, v);
+            let mut s = to_utf16(&t);
+            let mut v1 = -1.0;
+            // SAFETY: `s` is NUL-terminated UTF-16.
+            let r = unsafe {
+                plugin
+                    .controller
+                    .getParamValueByString(p.id, s.as_mut_ptr(), &mut v1)
+            };
+            assert_eq!(
+                r, kResultOk,
+                "{}: its own text {t:?} (of {v}) does not parse",
+                p.title
+            );
+            let t1 = plugin.value_text(p.id, v1);
+            assert_eq!(t1, t, "{}: {v} → {t:?} → {v1} → {t1:?}", p.title);
+            let mut s1 = to_utf16(&t1);
+            let mut v2 = -1.0;
+            // SAFETY: `s1` is NUL-terminated UTF-16.
+            let r = unsafe {
+                plugin
+                    .controller
+                    .getParamValueByString(p.id, s1.as_mut_ptr(), &mut v2)
+            };
+            assert!(
+                r == kResultOk && v2 == v1,
+                "{}: {t1:?} → {v1}, then {v2}",
+                p.title
+            );
+            // Stepped: the step itself. Continuous: a value the display cannot tell from `v`
+            // (same text, above) — the display's resolution is the snapping.
+            if p.steps > 0 {
+                // A nearest step, either one at a tie.
+                let (steps, steps1) = (v * p.steps as f64, v1 * p.steps as f64);
+                assert!(
+                    (steps1 - steps1.round()).abs() < 1e-5 && (steps1 - steps).abs() <= 0.5 + 1e-5,
+                    "{}: {v} → {t:?} → {v1}, not the nearest step",
+                    p.title
+                );
+            }
+            texts.push(t);
+            conversions += 1;
+        }
+        if let Some((_, unit)) = units.iter().find(|(name, _)| *name == p.title) {
+            assert_eq!(p.units, *unit, "{}: unit", p.title);
+            let numbers: Vec<f64> = texts
+                .iter()
+                .map(|t| {
+                    t.parse::<f64>().unwrap_or_else(|_| {
+                        panic!(
+                            "{}: {t:?} is not a plain number (unit {:?})",
+                            p.title, p.units
+                        )
+                    })
+                })
+                .collect();
+            assert!(
+                numbers.windows(2).all(|w| w[0] <= w[1]),
+                "{}: displays do not grow with the value: {texts:?}",
+                p.title
+            );
+        }
+        println!(
+            "{:<16} {:>10} … {:<10} unit {:?}",
+            p.title, texts[0], texts[100], p.units
+        );
+    }
+    println!("{conversions} conversions");
+    assert!(conversions >= 100 * plugin.params.len());
+    plugin.shutdown();
+    module.unload();
+}
+
+/// `setupProcessing` and `setActive(true)` at the odd rates Steinberg's validator uses and at
+/// common ones: activation succeeds, and with every parameter automated at random (spectral
+/// framing at the largest FFT size included) the output stays finite, within ±1 and free of
+/// subnormals; the latency settles at the FFT size the rate allows.
+fn rates_scenario() {
+    let module = Module::load();
+    for (i, rate) in [1234.5678, 8_000.0, 22_050.0, 384_000.0, 1_234_567.75]
+        .into_iter()
+        .enumerate()
+    {
+        let mut plugin = Instance::new(&module);
+        plugin.configure_at(2, rate);
+        assert!(plugin.try_start(), "setActive(true) failed at {rate} Hz");
+        let mut rng = ChaCha8Rng::seed_from_u64(80 + i as u64);
+        let frames = ((rate * 0.25) as usize).max(4096);
+        let noise = |rng: &mut ChaCha8Rng, frames: usize| -> Vec<Vec<f32>> {
+            (0..2)
+                .map(|_| {
+                    (0..frames)
+                        .map(|_| 0.1 * rng.sample::<f32, _>(StandardNormal))
+                        .collect()
+                })
+                .collect()
+        };
+        let out = plugin.process(&noise(&mut rng, frames), &[], &mut rng, false);
+        check_clean(&out, &format!("{rate} Hz, defaults"));
+        let params = plugin.params.clone();
+        for round in 0..3 {
+            let events: Vec<Event> = params
+                .iter()
+                .filter(|p| p.title != "Bypass")
+                .map(|p| (0, p.id, rng.random::<f64>()))
+                .collect();
+            let out = plugin.process(&noise(&mut rng, frames), &events, &mut rng, false);
+            check_clean(&out, &format!("{rate} Hz, round {round}"));
+        }
+        let (framing, spectral) = plugin.text_value("Framing", "Spectral");
+        let (fft, fft_8192) = plugin.text_value("FFT size", "8192");
+        let out = plugin.process(
+            &noise(&mut rng, frames),
+            &[(0, framing, spectral), (0, fft, fft_8192)],
+            &mut rng,
+            false,
+        );
+        check_clean(&out, &format!("{rate} Hz, to spectral"));
+        let expected = if rate < 4096.0 { 2048 } else { 8192 };
+        let started = Instant::now();
+        while plugin.latency() != expected
+            || plugin.handler.pending_flags.load(Ordering::SeqCst) != 0
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{rate} Hz: latency {} never became {expected}",
+                plugin.latency()
+            );
+            let out = plugin.process(&noise(&mut rng, 4096), &[], &mut rng, false);
+            check_clean(&out, &format!("{rate} Hz, spectral"));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        println!(
+            "{rate} Hz: activated, processed; spectral latency {} (restarts served {})",
+            plugin.latency(),
+            plugin.restarts_served
+        );
+        // Let the background thread finish collecting retired engines before the instance
+        // goes (nice-plug 0.4.2's worker must not hold the last reference; docs/DESIGN.md §8.1).
+        std::thread::sleep(Duration::from_millis(300));
+        plugin.shutdown();
+    }
+    module.unload();
+}
+
+/// Finite, within ±1, and no subnormal sample.
+fn check_clean(out: &[Vec<f32>], what: &str) {
+    check_bounded(out, what);
+    for (c, ch) in out.iter().enumerate() {
+        for (t, v) in ch.iter().enumerate() {
+            assert!(
+                *v == 0.0 || v.is_normal(),
+                "{what}: output channel {c} sample {t} is subnormal ({v:e})"
+            );
+        }
+    }
+}
+
+/// The bypass survives a state round trip in the component and in the controller: set by
+/// automation while processing (as the validator's "Parameter Bypass persistence" test does,
+/// with a parameter flush), saved with `getState`, then cleared, it comes back from
+/// `setState` + `setComponentState` into the same instance and into a fresh one (whose output
+/// is then the input from the first sample); a state saved with bypass off loads off.
+fn bypass_state_scenario() {
+    let module = Module::load();
+    let source = Looper::new(mixture(2.0, 41));
+    let mut rng = ChaCha8Rng::seed_from_u64(41);
+    let mut plugin = Instance::new(&module);
+    plugin.configure(2);
+    plugin.start();
+    let bypass = plugin.param("Bypass").id;
+    let controller_bypass = |p: &Instance| {
+        // SAFETY: plain getter.
+        unsafe { p.controller.getParamNormalized(bypass) }
+    };
+
+    // The validator's sequence: the controller is told, the processor gets the change in a
+    // parameter flush.
+    // SAFETY: plain VST3 call.
+    unsafe {
+        assert_eq!(plugin.controller.setParamNormalized(bypass, 1.0), kResultOk);
+    }
+    println!(
+        "controller value right after setParamNormalized(bypass, 1) while processing: {} \
+         (nice-plug 0.4.2 leaves it to the process call)",
+        controller_bypass(&plugin)
+    );
+    plugin.flush_params(&[(bypass, 1.0)]);
+    assert_eq!(controller_bypass(&plugin), 1.0, "bypass after the flush");
+    let on = plugin.save_state();
+    plugin.flush_params(&[(bypass, 0.0)]);
+    assert_eq!(controller_bypass(&plugin), 0.0);
+    let off = plugin.save_state();
+    assert_ne!(on, off, "the state carries the bypass");
+
+    // Back into the same instance (stopped, as the validator does): component and controller.
+    plugin.stop();
+    assert_eq!(plugin.load_state(&on, 0), kResultOk);
+    assert_eq!(
+        controller_bypass(&plugin),
+        1.0,
+        "the bypass is not restored in the controller"
+    );
+    plugin.start();
+    let input = source.next(sec(0.2));
+    let out = plugin.process(&input, &[], &mut rng, false);
+    for c in 0..2 {
+        // (After at most the 20 ms crossfade from where the instance was.)
+        assert_eq!(
+            &out[c][sec(0.03)..],
+            &input[c][sec(0.03)..],
+            "restored bypass: the output is the input"
+        );
+    }
+
+    // Into a fresh instance.
+    let mut fresh = Instance::new(&module);
+    assert_eq!(fresh.load_state(&on, 0), kResultOk);
+    assert_eq!(
+        controller_bypass(&fresh),
+        1.0,
+        "fresh instance's controller"
+    );
+    fresh.configure(2);
+    fresh.start();
+    let input = source.next(sec(0.2));
+    let out = fresh.process(&input, &[], &mut rng, false);
+    assert_eq!(out, input, "fresh instance: bypassed from the first sample");
+    // Off again from a state saved off.
+    fresh.stop();
+    assert_eq!(fresh.load_state(&off, 0), kResultOk);
+    assert_eq!(controller_bypass(&fresh), 0.0, "bypass off restored");
+    fresh.shutdown();
     plugin.shutdown();
     module.unload();
 }

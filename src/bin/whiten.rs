@@ -90,7 +90,8 @@ struct EngineArgs {
     /// rate) [default: 300].
     #[arg(long, allow_hyphen_values = true)]
     tau_ms: Option<f64>,
-    /// Interneurons per circuit (k >= channels, at most 64) [default: channels].
+    /// Interneurons per circuit, 1..64 (k >= channels; for `process` a smaller k is an
+    /// error, for `live` it is raised to the channel count) [default: channels].
     #[arg(long)]
     interneurons: Option<usize>,
     /// Initial scale s of every circuit (M₀ = s·I), 0.01..10000.
@@ -158,7 +159,11 @@ impl EngineArgs {
             framing: self.mode,
             selected: self.circuit,
             tau_ms: self.tau_ms.unwrap_or(params::TAU_MS.default),
-            interneurons: self.interneurons.unwrap_or(0),
+            // The engine uses max(k, channels): the range table's default 1 is "as many as
+            // channels".
+            interneurons: self
+                .interneurons
+                .unwrap_or(params::INTERNEURONS.default as usize),
             init_scale: self.init_scale,
             reference_db: self.reference_db,
             output_db: self.output_db,
@@ -420,6 +425,20 @@ fn process_cmd(a: &ProcessArgs) -> Result<()> {
         anyhow::bail!("--raw takes a learning rate per sample: use --eta instead of --tau-ms");
     }
     let params = a.engine.params()?;
+    if let Some(k) = a.engine.interneurons {
+        // The engine raises k to the channel count; typed on the command line, a smaller k is
+        // a mistake worth saying. (An unreadable input is reported by processing.)
+        if let Ok(input) = interneuron_whitening::io::WavInput::open(&a.input) {
+            let n = input.spec().channels as usize;
+            if k < n {
+                anyhow::bail!(
+                    "--interneurons {k} is fewer than the {n} channels of {}: the interneuron \
+                     circuit needs k >= n",
+                    a.input.display()
+                );
+            }
+        }
+    }
     let opts = ProcessOptions {
         params,
         raw: a.raw,
@@ -578,7 +597,16 @@ fn bench_cmd(
     }
     println!(
         "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11} {:>8} {:>9} {:>8} {:>8}  met",
-        "framing", "ch", "fft", "input", "block", "realtime ×", "target", "cost ×", "worst", "p99.9"
+        "framing",
+        "ch",
+        "fft",
+        "input",
+        "block",
+        "realtime ×",
+        "target",
+        "cost ×",
+        "worst",
+        "p99.9"
     );
     for r in &results {
         let cost = cost_ratio(&results, r);
@@ -604,7 +632,8 @@ fn bench_cmd(
                 (InputKind::Steady, Some(t)) => format!("{t:.0}"),
                 _ => "-".into(),
             },
-            cost.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into()),
+            cost.map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "-".into()),
             100.0 * r.worst_block_fraction,
             100.0 * r.p999_block_fraction,
         );

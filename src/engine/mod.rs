@@ -34,7 +34,7 @@ pub use params::{
 };
 pub use race::{Race, RaceSettings, WhitenerSnapshot};
 pub use raw::RawWhitener;
-pub use safety::{db_to_amp, power_to_db, DenormalGuard, SafetyLimiter};
+pub use safety::{db_to_amp, flush_subnormals, power_to_db, DenormalGuard, SafetyLimiter};
 pub use state::{LearnedState, RaceState};
 pub use stats::{Eigenvalues, StatsRecord, StatsSender};
 
@@ -244,21 +244,20 @@ impl Engine {
                 "{channels} channels: the engine supports 1 to {MAX_CHANNELS}"
             )));
         }
-        if !(sample_rate.is_finite() && (1000.0..=768_000.0).contains(&sample_rate)) {
+        // Any positive finite rate: what depends on it is capped in the range table's
+        // functions (learning block, FFT size, adaptation time; docs/DESIGN.md §11).
+        if !(sample_rate.is_finite() && sample_rate > 0.0) {
             return Err(EngineError::InvalidParameter(format!(
-                "sample rate {sample_rate} Hz is outside 1 kHz..768 kHz"
+                "sample rate {sample_rate} Hz: it must be positive and finite"
             )));
         }
         params.validate(channels, sample_rate)?;
         let in_scale = 1.0 / db_to_amp(params.reference_db);
         let floor = db_to_amp(params.noise_floor_db) * in_scale;
-        let k = if params.interneurons == 0 {
-            channels
-        } else {
-            params.interneurons.max(channels)
-        };
+        // At least as many interneurons as channels (`M = W Wᴴ` needs `k ≥ n`).
+        let k = params.interneurons.max(channels);
         let vector_rate = params.vector_rate(sample_rate);
-        let per_update = params::vectors_per_update(params.framing, channels);
+        let per_update = params::vectors_per_update(params.framing, channels, sample_rate);
         let settings = RaceSettings {
             eta: block_eta(per_update, params.tau_ms, vector_rate),
             interneurons: k,
@@ -519,6 +518,11 @@ impl Engine {
         };
         self.core.process(&mut ctx, buffers, start, end);
         self.limit(buffers, start, end);
+        // Under FTZ/DAZ arithmetic makes no subnormals, but the dry path copies input samples,
+        // which may be subnormal: none reaches the output (docs/DESIGN.md §7).
+        for b in buffers.iter_mut() {
+            flush_subnormals(&mut b[start..end]);
+        }
     }
 
     /// Output safety: the limiter guarantees |y| ≤ 1. When it is idle and nothing in the

@@ -103,17 +103,18 @@ pub static TAU_MS: ParamRange = ParamRange {
     meaning: "time constant of learning, τ = 1/(η·rate) (lower end: see below)",
 };
 
-/// Interneurons per circuit `k`; 0 means as many as channels, and values below the channel
-/// count are raised to it (`M = W Wᴴ` needs `k ≥ n`).
+/// Interneurons per circuit `k`, at least: a circuit of `n` channels uses `max(k, n)`
+/// (`M = W Wᴴ` needs `k ≥ n`), so the default 1 means "as many as channels". A plain count
+/// rather than a special value such as 0, so that hosts show (and scripts set) a number.
 pub static INTERNEURONS: ParamRange = ParamRange {
     label: "Interneurons",
     flag: "--interneurons",
-    min: 0.0,
+    min: 1.0,
     max: 4.0 * MAX_CHANNELS as f64,
-    default: 0.0,
+    default: 1.0,
     unit: "",
     mapping: Mapping::Linear,
-    meaning: "`k` of the interneuron circuit (0 = as many as channels)",
+    meaning: "`k` of the interneuron circuit; fewer than the channels means as many as channels",
 };
 
 /// Initial scale `s` of every whitener (`M₀ = s·I`), the paper's experiment variable.
@@ -231,7 +232,7 @@ pub static RANGES: [&ParamRange; 9] = [
 
 /// A value outside its range, with the range valid where it was given.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{} {value}{} is outside {}{}", param.label.to_lowercase(), unit_suffix(param.unit), show_range(*min, *max, param.unit), context_suffix(context))]
+#[error("{} {value}{} is outside {}{}", lower_label(param.label), unit_suffix(param.unit), show_range(*min, *max, param.unit), context_suffix(context))]
 pub struct OutOfRange {
     /// Which parameter.
     pub param: &'static ParamRange,
@@ -255,7 +256,7 @@ impl OutOfRange {
             self.value,
             show_range(self.min, self.max, self.param.unit),
             context_suffix(&self.context),
-            self.param.label.to_lowercase()
+            lower_label(self.param.label)
         )
     }
 
@@ -263,6 +264,16 @@ impl OutOfRange {
     pub fn in_context(mut self, framing: Framing, sample_rate: f64) -> Self {
         self.context = Some((framing, sample_rate));
         self
+    }
+}
+
+/// A label inside a sentence: lower case, except an acronym ("FFT size").
+fn lower_label(label: &str) -> String {
+    let first = label.split([' ', '/']).next().unwrap_or("");
+    if first.len() > 1 && first.chars().all(|c| c.is_ascii_uppercase()) {
+        label.to_string()
+    } else {
+        label.to_lowercase()
     }
 }
 
@@ -418,16 +429,55 @@ impl Default for EngineParams {
     }
 }
 
+/// Longest span of one learning block in the channels framing, s. The block is a number of
+/// samples (below), so at very low sample rates it would span a long time — and the block is
+/// the shortest adaptation time the engine delivers (one update per block, [`tau_ms_range`]).
+/// 64 ms is a 512-sample block at 8 kHz: the cap never binds at 8 kHz and above.
+///
+/// These caps, and the adaptation time's range, are what lets an engine run at any positive
+/// finite sample rate a host asks for (docs/DESIGN.md §11).
+pub const MAX_LEARN_BLOCK_S: f64 = 0.064;
+
+/// Longest span of one STFT frame, s: the spectral framing's latency, and four hops. The FFT
+/// size is a number of samples, so at very low sample rates it would span seconds (and its hop
+/// would bound the adaptation time from below). 2 s is the largest FFT size (8192) at
+/// 4096 Hz: the cap never binds at 4096 Hz and above.
+pub const MAX_FRAME_S: f64 = 2.0;
+
 /// Input vectors per learning step in the channels framing: 256 (5.3 ms at 48 kHz) up to 8
 /// channels, 512 above, where the O(n³) updates cost more. Per-sample work is then only the
 /// response and the outer-product accumulation, and the updates are amortised over the block
-/// (docs/DESIGN.md §4).
-pub fn learn_interval(channels: usize) -> usize {
-    if channels > 8 {
-        512
+/// (docs/DESIGN.md §4). At sample rates where that block would span more than
+/// [`MAX_LEARN_BLOCK_S`] it is shortened to that span (at least one sample).
+pub fn learn_interval(channels: usize, sample_rate: f64) -> usize {
+    let usual = if channels > 8 { 512 } else { 256 };
+    usual.min(samples_in(MAX_LEARN_BLOCK_S, sample_rate))
+}
+
+/// Whole samples in `seconds` at `sample_rate` (at least 1; saturating for huge products).
+fn samples_in(seconds: f64, sample_rate: f64) -> usize {
+    // The nudge keeps exact products (0.064 s at 8000 Hz = 512) from rounding down.
+    let n = (seconds * sample_rate * (1.0 + 1e-12)).floor();
+    if n >= usize::MAX as f64 {
+        usize::MAX
     } else {
-        256
+        (n as usize).max(1)
     }
+}
+
+/// The FFT sizes an engine at `sample_rate` runs: [`FFT_SIZE`]'s range, its top lowered to
+/// the largest power of two that spans at most [`MAX_FRAME_S`] (never below [`FFT_SIZE`]'s
+/// minimum).
+pub fn fft_size_range(sample_rate: f64) -> (usize, usize) {
+    let (lo, hi) = (FFT_SIZE.min as usize, FFT_SIZE.max as usize);
+    let span = samples_in(MAX_FRAME_S, sample_rate);
+    let top = if span >= hi {
+        hi
+    } else {
+        // The largest power of two ≤ span, not below the minimum.
+        (1usize << (usize::BITS - 1 - span.leading_zeros())).max(lo)
+    };
+    (lo, top)
 }
 
 /// Input vectors per second: samples/s (channels) or STFT frames/s (spectral, hop N/4).
@@ -439,9 +489,9 @@ pub fn vector_rate(framing: Framing, fft_size: usize, sample_rate: f64) -> f64 {
 }
 
 /// Input vectors per learning update: a block of [`learn_interval`] samples, or one frame.
-pub fn vectors_per_update(framing: Framing, channels: usize) -> usize {
+pub fn vectors_per_update(framing: Framing, channels: usize, sample_rate: f64) -> usize {
     match framing {
-        Framing::Channels => learn_interval(channels),
+        Framing::Channels => learn_interval(channels, sample_rate),
         Framing::Spectral => 1,
     }
 }
@@ -458,7 +508,8 @@ pub fn tau_ms_for_eta(eta: f64, vector_rate: f64) -> f64 {
 
 /// The adaptation times (ms) an engine of this framing, channel count, FFT size and sample
 /// rate delivers: from the larger of [`TAU_MS`]'s minimum and the time constant at which one
-/// update would exceed [`MAX_BLOCK_ETA`], to [`TAU_MS`]'s maximum.
+/// update would exceed [`MAX_BLOCK_ETA`], to [`TAU_MS`]'s maximum. At sample rates so low that
+/// one update spans more than that maximum, the range is that one shortest time constant.
 pub fn tau_ms_range(
     framing: Framing,
     channels: usize,
@@ -466,11 +517,12 @@ pub fn tau_ms_range(
     sample_rate: f64,
 ) -> (f64, f64) {
     let rate = vector_rate(framing, fft_size, sample_rate);
-    let per_update = vectors_per_update(framing, channels) as f64;
+    let per_update = vectors_per_update(framing, channels, sample_rate) as f64;
     let shortest = tau_ms_for_eta(MAX_BLOCK_ETA / per_update, rate);
     // Round up to 0.1 ms so that the printed bound is itself valid.
     let shortest = (shortest * 10.0).ceil() / 10.0;
-    (TAU_MS.min.max(shortest), TAU_MS.max)
+    let lo = TAU_MS.min.max(shortest);
+    (lo, TAU_MS.max.max(lo))
 }
 
 impl EngineParams {
@@ -488,16 +540,22 @@ impl EngineParams {
     /// out-of-range value is an [`EngineError::OutOfRange`] naming the parameter and the
     /// range valid here.
     pub fn validate(&self, channels: usize, sample_rate: f64) -> Result<(), EngineError> {
-        let (lo, hi) = self.tau_ms_range(channels, sample_rate);
-        TAU_MS
-            .check_within(self.tau_ms, lo, hi)
-            .map_err(|e| e.in_context(self.framing, sample_rate))?;
         self.validate_levels()?;
         INIT_SCALE.check(self.init_scale)?;
         DRY_WET.check(self.dry_wet)?;
         INTERNEURONS.check(self.interneurons as f64)?;
         if self.framing == Framing::Spectral {
-            FFT_SIZE.check(self.fft_size as f64)?;
+            let (lo, hi) = fft_size_range(sample_rate);
+            FFT_SIZE
+                .check_within(self.fft_size as f64, lo as f64, hi as f64)
+                .map_err(|e| {
+                    // Name the rate when it is what lowered the top of the range.
+                    if hi < FFT_SIZE.max as usize {
+                        e.in_context(self.framing, sample_rate)
+                    } else {
+                        e
+                    }
+                })?;
             if !self.fft_size.is_power_of_two() {
                 return Err(EngineError::InvalidParameter(format!(
                     "FFT size {} must be a power of two",
@@ -506,6 +564,11 @@ impl EngineParams {
             }
             BANDS.check(self.bands as f64)?;
         }
+        // Last: its range depends on the FFT size (and the rate), checked above.
+        let (lo, hi) = self.tau_ms_range(channels, sample_rate);
+        TAU_MS
+            .check_within(self.tau_ms, lo, hi)
+            .map_err(|e| e.in_context(self.framing, sample_rate))?;
         Ok(())
     }
 
@@ -538,10 +601,12 @@ impl EngineParams {
         p.dry_wet = DRY_WET.clamp(p.dry_wet);
         p.noise_floor_db = NOISE_FLOOR_DB.clamp(p.noise_floor_db);
         p.interneurons = INTERNEURONS.clamp(p.interneurons as f64) as usize;
+        let (fft_lo, fft_hi) = fft_size_range(sample_rate);
         p.fft_size = FFT_SIZE.clamp(p.fft_size as f64) as usize;
         if !p.fft_size.is_power_of_two() {
-            p.fft_size = p.fft_size.next_power_of_two().min(FFT_SIZE.max as usize);
+            p.fft_size = p.fft_size.next_power_of_two();
         }
+        p.fft_size = p.fft_size.clamp(fft_lo, fft_hi);
         p.bands = BANDS.clamp(p.bands as f64) as usize;
         let (lo, hi) = p.tau_ms_range(channels, sample_rate);
         p.tau_ms = if p.tau_ms.is_nan() {
@@ -550,6 +615,60 @@ impl EngineParams {
             p.tau_ms.clamp(lo, hi)
         };
         p
+    }
+
+    /// The latency in samples of an engine with these parameters: 0 in the channels framing,
+    /// the FFT size N in the spectral framing (docs/DESIGN.md §3.2).
+    pub fn latency_samples(&self) -> usize {
+        match self.framing {
+            Framing::Channels => 0,
+            Framing::Spectral => self.fft_size,
+        }
+    }
+
+    /// What running these parameters for `channels` at `sample_rate` changes because of the
+    /// rate — a learning block, FFT size or adaptation time shortened or lengthened from what
+    /// was asked (for a host's log; `None` when nothing is). `self` is what was asked; the
+    /// engine runs [`EngineParams::fitted_to`].
+    pub fn rate_adjustments(&self, channels: usize, sample_rate: f64) -> Option<String> {
+        let fitted = self.fitted_to(channels, sample_rate);
+        let mut notes = Vec::new();
+        if self.framing == Framing::Channels {
+            let usual = learn_interval(channels, f64::INFINITY);
+            let block = learn_interval(channels, sample_rate);
+            if block < usual {
+                notes.push(format!(
+                    "learning blocks of {block} samples instead of {usual} (at most {} ms)",
+                    short(MAX_LEARN_BLOCK_S * 1e3)
+                ));
+            }
+        }
+        if self.framing == Framing::Spectral && fitted.fft_size != self.fft_size {
+            notes.push(format!(
+                "FFT size {} instead of {} (a frame spans at most {} s)",
+                fitted.fft_size,
+                self.fft_size,
+                short(MAX_FRAME_S)
+            ));
+        }
+        // The adaptation time's lower end depends on the rate at every rate (one learning
+        // block); it is worth a note only where the rate is extreme.
+        let (lo, hi) = fitted.tau_ms_range(channels, sample_rate);
+        if (!notes.is_empty() || lo == hi) && (fitted.tau_ms - self.tau_ms).abs() > 0.05 {
+            notes.push(format!(
+                "adaptation time {} ms instead of {} ms (valid here: {})",
+                short(fitted.tau_ms),
+                short(self.tau_ms),
+                show_range(lo, hi, TAU_MS.unit)
+            ));
+        }
+        (!notes.is_empty()).then(|| {
+            format!(
+                "at {} Hz and {channels} channels: {}",
+                (sample_rate * 100.0).round() / 100.0,
+                notes.join("; ")
+            )
+        })
     }
 
     /// Check the levels alone (what [`super::Engine::set_levels`] changes).
@@ -617,6 +736,40 @@ mod tests {
             "--tau-ms 2 is outside 5.4..60000 ms (adaptation time)"
         );
         assert_eq!(show_range(3.472e-7, 0.004167, ""), "3.472e-7..0.004167");
+    }
+
+    #[test]
+    fn extreme_rates_are_noted_and_usual_ones_are_not() {
+        let short_tau = EngineParams {
+            tau_ms: 5.0,
+            ..Default::default()
+        };
+        // The adaptation time's usual lower end (one block) is no note.
+        assert_eq!(short_tau.rate_adjustments(2, 48_000.0), None);
+        assert_eq!(EngineParams::default().rate_adjustments(16, 8_000.0), None);
+        let note = short_tau.rate_adjustments(2, 1234.5678).unwrap();
+        assert_eq!(
+            note,
+            "at 1234.57 Hz and 2 channels: learning blocks of 79 samples instead of 256 (at \
+             most 64 ms); adaptation time 64 ms instead of 5 ms (valid here: 64..60000 ms)"
+        );
+        let spectral = EngineParams {
+            framing: Framing::Spectral,
+            fft_size: 8192,
+            tau_ms: 60_000.0,
+            ..Default::default()
+        };
+        assert_eq!(
+            spectral.rate_adjustments(2, 1000.0).unwrap(),
+            "at 1000 Hz and 2 channels: FFT size 1024 instead of 8192 (a frame spans at most 2 s)"
+        );
+        assert_eq!(spectral.rate_adjustments(2, 4096.0), None);
+        // One hop of the smallest FFT longer than the longest adaptation time.
+        let note = spectral.rate_adjustments(2, 1.0).unwrap();
+        assert!(
+            note.contains("adaptation time 64000 ms instead of 60000 ms"),
+            "{note}"
+        );
     }
 
     /// `--eta 0.01` at 48 kHz asks for τ = 2.08 ms, shorter than one block: refused naming

@@ -16,8 +16,8 @@ pub struct RawWhitener {
 }
 
 impl RawWhitener {
-    /// A circuit of `channels` neurons (and `interneurons` ≥ n, 0 = n) with learning rate η
-    /// per sample and initial scale `s`.
+    /// A circuit of `channels` neurons (and `max(interneurons, n)` interneurons, as the
+    /// engine's) with learning rate η per sample and initial scale `s`.
     pub fn new(
         kind: WhitenerKind,
         channels: usize,
@@ -25,11 +25,7 @@ impl RawWhitener {
         eta: f64,
         scale: f64,
     ) -> Result<Self, CircuitError> {
-        let k = if interneurons == 0 {
-            channels
-        } else {
-            interneurons
-        };
+        let k = interneurons.max(channels);
         let circuit = build_circuit(
             kind,
             channels,

@@ -44,7 +44,12 @@ impl DryDelay {
         {
             let mut w = self.write;
             for (x, y) in ch[start..end].iter().zip(o.iter_mut()) {
-                ring[w & MASK] = *x;
+                // As the engine treats its input: NaN, infinities and subnormals are 0.
+                ring[w & MASK] = if x.is_finite() && x.abs() >= f32::MIN_POSITIVE {
+                    *x
+                } else {
+                    0.0
+                };
                 *y = ring[w.wrapping_sub(delay) & MASK];
                 w = w.wrapping_add(1);
             }

@@ -35,7 +35,8 @@ pub mod swap;
 pub use params::WhiteningParams;
 
 use crate::engine::{
-    Engine, EngineError, EngineParams, LearnedState, StatsRecord, StatsSender, MAX_CHANNELS,
+    DenormalGuard, Engine, EngineError, EngineParams, LearnedState, StatsRecord, StatsSender,
+    MAX_CHANNELS,
 };
 use bypass::Bypass;
 use crossbeam_channel::{bounded, Receiver};
@@ -46,7 +47,7 @@ use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use swap::{Background, BuildRequest, EngineSwap, Handoff, Structure};
+use swap::{Background, BuildRequest, EngineSwap, Handoff, LatencyChanges, Requested, Structure};
 
 /// Length of the bypass crossfade and of the crossfade between engines after a rebuild.
 pub const FADE_MS: f32 = 20.0;
@@ -112,11 +113,13 @@ impl Active {
         engine: Engine,
         handoff: &Arc<Handoff>,
         params: &WhiteningParams,
+        latency_changes: LatencyChanges,
     ) -> Self {
         let channels = engine.channels();
         let fade_step = 1.0 / (FADE_MS * 1e-3 * sample_rate).max(1.0);
         Self {
-            swap: EngineSwap::new(handoff.clone(), engine, SUB_BLOCK, fade_step),
+            swap: EngineSwap::new(handoff.clone(), engine, SUB_BLOCK, fade_step)
+                .with_latency_changes(latency_changes),
             bypass: Bypass::new(channels, SUB_BLOCK, fade_step, params.bypass.value()),
             sample_rate,
             reinit_prev: params.reinitialise.value(),
@@ -270,16 +273,14 @@ impl Plugin for InterneuronWhitening {
             .map(|c| c.get() as usize)
             .unwrap_or(0);
         let sample_rate = buffer_config.sample_rate;
-        let params = self
-            .params
-            .engine_params()
-            .fitted_to(channels, sample_rate as f64);
+        let wanted = self.params.engine_params();
+        let params = wanted.fitted_to(channels, sample_rate as f64);
         // Re-activation with the same configuration (after a latency change, or a host that
         // activates twice) keeps the engine and what it has learned.
         if let Some(a) = &mut self.active {
             if a.swap.channels() == channels
                 && a.sample_rate == sample_rate
-                && a.swap.structure() == Structure::of(&params)
+                && a.swap.structure() == Structure::of(&params, channels)
                 && !a.poisoned
             {
                 // A state the host loaded meanwhile is restored now, not by a rebuild.
@@ -293,6 +294,16 @@ impl Plugin for InterneuronWhitening {
         // Anything in flight belongs to the previous configuration.
         self.active = None;
         self.handoff.invalidate();
+        // Any positive finite rate runs; at extreme rates some quantities are capped: say so.
+        if let Some(note) = wanted.rate_adjustments(channels, sample_rate as f64) {
+            nice_warn!("{note}");
+        }
+        // CLAP lets the latency change only while the host activates the plugin; VST3 (and
+        // the standalone) take a change at any time (docs/DESIGN.md §8.1).
+        let latency_changes = match context.plugin_api() {
+            PluginApi::Clap => LatencyChanges::AtActivation,
+            PluginApi::Vst3 | PluginApi::Standalone => LatencyChanges::Live,
+        };
         match new_engine(channels, sample_rate as f64, params) {
             Ok(mut engine) => {
                 engine.set_stats_sender(Some(self.stats_tx.clone()));
@@ -305,6 +316,7 @@ impl Plugin for InterneuronWhitening {
                     engine,
                     &self.handoff,
                     &self.params,
+                    latency_changes,
                 ));
                 true
             }
@@ -334,12 +346,19 @@ impl Plugin for InterneuronWhitening {
         _aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        // Flush-to-zero for everything the plugin computes around the engine (fades, mixes).
+        let _denormals = DenormalGuard::new();
         let caught = catch_unwind(AssertUnwindSafe(|| self.process_inner(buffer, context)));
         if caught.is_err() {
             if let Some(a) = &mut self.active {
                 a.poisoned = true;
             }
             silence(buffer.as_slice());
+        }
+        // Whatever path a sample took (dry delay, bypass, engine crossfade), the host gets no
+        // subnormal and no NaN or infinity (docs/DESIGN.md §7).
+        for channel in buffer.as_slice().iter_mut() {
+            guard_output(channel);
         }
         // The STFT and the latency-compensating delay hold `latency` samples of signal after
         // the input stops: ask the host not to cut them off.
@@ -366,14 +385,18 @@ impl InterneuronWhitening {
         let wanted = params.engine_params();
         let mut bg = HostBackground(&*context);
 
-        // 1. A finished engine: swap it in, or discard it if it is stale.
+        // 1. A finished engine: swap it in, or discard it if it is stale. A new latency comes
+        //    only from `LatencyChanges::Live` swaps (VST3: restartComponent(kLatencyChanged)).
         if let Some(latency) = a.swap.receive(&mut bg) {
             context.set_latency_samples(latency as u32);
         }
         // 2. Structural parameters changed, or the host loaded a learned state: request an
-        //    engine (once per change).
+        //    engine (once per change) — or, for another latency under CLAP, a restart from
+        //    the host, at which `activate` builds it and reports the latency.
         let restore = a.take_load(&params.learned);
-        a.swap.request(&wanted, restore, samples, &mut bg);
+        if a.swap.request(&wanted, restore, samples, &mut bg) == Requested::Restart {
+            context.request_restart();
+        }
         // 3. Live parameters.
         apply_live_params(
             a.swap.engine_mut(),
@@ -461,6 +484,17 @@ fn restore_into(engine: &mut Engine, state: Option<LearnedState>) {
     if let Some(state) = state.filter(|s| s.fits(engine)) {
         if let Err(e) = engine.restore_learned_state(&state) {
             nice_warn!("the saved learned state was not restored: {e}");
+        }
+    }
+}
+
+/// The last step before the host: non-finite and subnormal samples become 0. (The engine's own
+/// output is already clean; the dry paths around it copy what the host sent.)
+fn guard_output(samples: &mut [f32]) {
+    for v in samples.iter_mut() {
+        // `contains` is false for NaN too.
+        if !(f32::MIN_POSITIVE..=f32::MAX).contains(&v.abs()) {
+            *v = 0.0;
         }
     }
 }

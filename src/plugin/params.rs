@@ -49,11 +49,55 @@ fn float_range(r: &ParamRange) -> FloatRange {
     }
 }
 
-/// A level parameter in dBFS from the range table.
+/// A level parameter in dBFS from the range table. Shown as "−20.0 dB": hosts that read
+/// numbers from displays (pedalboard) know "dB" but not "dBFS".
 fn level_param(r: &ParamRange) -> FloatParam {
     FloatParam::new(r.label, r.default as f32, float_range(r))
-        .with_unit(" dBFS")
+        .with_unit(" dB")
         .with_value_to_string(formatters::v2s_f32_rounded(1))
+        .with_string_to_value(Arc::new(|s| number_before(s, &["dbfs", "db"])))
+}
+
+/// The number in `text` followed by one of `units` (lower case, matched without regard to
+/// case) or by nothing: how every numeric parameter parses what a host or a user typed,
+/// including the display it printed itself (`"−20.0 dB"`, `"300.0 ms"`, `"80%"`).
+fn number_before(text: &str, units: &[&str]) -> Option<f32> {
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    let number = units
+        .iter()
+        .find(|u| lower.ends_with(*u))
+        .map_or(text, |u| &text[..text.len() - u.len()]);
+    // A typographic minus is a minus.
+    let v: f32 = number.trim().replace('−', "-").parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+/// An adaptation time typed or displayed: a number of milliseconds (`"300.0 ms"`, `"300"`),
+/// or of seconds with `s`, `sec` or `seconds` (`"2.5 s"`).
+fn parse_time_ms(text: &str) -> Option<f32> {
+    let lower = text.trim().to_ascii_lowercase();
+    if lower.ends_with("ms") {
+        return number_before(text, &["ms"]);
+    }
+    if let Some(s) = number_before(text, &["seconds", "sec", "s"]).filter(|_| lower.ends_with('s'))
+    {
+        return Some(s * 1000.0);
+    }
+    number_before(text, &[])
+}
+
+/// An integer typed or displayed, also as a whole float (`"12"`, `"12.0"`): hosts that parse
+/// displays as floats hand them back that way.
+fn parse_count(text: &str) -> Option<i32> {
+    let v = number_before(text, &[])?;
+    (v.fract() == 0.0 && v.abs() < i32::MAX as f32).then_some(v as i32)
+}
+
+/// The adaptation time's display: always milliseconds, one decimal, so that hosts reading
+/// numbers from displays see one unit over the whole range (5.0 … 60000.0 ms).
+fn format_time_ms(v: f32) -> String {
+    format!("{v:.1}")
 }
 
 /// The heard whitener as a host parameter: the library's one [`WhitenerKind`], its names as
@@ -136,12 +180,15 @@ pub struct WhiteningParams {
 
     /// Adaptation time constant τ in ms (η = 1/(τ·rate)). Skewed because the useful range spans
     /// four decades (5 ms … 60 s) and the musically interesting part is below a few seconds.
-    /// Not smoothed: η only scales learning steps, a jump in it cannot click.
+    /// Not smoothed: η only scales learning steps, a jump in it cannot click. Always shown in
+    /// ms (a display that switched to seconds would not read as one number to scripting hosts).
     #[id = "tau"]
     pub tau_ms: FloatParam,
 
-    /// Interneurons per circuit; 0 means as many as channels (`k = n`). Values below the
-    /// channel count are raised to it (the circuit needs `k ≥ n`). Structural.
+    /// Interneurons per circuit, 1 … 64: the circuit uses `max(k, channels)` (it needs
+    /// `k ≥ n`), so the default 1 means as many as channels. A plain count so that hosts show,
+    /// and scripts set, a number. (Projects saved with the old 0 = "as many as channels" load
+    /// as 1: the same circuit.) Structural.
     #[id = "interneurons"]
     pub interneurons: IntParam,
 
@@ -149,7 +196,7 @@ pub struct WhiteningParams {
     /// engine is built. Stored as its base-10 exponent because nice-plug ranges have no
     /// logarithmic mapping and a power-law skew over six decades would crush the low end: the
     /// paper's experiment sweeps `s` in decades, so equal knob travel per decade is what a user
-    /// wants. Displayed (and typed) as the scale itself.
+    /// wants. Displayed (and typed) as the scale itself, a plain number (`"x"` is accepted).
     #[id = "init_scale"]
     pub init_scale_log10: FloatParam,
 
@@ -217,23 +264,9 @@ impl Default for WhiteningParams {
             circuit: EnumParam::new("Circuit", d.selected),
             framing: EnumParam::new("Framing", d.framing),
             tau_ms: FloatParam::new(TAU_MS.label, d.tau_ms as f32, float_range(&TAU_MS))
-                // No `with_unit`: the text already carries "ms" or "s" (nice-plug appends the unit
-                // to `value_to_string`'s output, which showed "300.0 ms ms").
-                .with_value_to_string(Arc::new(|v| {
-                    if v >= 1000.0 {
-                        format!("{:.2} s", v / 1000.0)
-                    } else {
-                        format!("{v:.1} ms")
-                    }
-                }))
-                .with_string_to_value(Arc::new(|s| {
-                    let s = s.trim();
-                    if let Some(sec) = s.strip_suffix('s').filter(|r| !r.ends_with('m')) {
-                        sec.trim().parse::<f32>().ok().map(|v| v * 1000.0)
-                    } else {
-                        s.trim_end_matches("ms").trim().parse().ok()
-                    }
-                })),
+                .with_unit(" ms")
+                .with_value_to_string(Arc::new(format_time_ms))
+                .with_string_to_value(Arc::new(parse_time_ms)),
             interneurons: IntParam::new(
                 INTERNEURONS.label,
                 d.interneurons as i32,
@@ -242,13 +275,7 @@ impl Default for WhiteningParams {
                     max: INTERNEURONS.max as i32,
                 },
             )
-            .with_value_to_string(Arc::new(|v| {
-                if v == 0 {
-                    "= channels".to_string()
-                } else {
-                    v.to_string()
-                }
-            })),
+            .with_string_to_value(Arc::new(parse_count)),
             init_scale_log10: FloatParam::new(
                 INIT_SCALE.label,
                 d.init_scale.log10() as f32,
@@ -259,11 +286,7 @@ impl Default for WhiteningParams {
             )
             .with_value_to_string(Arc::new(|v| format_scale(10f32.powf(v))))
             .with_string_to_value(Arc::new(|s| {
-                s.trim()
-                    .trim_start_matches(['×', 'x'])
-                    .trim()
-                    .parse::<f32>()
-                    .ok()
+                number_before(s.trim().trim_start_matches(['×', 'x']), &["x", "×"])
                     .filter(|v| *v > 0.0)
                     .map(|v| v.log10())
             })),
@@ -274,7 +297,7 @@ impl Default for WhiteningParams {
                 .with_smoother(SmoothingStyle::Linear(20.0))
                 .with_unit("%")
                 .with_value_to_string(formatters::v2s_f32_percentage(0))
-                .with_string_to_value(formatters::s2v_f32_percentage()),
+                .with_string_to_value(Arc::new(|s| number_before(s, &["%"]).map(|v| v / 100.0))),
             noise_floor_db: level_param(&NOISE_FLOOR_DB),
             fft_order: IntParam::new(
                 FFT_SIZE.label,
@@ -284,8 +307,14 @@ impl Default for WhiteningParams {
                     max: FFT_ORDER_RANGE.1,
                 },
             )
+            // Shown as the size itself; a typed size is rounded to the nearest power of two
+            // (in octaves).
             .with_value_to_string(formatters::v2s_i32_power_of_two())
-            .with_string_to_value(formatters::s2v_i32_power_of_two()),
+            .with_string_to_value(Arc::new(|s| {
+                number_before(s, &[])
+                    .filter(|v| *v >= 1.0)
+                    .map(|v| v.log2().round() as i32)
+            })),
             bands: IntParam::new(
                 BANDS.label,
                 d.bands as i32,
@@ -293,12 +322,12 @@ impl Default for WhiteningParams {
                     min: BANDS.min as i32,
                     max: BANDS.max as i32,
                 },
-            ),
+            )
+            .with_string_to_value(Arc::new(parse_count)),
+            // Booleans are shown as nice-plug shows them, "On" / "Off" (which hosts that read
+            // displays take for a switch).
             learning: BoolParam::new("Learning", d.learning),
-            bypass: BoolParam::new("Bypass", false)
-                .make_bypass()
-                .with_value_to_string(formatters::v2s_bool_bypass())
-                .with_string_to_value(formatters::s2v_bool_bypass()),
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
             editor_size: Arc::new(RwLock::new(EditorSize::default())),
             learned: LearnedStateField::default(),
         }

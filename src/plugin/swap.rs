@@ -10,9 +10,17 @@
 //! running on a copy of the input during a 20 ms crossfade and then leaves over a bounded
 //! *garbage* channel, to be dropped by the background ([`Background::collect`]).
 //!
+//! A new structure may change the latency (0 in the channels framing, the FFT size in the
+//! spectral framing). How that reaches the host depends on the plugin format
+//! ([`LatencyChanges`], docs/DESIGN.md §8.1): swapped in at once and returned to the caller to
+//! report (VST3, standalone), or — where the latency may only change while the host activates
+//! the plugin (CLAP) — not built at all: the running engine and its latency stay, and
+//! [`EngineSwap::request`] tells the caller to ask the host for a restart, at which the new
+//! engine is built.
+//!
 //! Nothing here knows the host: the background is a trait (nice-plug's task executor in the
-//! plugin, a recording fake in the tests), and a latency change is returned to the caller,
-//! which reports it to the host.
+//! plugin, a recording fake in the tests), and what is to be reported is returned to the
+//! caller.
 
 use crate::engine::{Engine, EngineParams, Framing, MAX_CHANNELS};
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -30,29 +38,66 @@ pub const FRESH_CAPACITY: usize = 4;
 pub const GARBAGE_CAPACITY: usize = 8;
 
 /// The parameters that are fixed when an engine is built. (The reference level and the noise
-/// floor are not: see [`Engine::set_levels`].)
+/// floor are not: see [`Engine::set_levels`].) Only what makes a different engine counts, so
+/// that a change that would build the same engine again (and restart what it learned) does
+/// not: the FFT size and bands do not count in the channels framing, and interneurons count
+/// as the circuit uses them, `max(k, channels)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Structure {
     /// Channels or spectral framing: a different core altogether.
     pub framing: Framing,
-    /// STFT size: the spectral core's buffers and the latency.
+    /// STFT size: the spectral core's buffers and the latency (0 in the channels framing).
     pub fft_size: usize,
-    /// Band count: the number of spectral races.
+    /// Band count: the number of spectral races (0 in the channels framing).
     pub bands: usize,
-    /// Interneurons `k`: the size of every interneuron circuit's `W`.
+    /// Interneurons `k` the circuits use: the size of every interneuron circuit's `W`.
     pub interneurons: usize,
 }
 
 impl Structure {
-    /// The structure parameters `p` describe.
-    pub fn of(p: &EngineParams) -> Self {
+    /// The structure parameters `p` describe for `channels` channels.
+    pub fn of(p: &EngineParams, channels: usize) -> Self {
+        let spectral = p.framing == Framing::Spectral;
         Self {
             framing: p.framing,
-            fft_size: p.fft_size,
-            bands: p.bands,
-            interneurons: p.interneurons,
+            fft_size: if spectral { p.fft_size } else { 0 },
+            bands: if spectral { p.bands } else { 0 },
+            interneurons: p.interneurons.max(channels),
         }
     }
+
+    /// The latency of an engine of this structure, in samples (as
+    /// [`EngineParams::latency_samples`]).
+    pub fn latency_samples(&self) -> usize {
+        match self.framing {
+            Framing::Channels => 0,
+            Framing::Spectral => self.fft_size,
+        }
+    }
+}
+
+/// How an engine of a different latency is brought in (docs/DESIGN.md §8.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LatencyChanges {
+    /// Swap it in as soon as it is built; [`EngineSwap::receive`] returns the new latency for
+    /// the caller to report (VST3 lets a plugin report a latency change at any time, with
+    /// `restartComponent(kLatencyChanged)`).
+    Live,
+    /// Keep the running engine and its latency until the host re-activates the plugin;
+    /// [`EngineSwap::request`] returns [`Requested::Restart`] (once per change) for the caller
+    /// to ask the host for a restart, and the new engine is built when it activates (CLAP:
+    /// the latency may change only inside `activate`).
+    AtActivation,
+}
+
+/// What [`EngineSwap::request`] asks of the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requested {
+    /// Nothing: the running engine fits, or a build is on its way.
+    Nothing,
+    /// Ask the host to restart (deactivate and activate) the plugin: the wanted structure has
+    /// another latency, which may only change at activation ([`LatencyChanges::AtActivation`]).
+    Restart,
 }
 
 /// What to build, tagged with the generation that identifies the newest request. Plain data:
@@ -206,18 +251,25 @@ pub struct EngineSwap {
     pending: Option<Pending>,
     /// A structure whose build failed: not requested again until the parameters change.
     failed: Option<Structure>,
+    /// How an engine of another latency comes in.
+    latency_changes: LatencyChanges,
+    /// The structure a host restart was requested for ([`LatencyChanges::AtActivation`]): not
+    /// requested again while it is still the one wanted.
+    restart_for: Option<Structure>,
 }
 
 impl EngineSwap {
     /// A swap running `engine`, for sub-blocks of at most `sub_block` samples (at most
     /// [`MAX_CHANNELS`] channels), crossfading by `fade_step` per sample.
+    /// Latency changes are [`LatencyChanges::Live`] unless set otherwise
+    /// ([`EngineSwap::with_latency_changes`]).
     pub fn new(handoff: Arc<Handoff>, engine: Engine, sub_block: usize, fade_step: f32) -> Self {
         let channels = engine.channels();
         Self {
             handoff,
             channels,
             sample_rate: engine.sample_rate(),
-            structure: Structure::of(engine.params()),
+            structure: Structure::of(engine.params(), channels),
             engine: Box::new(engine),
             old: None,
             fade_pos: 1.0,
@@ -225,7 +277,15 @@ impl EngineSwap {
             old_buf: vec![vec![0.0; sub_block]; channels],
             pending: None,
             failed: None,
+            latency_changes: LatencyChanges::Live,
+            restart_for: None,
         }
+    }
+
+    /// This swap, bringing in engines of another latency as `latency_changes` says.
+    pub fn with_latency_changes(mut self, latency_changes: LatencyChanges) -> Self {
+        self.latency_changes = latency_changes;
+        self
     }
 
     /// The engine heard.
@@ -265,8 +325,21 @@ impl EngineSwap {
         let built = handoff.fresh_rx.try_recv().ok()?;
         let current = self.pending.filter(|p| p.generation == built.generation);
         match (current, built.engine) {
+            // Not requested under `AtActivation` (its latency differs): never swapped in.
+            (Some(_), Some(other))
+                if self.latency_changes == LatencyChanges::AtActivation
+                    && other.latency_samples() != self.engine.latency_samples() =>
+            {
+                self.pending = None;
+                handoff.retire(other);
+                bg.collect();
+                None
+            }
             (Some(p), Some(engine)) => {
                 self.pending = None;
+                // Copies of this request re-sent after a timeout are no longer wanted: the
+                // builder skips them instead of building engines only to discard them.
+                handoff.next_generation();
                 if let Some(old) = self.old.take() {
                     handoff.retire(old);
                     bg.collect();
@@ -301,15 +374,36 @@ impl EngineSwap {
     /// [`REQUEST_TIMEOUT_S`], not again after a failure until the structure changes. A return
     /// to the running structure cancels the request. `samples` is the length of the block
     /// being processed (the request's clock).
+    ///
+    /// Under [`LatencyChanges::AtActivation`] a structure of another latency is not built:
+    /// any build in flight is cancelled and, once per wanted structure, the caller is asked to
+    /// have the host restart the plugin ([`Requested::Restart`]).
     pub fn request(
         &mut self,
         wanted: &EngineParams,
         restore: bool,
         samples: usize,
         bg: &mut impl Background,
-    ) {
+    ) -> Requested {
         let handoff = &*self.handoff;
-        let want = Structure::of(wanted);
+        // As it will be built: fitted to the channels and the rate (which may lower the FFT
+        // size, docs/DESIGN.md §11). No allocation: `EngineParams` is plain data.
+        let fitted = wanted.fitted_to(self.channels, self.sample_rate);
+        let want = Structure::of(&fitted, self.channels);
+        if self.latency_changes == LatencyChanges::AtActivation
+            && want.latency_samples() != self.engine.latency_samples()
+        {
+            if self.pending.take().is_some() {
+                handoff.next_generation();
+            }
+            self.failed = None;
+            if self.restart_for == Some(want) {
+                return Requested::Nothing;
+            }
+            self.restart_for = Some(want);
+            return Requested::Restart;
+        }
+        self.restart_for = None;
         let restoring = restore || self.pending.is_some_and(|p| p.restore);
         if want == self.structure && !restoring {
             if self.pending.take().is_some() {
@@ -348,6 +442,7 @@ impl EngineSwap {
         if let Some(p) = &mut self.pending {
             p.age += samples as u64;
         }
+        Requested::Nothing
     }
 
     /// Process `buffers[c][start..end]` (at most one sub-block) in place with the engine

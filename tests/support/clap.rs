@@ -65,6 +65,12 @@ impl HostLogImpl for Shared {
 pub struct MainThread {
     /// Latency changes the plugin notified so far.
     pub latency_changed: Cell<u32>,
+    /// Whether the host is inside `clap_plugin::activate`: the only place the plugin may call
+    /// `latency.changed()` (CLAP's latency extension).
+    activating: Cell<bool>,
+    /// `latency.changed()` calls made outside `activate` — a breach of the CLAP specification
+    /// that strict validators (clap-validator's `param-fuzz-bounds`) fail.
+    pub latency_changed_outside_activate: Cell<u32>,
 }
 
 impl MainThreadHandler<'_> for MainThread {}
@@ -72,6 +78,10 @@ impl MainThreadHandler<'_> for MainThread {}
 impl HostLatencyImpl for MainThread {
     fn changed(&self) {
         self.latency_changed.set(self.latency_changed.get() + 1);
+        if !self.activating.get() {
+            self.latency_changed_outside_activate
+                .set(self.latency_changed_outside_activate.get() + 1);
+        }
     }
 }
 
@@ -123,6 +133,9 @@ pub struct Instance {
     steady_time: u64,
     /// Restarts (deactivate → activate) served for the plugin.
     pub restarts: u32,
+    /// Times the latency the plugin reports changed while it was active (between an
+    /// activation and the next deactivation) — CLAP allows a change only at activation.
+    pub latency_changes_while_active: u32,
 }
 
 /// Load the bundle.
@@ -176,6 +189,7 @@ impl Instance {
             params,
             steady_time: 0,
             restarts: 0,
+            latency_changes_while_active: 0,
         };
         me.activate();
         me
@@ -183,11 +197,37 @@ impl Instance {
 
     /// Activate with the instance's configuration and start processing.
     pub fn activate(&mut self) {
-        let stopped = self
-            .instance
-            .activate(|_, _| (), self.config)
-            .expect("activate");
+        self.instance.access_handler(|m| m.activating.set(true));
+        let activated = self.instance.activate(|_, _| (), self.config);
+        self.instance.access_handler(|m| m.activating.set(false));
+        let stopped = activated
+            .unwrap_or_else(|e| panic!("activate at {} Hz: {e:?}", self.config.sample_rate));
         self.processor = Some(stopped.start_processing().expect("start processing"));
+    }
+
+    /// The sample rate the instance is activated at.
+    pub fn sample_rate(&self) -> f64 {
+        self.config.sample_rate
+    }
+
+    /// The plugin's display of the plain value `value` of parameter `id`, as a host shows it
+    /// (`params.value_to_text`; `None` if the plugin has none).
+    pub fn value_to_text(&mut self, id: ClapId, value: f64) -> Option<String> {
+        let handle = self.instance.plugin_handle();
+        let ext: PluginParams = handle.get_extension().expect("params extension");
+        let mut buf = [0u8; 256];
+        let text = ext.value_to_text(&handle, id, value, &mut buf).ok()?;
+        let len = text.iter().position(|b| *b == 0).unwrap_or(text.len());
+        Some(String::from_utf8_lossy(&text[..len]).into_owned())
+    }
+
+    /// The plain value the plugin's parser gives `text` for parameter `id`
+    /// (`params.text_to_value`; `None` if it does not parse it).
+    pub fn text_to_value(&mut self, id: ClapId, text: &str) -> Option<f64> {
+        let handle = self.instance.plugin_handle();
+        let ext: PluginParams = handle.get_extension().expect("params extension");
+        let c = CString::new(text).ok()?;
+        ext.text_to_value(&handle, id, &c)
     }
 
     /// Stop processing and deactivate (if active).
@@ -301,6 +341,7 @@ impl Instance {
         }
         let mut processor = self.processor.take().expect("active processor");
         let mut steady = self.steady_time;
+        let latency_at_start = self.latency();
         let (processor, output) = std::thread::scope(|s| {
             let worker = s.spawn(move || {
                 let mut output = vec![vec![0.0f32; frames]; n];
@@ -366,10 +407,16 @@ impl Instance {
                 {
                     self.instance.call_on_main_thread_callback();
                 }
+                if self.latency() != latency_at_start {
+                    self.latency_changes_while_active += 1;
+                }
                 std::thread::sleep(Duration::from_millis(1));
             }
             worker.join().expect("audio thread panicked")
         });
+        if self.latency() != latency_at_start {
+            self.latency_changes_while_active += 1;
+        }
         self.processor = Some(processor);
         self.steady_time = steady;
         self.serve_main_thread();

@@ -316,7 +316,7 @@ pub fn panel(
                     ui,
                     setter,
                     &params.interneurons,
-                    "Interneurons k ≥ channels; = channels means k = n",
+                    "Interneurons k; fewer than the channels means k = n",
                 );
             });
         },

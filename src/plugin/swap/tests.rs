@@ -165,7 +165,7 @@ fn a_structural_change_requests_exactly_one_build() {
         "one request per change, not per block"
     );
     let req = &bg.requests[0];
-    assert_eq!(Structure::of(&req.params), Structure::of(&spectral()));
+    assert_eq!(Structure::of(&req.params, 1), Structure::of(&spectral(), 1));
     assert_eq!(
         (req.channels, req.sample_rate, req.restore),
         (1, RATE, false)
@@ -201,7 +201,7 @@ fn a_superseded_request_is_not_built_and_its_engine_is_discarded() {
     quiet_block(&mut swap, &mut bg, &more_interneurons());
     assert_eq!(
         swap.structure(),
-        Structure::of(&channels()),
+        Structure::of(&channels(), 1),
         "not swapped in"
     );
     assert_eq!(swap.engine().latency_samples(), 0);
@@ -217,7 +217,7 @@ fn a_superseded_request_is_not_built_and_its_engine_is_discarded() {
     // The newest request's engine is the one swapped in.
     bg.finish(1);
     quiet_block(&mut swap, &mut bg, &more_interneurons());
-    assert_eq!(swap.structure(), Structure::of(&more_interneurons()));
+    assert_eq!(swap.structure(), Structure::of(&more_interneurons(), 1));
     assert!(!swap.is_pending());
 }
 
@@ -238,7 +238,7 @@ fn a_return_to_the_running_structure_cancels_the_request() {
         quiet_block(&mut swap, &mut bg, &channels());
     }
     assert_eq!(bg.requests.len(), 1);
-    assert_eq!(swap.structure(), Structure::of(&channels()));
+    assert_eq!(swap.structure(), Structure::of(&channels(), 1));
 }
 
 #[test]
@@ -357,7 +357,7 @@ fn the_latency_is_reported_only_when_it_changes() {
                 reports.push(latency);
             }
         }
-        assert_eq!(swap.structure(), Structure::of(&wanted));
+        assert_eq!(swap.structure(), Structure::of(&wanted, 1));
     }
     // channels → more interneurons: same latency, nothing; → spectral: its FFT size;
     // → channels: back to 0.
@@ -380,15 +380,15 @@ fn a_failed_build_is_not_requested_again_until_the_structure_changes() {
         swap.request(&spectral(), false, timeout, &mut bg);
     }
     assert_eq!(bg.requests.len(), 1);
-    assert_eq!(swap.structure(), Structure::of(&channels()));
+    assert_eq!(swap.structure(), Structure::of(&channels(), 1));
     // Another structure is requested, and then the failed one may be tried again.
     swap.request(&more_interneurons(), false, BLOCK, &mut bg);
     assert_eq!(bg.requests.len(), 2);
     swap.request(&spectral(), false, BLOCK, &mut bg);
     assert_eq!(bg.requests.len(), 3);
     assert_eq!(
-        Structure::of(&bg.requests[2].params),
-        Structure::of(&spectral())
+        Structure::of(&bg.requests[2].params, 1),
+        Structure::of(&spectral(), 1)
     );
 }
 
@@ -417,7 +417,7 @@ fn a_lost_request_is_sent_again_after_the_timeout_under_the_same_generation() {
     bg.finish(0);
     bg.finish(1);
     quiet_block(&mut swap, &mut bg, &spectral());
-    assert_eq!(swap.structure(), Structure::of(&spectral()));
+    assert_eq!(swap.structure(), Structure::of(&spectral(), 1));
     quiet_block(&mut swap, &mut bg, &spectral());
     assert_eq!(handoff.fresh_rx.len(), 0);
     assert_eq!(handoff.garbage_tx.len(), 1, "the second copy is discarded");
@@ -472,12 +472,12 @@ fn no_engine_is_dropped_on_the_calling_thread_while_the_garbage_channel_is_full(
         assert_eq!(count(&swap), 1 + 1 + GARBAGE_CAPACITY - 1);
         assert_eq!(handoff.fresh_rx.len(), 1, "not taken without room for two");
     }
-    assert_eq!(swap.structure(), Structure::of(&channels()));
+    assert_eq!(swap.structure(), Structure::of(&channels(), 1));
 
     // Collected: it is taken, and the old engine fades out.
     handoff.collect();
     quiet_block(&mut swap, &mut bg, &spectral());
-    assert_eq!(swap.structure(), Structure::of(&spectral()));
+    assert_eq!(swap.structure(), Structure::of(&spectral(), 1));
     assert!(swap.old.is_some());
     assert_eq!(count(&swap), 2);
 
@@ -498,4 +498,171 @@ fn no_engine_is_dropped_on_the_calling_thread_while_the_garbage_channel_is_full(
     assert!(swap.old.is_none());
     assert_eq!(handoff.garbage_tx.len(), 1);
     assert_eq!(count(&swap), 2);
+}
+
+/// A swap whose latency may change only at activation (the plugin under CLAP).
+fn clap_swap_for(params: &EngineParams) -> (Arc<Handoff>, EngineSwap) {
+    let (handoff, swap) = swap_for(params);
+    (
+        handoff,
+        swap.with_latency_changes(LatencyChanges::AtActivation),
+    )
+}
+
+#[test]
+fn at_activation_another_latency_asks_for_one_restart_and_keeps_the_engine() {
+    let (handoff, mut swap) = clap_swap_for(&channels());
+    let mut bg = FakeBackground::new(&handoff, true);
+    let mut asked = Vec::new();
+    for _ in 0..20 {
+        asked.push(swap.request(&spectral(), false, BLOCK, &mut bg));
+        assert_eq!(swap.receive(&mut bg), None, "no latency to report");
+        quiet_block(&mut swap, &mut bg, &spectral());
+    }
+    assert_eq!(asked[0], Requested::Restart);
+    assert!(
+        asked[1..].iter().all(|r| *r == Requested::Nothing),
+        "one restart request per change: {asked:?}"
+    );
+    assert!(bg.requests.is_empty(), "nothing is built before activation");
+    assert!(!swap.is_pending());
+    assert_eq!(swap.structure(), Structure::of(&channels(), 1));
+    assert_eq!(swap.engine().latency_samples(), 0, "the latency stays");
+
+    // Another latency again (a larger FFT): asked once more; back to the running structure:
+    // nothing, and a later change asks again.
+    let larger = EngineParams {
+        fft_size: 512,
+        ..spectral()
+    };
+    assert_eq!(
+        swap.request(&larger, false, BLOCK, &mut bg),
+        Requested::Restart
+    );
+    assert_eq!(
+        swap.request(&channels(), false, BLOCK, &mut bg),
+        Requested::Nothing
+    );
+    assert_eq!(
+        swap.request(&spectral(), false, BLOCK, &mut bg),
+        Requested::Restart
+    );
+    // A loaded state of another latency is restored at activation too: no build.
+    assert_eq!(
+        swap.request(&larger, true, BLOCK, &mut bg),
+        Requested::Restart
+    );
+    assert!(bg.requests.is_empty());
+}
+
+#[test]
+fn at_activation_the_same_latency_still_swaps_live() {
+    let (handoff, mut swap) = clap_swap_for(&channels());
+    let mut bg = FakeBackground::new(&handoff, true);
+    for _ in 0..4 {
+        assert_eq!(
+            swap.request(&more_interneurons(), false, BLOCK, &mut bg),
+            Requested::Nothing
+        );
+        assert_eq!(swap.receive(&mut bg), None);
+        quiet_block(&mut swap, &mut bg, &more_interneurons());
+    }
+    assert_eq!(bg.requests.len(), 1);
+    assert_eq!(swap.structure(), Structure::of(&more_interneurons(), 1));
+}
+
+#[test]
+fn at_activation_a_build_in_flight_is_cancelled_by_another_latency() {
+    let (handoff, mut swap) = clap_swap_for(&channels());
+    let mut bg = FakeBackground::new(&handoff, false);
+    swap.request(&more_interneurons(), false, BLOCK, &mut bg);
+    assert!(swap.is_pending());
+    assert_eq!(
+        swap.request(&spectral(), false, BLOCK, &mut bg),
+        Requested::Restart
+    );
+    assert!(!swap.is_pending());
+    // The builder skips the superseded request; one already built arrives stale.
+    bg.finish(0);
+    assert_eq!(handoff.fresh_rx.len(), 0);
+    handoff.deliver(bg.requests[0].generation, build(&bg.requests[0]));
+    quiet_block(&mut swap, &mut bg, &spectral());
+    assert_eq!(swap.structure(), Structure::of(&channels(), 1));
+    assert_eq!(handoff.garbage_tx.len(), 1, "the stale engine is discarded");
+}
+
+#[test]
+fn at_activation_an_engine_of_another_latency_is_never_swapped_in() {
+    // Requested as a same-latency build, delivered with another latency (a builder that
+    // fitted the parameters differently): discarded, not heard.
+    let (handoff, mut swap) = clap_swap_for(&channels());
+    let mut bg = FakeBackground::new(&handoff, false);
+    swap.request(&more_interneurons(), false, BLOCK, &mut bg);
+    let generation = bg.requests[0].generation;
+    handoff.deliver(generation, Some(Box::new(engine(&spectral()))));
+    assert_eq!(swap.receive(&mut bg), None);
+    assert_eq!(swap.engine().latency_samples(), 0);
+    assert!(swap.old.is_none());
+    assert_eq!(handoff.garbage_tx.len(), 1);
+}
+
+#[test]
+fn parameters_that_make_the_same_engine_need_no_build() {
+    let (handoff, mut swap) = swap_for(&channels());
+    let mut bg = FakeBackground::new(&handoff, true);
+    // The FFT size and bands do nothing in the channels framing; one interneuron on one
+    // channel is the same circuit as the default.
+    let same = EngineParams {
+        fft_size: 8192,
+        bands: 3,
+        interneurons: 1,
+        ..channels()
+    };
+    for _ in 0..4 {
+        quiet_block(&mut swap, &mut bg, &same);
+    }
+    assert!(bg.requests.is_empty());
+    assert_eq!(Structure::of(&same, 1), Structure::of(&channels(), 1));
+    // On two channels, 1 and 2 interneurons are the same circuit, 3 is not.
+    let k = |k| EngineParams {
+        interneurons: k,
+        ..channels()
+    };
+    assert_eq!(Structure::of(&k(1), 2), Structure::of(&k(2), 2));
+    assert_ne!(Structure::of(&k(3), 2), Structure::of(&k(2), 2));
+    // Structures report the latency their engines have.
+    for p in [channels(), spectral(), more_interneurons()] {
+        assert_eq!(
+            Structure::of(&p, 1).latency_samples(),
+            engine(&p).latency_samples()
+        );
+        assert_eq!(p.latency_samples(), engine(&p).latency_samples());
+    }
+}
+
+#[test]
+fn a_structure_the_rate_caps_is_the_running_one() {
+    // At 1000 Hz an FFT size of 8192 runs as 1024 (docs/DESIGN.md §11): asking for 8192 again
+    // is no change — no build, and under CLAP no restart (which would loop, since every
+    // activation would cap it again).
+    let rate = 1000.0;
+    let asked = EngineParams {
+        fft_size: 8192,
+        tau_ms: 10_000.0,
+        ..spectral()
+    };
+    let running = Engine::new(1, rate, asked.fitted_to(1, rate)).unwrap();
+    assert_eq!(running.latency_samples(), 1024);
+    let handoff = Arc::new(Handoff::default());
+    let mut swap = EngineSwap::new(handoff.clone(), running, SUB_BLOCK, FADE_STEP)
+        .with_latency_changes(LatencyChanges::AtActivation);
+    let mut bg = FakeBackground::new(&handoff, true);
+    for _ in 0..4 {
+        assert_eq!(
+            swap.request(&asked, false, BLOCK, &mut bg),
+            Requested::Nothing
+        );
+        assert_eq!(swap.receive(&mut bg), None);
+    }
+    assert!(bg.requests.is_empty());
 }

@@ -30,6 +30,9 @@ pub struct Param {
     pub default: f64,
     /// `ParameterFlags_` (automatable, bypass, …).
     pub flags: i32,
+    /// `ParameterInfo::units`: the unit a host shows after the value (and pedalboard appends
+    /// to the parameter's Python name).
+    pub units: String,
 }
 
 /// An automation point: (frame from the start of a `process` call, parameter, normalised value).
@@ -54,6 +57,8 @@ pub struct Instance {
     pub params: Vec<Param>,
     /// Channels per bus, as configured.
     pub(super) channels: usize,
+    /// Sample rate, as configured ([`RATE`] unless [`Instance::configure_at`] chose another).
+    pub(super) rate: f64,
     /// Whether the component is active (`setActive(true)`).
     pub(super) active: bool,
     /// Whether processing is on (`setProcessing(true)`).
@@ -133,6 +138,7 @@ impl Instance {
                 _host: host,
                 params,
                 channels: 0,
+                rate: RATE,
                 active: false,
                 processing: false,
                 time: 0,
@@ -193,8 +199,13 @@ impl Instance {
         unsafe { self.processor.getLatencySamples() }
     }
 
-    /// Negotiate `channels` in and out, set up processing and activate the buses.
+    /// Negotiate `channels` in and out, set up processing at [`RATE`] and activate the buses.
     pub fn configure(&mut self, channels: usize) {
+        self.configure_at(channels, RATE);
+    }
+
+    /// Negotiate `channels` in and out, set up processing at `rate` and activate the buses.
+    pub fn configure_at(&mut self, channels: usize, rate: f64) {
         let arrangement = speaker_arrangement(channels);
         // SAFETY: plain VST3 calls with pointers to locals.
         unsafe {
@@ -237,7 +248,7 @@ impl Instance {
                 processMode: ProcessModes_::kRealtime as i32,
                 symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
                 maxSamplesPerBlock: MAX_FRAMES as i32,
-                sampleRate: RATE,
+                sampleRate: rate,
             };
             assert_eq!(self.processor.setupProcessing(&mut setup), kResultOk);
             for dir in [INPUT, OUTPUT] {
@@ -249,6 +260,22 @@ impl Instance {
             }
         }
         self.channels = channels;
+        self.rate = rate;
+    }
+
+    /// setActive(true), setProcessing(true), reporting failure instead of panicking (for hosts
+    /// that try odd configurations): whether activation succeeded.
+    pub fn try_start(&mut self) -> bool {
+        // SAFETY: plain VST3 calls.
+        unsafe {
+            if self.component.setActive(1) != kResultOk {
+                return false;
+            }
+            self.active = true;
+            assert_eq!(self.processor.setProcessing(1), kResultOk);
+            self.processing = true;
+        }
+        true
     }
 
     /// setActive(true), setProcessing(true).
@@ -390,6 +417,7 @@ fn list_params(controller: &ComPtr<IEditController>) -> Vec<Param> {
                     steps: info.stepCount,
                     default: info.defaultNormalizedValue,
                     flags: info.flags,
+                    units: utf16(&info.units),
                 }
             })
             .collect()

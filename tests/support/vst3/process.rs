@@ -2,7 +2,7 @@
 //! automation and a process context, and zero-sample parameter flushes.
 
 use super::param_changes::ParamChanges;
-use super::{Event, Instance, MAX_FRAMES, RATE};
+use super::{Event, Instance, MAX_FRAMES};
 use crate::support::signals::{check_bounded, Looper};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -45,9 +45,12 @@ impl Instance {
         }
         let processor = &self.processor;
         let start_time = self.time;
+        let rate = self.rate;
         let output = std::thread::scope(|s| {
             s.spawn(move || {
-                audio_thread(processor, n, input, events, &blocks, start_time, in_place)
+                audio_thread(
+                    processor, n, rate, input, events, &blocks, start_time, in_place,
+                )
             })
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e))
@@ -111,7 +114,7 @@ impl Instance {
                 started.elapsed().as_secs_f64() < limit_s,
                 "condition not reached within {limit_s} s"
             );
-            let out = self.process(&source.next((RATE * 0.05) as usize), &[], rng, false);
+            let out = self.process(&source.next((self.rate * 0.05) as usize), &[], rng, false);
             check_bounded(&out, "while waiting");
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -130,9 +133,11 @@ fn bus(ptrs: &mut [*mut f32]) -> AudioBusBuffers {
 }
 
 /// The audio thread of [`Instance::process`].
+#[allow(clippy::too_many_arguments)]
 fn audio_thread(
     processor: &ComPtr<IAudioProcessor>,
     n: usize,
+    rate: f64,
     input: &[Vec<f32>],
     events: &[Event],
     blocks: &[(usize, usize)],
@@ -183,7 +188,7 @@ fn audio_thread(
             | StatesAndFlags_::kTempoValid
             | StatesAndFlags_::kTimeSigValid
             | StatesAndFlags_::kContTimeValid;
-        context.sampleRate = RATE;
+        context.sampleRate = rate;
         context.projectTimeSamples = start_time + start as i64;
         context.continousTimeSamples = start_time + start as i64;
         context.tempo = 120.0;
