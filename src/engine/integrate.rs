@@ -352,56 +352,6 @@ fn euler_relative_change<T: Scalar>(
     s.sqrt()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use nalgebra::Complex;
-
-    /// The closed-form 2×2 decomposition reconstructs the matrix with orthonormal vectors, for
-    /// real and complex, diagonal, near-degenerate and badly scaled matrices.
-    #[test]
-    fn small_eigendecompositions_reconstruct_their_matrix() {
-        let cases = [
-            (2.0, 0.5, Complex::new(0.3, -0.7)),
-            (0.5, 2.0, Complex::new(-0.3, 0.2)),
-            (1.0, 1.0, Complex::new(0.0, 0.0)),
-            (1.0, 1.0 + 1e-12, Complex::new(1e-9, 0.0)),
-            (1e-6, 1e4, Complex::new(3.0, 4.0)),
-            (3.0, 1.0, Complex::new(0.0, 0.0)),
-        ];
-        for (a, d, b) in cases {
-            let m = DMatrix::from_row_slice(
-                2,
-                2,
-                &[Complex::new(a, 0.0), b.conj(), b, Complex::new(d, 0.0)],
-            );
-            let mut u = DMatrix::identity(2, 2);
-            let mut mu = [0.0; 2];
-            eigen_small(&m, &mut u, &mut mu);
-            assert!(mu[0] <= mu[1]);
-            let lam = DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![
-                Complex::new(mu[0], 0.0),
-                Complex::new(mu[1], 0.0),
-            ]));
-            let back = &u * lam * u.adjoint();
-            let scale = m.norm();
-            assert!((back - &m).norm() <= 1e-12 * scale, "{m}");
-            assert!(
-                (u.adjoint() * &u - DMatrix::identity(2, 2)).norm() < 1e-12,
-                "{u}"
-            );
-            // Real matrices stay real.
-            let mr = m.map(|v| v.re);
-            let mut ur = DMatrix::identity(2, 2);
-            eigen_small(&mr, &mut ur, &mut mu);
-            let back = &ur
-                * DMatrix::from_diagonal(&nalgebra::DVector::from_vec(mu.to_vec()))
-                * ur.transpose();
-            assert!((back - &mr).norm() <= 1e-12 * mr.norm().max(1e-300) + 1e-300);
-        }
-    }
-}
-
 /// `out = aᴴ b` (square, allocation-free).
 fn adjoint_times<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<T>) {
     let n = a.nrows();
@@ -465,4 +415,54 @@ fn eigen_small<T: Scalar>(m: &DMatrix<T>, u: &mut DMatrix<T>, mu: &mut [f64; 2])
     u[(1, 0)] = v1.conjugate();
     u[(0, 1)] = v1;
     u[(1, 1)] = v2;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::Complex;
+
+    /// The closed-form 2×2 decomposition reconstructs the matrix with orthonormal vectors, for
+    /// real and complex, diagonal, near-degenerate and badly scaled matrices.
+    #[test]
+    fn small_eigendecompositions_reconstruct_their_matrix() {
+        let cases = [
+            (2.0, 0.5, Complex::new(0.3, -0.7)),
+            (0.5, 2.0, Complex::new(-0.3, 0.2)),
+            (1.0, 1.0, Complex::new(0.0, 0.0)),
+            (1.0, 1.0 + 1e-12, Complex::new(1e-9, 0.0)),
+            (1e-6, 1e4, Complex::new(3.0, 4.0)),
+            (3.0, 1.0, Complex::new(0.0, 0.0)),
+        ];
+        for (a, d, b) in cases {
+            let m = DMatrix::from_row_slice(
+                2,
+                2,
+                &[Complex::new(a, 0.0), b.conj(), b, Complex::new(d, 0.0)],
+            );
+            let mut u = DMatrix::identity(2, 2);
+            let mut mu = [0.0; 2];
+            eigen_small(&m, &mut u, &mut mu);
+            assert!(mu[0] <= mu[1]);
+            let lam = DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![
+                Complex::new(mu[0], 0.0),
+                Complex::new(mu[1], 0.0),
+            ]));
+            let back = &u * lam * u.adjoint();
+            let scale = m.norm();
+            assert!((back - &m).norm() <= 1e-12 * scale, "{m}");
+            assert!(
+                (u.adjoint() * &u - DMatrix::identity(2, 2)).norm() < 1e-12,
+                "{u}"
+            );
+            // Real matrices stay real.
+            let mr = m.map(|v| v.re);
+            let mut ur = DMatrix::identity(2, 2);
+            eigen_small(&mr, &mut ur, &mut mu);
+            let back = &ur
+                * DMatrix::from_diagonal(&nalgebra::DVector::from_vec(mu.to_vec()))
+                * ur.transpose();
+            assert!((back - &mr).norm() <= 1e-12 * mr.norm().max(1e-300) + 1e-300);
+        }
+    }
 }
