@@ -302,7 +302,8 @@ impl<T: Scalar> Race<T> {
                 WhitenerKind::Baseline => {
                     // The eigendecomposition is the costliest part of a block: the baseline
                     // updates every BASELINE_STRIDE blocks on their mean, with the smoothing
-                    // factor compounded so its time constant stays that of the circuits.
+                    // factor of the four blocks' span (`baseline_alpha`), so its time constant
+                    // stays that of the circuits.
                     self.baseline_acc += x_outer_mean;
                     self.baseline_count += 1;
                     if self.baseline_count < BASELINE_STRIDE {
