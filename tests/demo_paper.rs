@@ -9,7 +9,10 @@ fn the_paper_scene_shows_the_effect_measured_beside_the_theory() {
     let dir = tempfile::tempdir().unwrap();
     let report = render(dir.path()).unwrap();
     for f in &report.files {
-        assert!(f.exists() && std::fs::metadata(f).unwrap().len() > 0, "{f:?}");
+        assert!(
+            f.exists() && std::fs::metadata(f).unwrap().len() > 0,
+            "{f:?}"
+        );
     }
     for row in &report.rows {
         for kind in WhitenerKind::ALL {

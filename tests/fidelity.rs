@@ -305,7 +305,8 @@ fn readaptation_follows_the_continuous_time_theory() {
                 assert!(
                     table
                         .iter()
-                        .any(|r| r.cause == ChangeCause::Reinit && (r.time_s - SETTLE_S).abs() < 0.011),
+                        .any(|r| r.cause == ChangeCause::Reinit
+                            && (r.time_s - SETTLE_S).abs() < 0.011),
                     "{framing} {event:?}: {table:?}"
                 );
             }

@@ -578,7 +578,16 @@ fn bench_cmd(
     }
     println!(
         "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11} {:>8} {:>9} {:>8} {:>8}  met",
-        "framing", "ch", "fft", "input", "block", "realtime ×", "target", "cost ×", "worst", "p99.9"
+        "framing",
+        "ch",
+        "fft",
+        "input",
+        "block",
+        "realtime ×",
+        "target",
+        "cost ×",
+        "worst",
+        "p99.9"
     );
     for r in &results {
         let cost = cost_ratio(&results, r);
@@ -604,7 +613,8 @@ fn bench_cmd(
                 (InputKind::Steady, Some(t)) => format!("{t:.0}"),
                 _ => "-".into(),
             },
-            cost.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into()),
+            cost.map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "-".into()),
             100.0 * r.worst_block_fraction,
             100.0 * r.p999_block_fraction,
         );
