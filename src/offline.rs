@@ -45,6 +45,15 @@ pub enum ProcessError {
     /// Options that do not go together.
     #[error("{0}")]
     Usage(String),
+    /// A readable input the engine cannot run on (its sample rate, say): the message names
+    /// the file, as every error about the input does (docs/DESIGN.md §12).
+    #[error("cannot process {}: {cause}", .path.display())]
+    Input {
+        /// The input file.
+        path: PathBuf,
+        /// Why (not a `source`: the message already says it, once).
+        cause: EngineError,
+    },
     /// Writing the stats file.
     #[error("cannot write the stats file {path}: {source}")]
     Stats {
@@ -191,7 +200,11 @@ pub fn process_file(
         return Ok(summary);
     }
 
-    let mut engine = Engine::new(n, spec.sample_rate as f64, params)?;
+    let mut engine =
+        Engine::new(n, spec.sample_rate as f64, params).map_err(|cause| ProcessError::Input {
+            path: input.to_path_buf(),
+            cause,
+        })?;
     let (tx, rx) = crossbeam_channel::bounded::<StatsRecord>(4096);
     if stats_file.is_some() {
         engine.set_stats_sender(Some(StatsSender::new(tx)));

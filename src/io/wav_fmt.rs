@@ -166,5 +166,16 @@ pub(super) fn parse_fmt(path: &Path, fmt: &[u8]) -> Result<WavSpec, WavError> {
     if sample_rate == 0 {
         return Err(WavError::malformed(path, "the sample rate is 0 Hz"));
     }
+    // The header's bytes-per-second field is 32 bits: a rate that overflows it cannot be what
+    // the file was written with (and no output could carry it; the writer refuses it too).
+    let bytes_per_second = expected_align as u64 * u64::from(sample_rate);
+    if u32::try_from(bytes_per_second).is_err() {
+        return Err(WavError::malformed(
+            path,
+            format!(
+                "a sample rate of {sample_rate} Hz at {channels} channel(s) of {format} is                  {bytes_per_second} bytes per second, more than a WAV header can hold"
+            ),
+        ));
+    }
     Ok(spec)
 }

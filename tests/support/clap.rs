@@ -36,9 +36,9 @@ pub fn bundle_path() -> PathBuf {
 #[derive(Default)]
 pub struct Shared {
     /// A restart was requested and not yet served.
-    restart: AtomicBool,
+    pub restart: AtomicBool,
     /// A main-thread callback was requested and not yet made.
-    callback: AtomicBool,
+    pub callback: AtomicBool,
     /// Main-thread callbacks requested so far.
     pub callbacks: AtomicU32,
 }
@@ -122,15 +122,15 @@ pub struct Instance {
     /// The plugin instance, with the host's handlers.
     pub instance: PluginInstance<TestHost>,
     /// The started audio processor while active; handed to the audio thread for each run.
-    processor: Option<StartedPluginAudioProcessor<TestHost>>,
+    pub processor: Option<StartedPluginAudioProcessor<TestHost>>,
     /// Sample rate and block sizes, for every activation.
-    config: PluginAudioConfiguration,
+    pub config: PluginAudioConfiguration,
     /// Channels of the selected layout (in and out).
-    channels: usize,
+    pub channels: usize,
     /// The parameters as the plugin listed them after instantiation.
     pub params: Vec<Param>,
     /// Steady time in samples, continued across `process` calls.
-    steady_time: u64,
+    pub steady_time: u64,
     /// Restarts (deactivate → activate) served for the plugin.
     pub restarts: u32,
     /// Times the latency the plugin reports changed while it was active (between an

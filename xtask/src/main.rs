@@ -1,5 +1,7 @@
-//! Project tasks: `cargo xtask setup | test | demo`, and nice-plug's bundler for everything
-//! else (`cargo xtask bundle interneuron-whitening --release`).
+//! Project tasks: `cargo xtask setup | test | soak | demo`, and nice-plug's bundler for
+//! everything else (`cargo xtask bundle interneuron-whitening --release`).
+
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -36,12 +38,20 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup(),
         Some("test") => setup().and_then(|_| test()),
+        Some("soak") => {
+            soak_minutes(&args[1..]).and_then(|minutes| setup().and_then(|_| soak(minutes * 60.0)))
+        }
         Some("demo") => setup().and_then(|_| demo()),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
                 "cargo xtask setup   install the Debian packages the project needs (as root)\n\
+                                     and the Python environment of the pedalboard test\n\
+                                     (target/pyenv)\n\
                  cargo xtask test    setup, then format check, clippy, the test bundle\n\
-                                     (debug, assert_process_allocs) and every test\n\
+                                     (debug, assert_process_allocs), every test and a\n\
+                                     60-second soak of the CLAP bundle\n\
+                 cargo xtask soak --minutes N   setup, the test bundle, then N minutes of\n\
+                                     random automation, rates and hostile audio (tests/soak.rs)\n\
                  cargo xtask demo    setup, then the built-in demo into out/\n\
                  cargo xtask bundle interneuron-whitening [--release]   plugin bundles"
             );
@@ -95,9 +105,15 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
+/// The Debian packages, then the Python environment of the pedalboard test.
+fn setup() -> Result<(), String> {
+    system_packages()?;
+    python::setup(&workspace_root())
+}
+
 /// Install the missing Debian packages with apt-get when running as root; otherwise print the
 /// exact command and fail.
-fn setup() -> Result<(), String> {
+fn system_packages() -> Result<(), String> {
     if Command::new("dpkg-query")
         .arg("--version")
         .output()
@@ -155,7 +171,48 @@ fn test() -> Result<(), String> {
     ]))?;
     bundle_for_tests()?;
     run(cargo().args(["test", "--workspace", "--all-targets"]))?;
-    run(cargo().args(["test", "--workspace", "--doc"]))
+    run(cargo().args(["test", "--workspace", "--doc"]))?;
+    run_soak(CI_SOAK_SECONDS)
+}
+
+/// Seconds of soak in `cargo xtask test` (CI).
+const CI_SOAK_SECONDS: f64 = 60.0;
+
+/// `--minutes N` (a positive number; fractions allowed) from the soak's arguments.
+fn soak_minutes(args: &[String]) -> Result<f64, String> {
+    let usage = "usage: cargo xtask soak --minutes N";
+    match args {
+        [flag, n] if flag == "--minutes" => match n.parse::<f64>() {
+            Ok(m) if m.is_finite() && m > 0.0 => Ok(m),
+            _ => Err(format!(
+                "--minutes {n}: not a positive number of minutes\n{usage}"
+            )),
+        },
+        _ => Err(usage.into()),
+    }
+}
+
+/// `cargo xtask soak`: the test bundle, then the soak.
+fn soak(seconds: f64) -> Result<(), String> {
+    bundle_for_tests()?;
+    run_soak(seconds)
+}
+
+/// The soak test (`tests/soak.rs`, ignored by plain `cargo test`) for `seconds` of wall time,
+/// against the bundle `bundle_for_tests` built.
+fn run_soak(seconds: f64) -> Result<(), String> {
+    run(cargo()
+        .env("INTERNEURON_SOAK_SECONDS", seconds.to_string())
+        .args([
+            "test",
+            "--test",
+            "soak",
+            "--",
+            "--ignored",
+            "--exact",
+            "soak_clap_bundle",
+            "--nocapture",
+        ]))
 }
 
 /// Build `target/bundled/Interneuron Whitening.clap` (and `.vst3`) for the real-host tests: a

@@ -23,6 +23,9 @@ mod process;
 pub use instance::{speaker_arrangement, Event, Instance, Param};
 #[allow(unused_imports)]
 pub use module::{find_audio_class, Module};
+// The in-memory stream, for tests that hand the plugin bytes of their own (state fuzzing).
+#[allow(unused_imports)]
+pub use host_objects::MemoryStream;
 
 use std::ffi::c_char;
 use std::path::PathBuf;
