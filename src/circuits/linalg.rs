@@ -30,10 +30,23 @@ impl<T: Scalar> CholeskyWorkspace<T> {
     /// Factor the Hermitian `m` (only its lower triangle is read). Fails — without allocating —
     /// if `m` is not finite and positive definite.
     pub(crate) fn factor(&mut self, m: &DMatrix<T>) -> Result<(), CircuitError> {
-        self.factor.copy_from(m);
-        let buf = std::mem::replace(&mut self.factor, DMatrix::zeros(0, 0));
-        let chol = Cholesky::new_unchecked(buf);
-        self.factor = chol.unpack();
+        if m.nrows() == 2 {
+            // Stereo and stereo bands, in closed form: l₀₀ = √m₀₀, l₁₀ = m₁₀/l₀₀,
+            // l₁₁ = √(m₁₁ − |l₁₀|²) (what the general algorithm computes, without its loops).
+            let l00 = m[(0, 0)].sqrt();
+            let l10 = m[(1, 0)] / l00;
+            let l11 = (m[(1, 1)] - T::from_real(l10.modulus_squared())).sqrt();
+            let f = self.factor.as_mut_slice();
+            f[0] = l00;
+            f[1] = l10;
+            f[2] = T::zero();
+            f[3] = l11;
+        } else {
+            self.factor.copy_from(m);
+            let buf = std::mem::replace(&mut self.factor, DMatrix::zeros(0, 0));
+            let chol = Cholesky::new_unchecked(buf);
+            self.factor = chol.unpack();
+        }
         // `new_unchecked` takes square roots of whatever pivots it meets; a non-PD input shows
         // up as a non-finite, non-positive or (for ℂ) non-real diagonal of L.
         self.valid = (0..self.factor.nrows()).all(|i| {
@@ -65,6 +78,19 @@ impl<T: Scalar> CholeskyWorkspace<T> {
         debug_assert!(self.valid);
         let n = self.factor.nrows();
         let l = self.factor.as_slice();
+        if let [l00, l10, _, l11] = l {
+            // n = 2 in closed form: L⁻¹ = [[1/l₀₀, 0], [−l₁₀/(l₀₀ l₁₁), 1/l₁₁]] (real
+            // diagonal), and the same products as below.
+            let (i00, i11) = (T::one() / *l00, T::one() / *l11);
+            let i10 = -(*l10 * i00 * i11);
+            let o10 = i11.conjugate() * i10;
+            let o = out.as_mut_slice();
+            o[0] = T::from_real(i00.modulus_squared() + i10.modulus_squared());
+            o[1] = o10;
+            o[2] = o10.conjugate();
+            o[3] = T::from_real(i11.modulus_squared());
+            return;
+        }
         let li = self.linv.as_mut_slice();
         li.fill(T::zero());
         // Column j of L⁻¹ by forward substitution on e_j (column-major: (i, k) at i + k·n).
@@ -133,6 +159,15 @@ pub fn matmul_into<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<
     let a = a.as_slice();
     let b = b.as_slice();
     let out = out.as_mut_slice();
+    // Stereo, and every spectral band of a stereo input: 2×2 products dominate the learning
+    // step there, and the general loop's bookkeeping costs more than the eight products.
+    if let ([a00, a10, a01, a11], [b00, b10, b01, b11], [o00, o10, o01, o11]) = (a, b, &mut *out) {
+        *o00 = *a00 * *b00 + *a01 * *b10;
+        *o10 = *a10 * *b00 + *a11 * *b10;
+        *o01 = *a00 * *b01 + *a01 * *b11;
+        *o11 = *a10 * *b01 + *a11 * *b11;
+        return;
+    }
     // Column j of the product is Σ_l b[l, j] · (column l of a): contiguous axpys. Offsets are
     // computed by multiplication (`chunks_exact` with a run-time size divides, which costs more
     // than a whole 2×2 product).
@@ -236,4 +271,75 @@ pub fn hermitian_sqrt<T: Scalar>(c: &DMatrix<T>) -> Result<DMatrix<T>, CircuitEr
     let mut s = v * d * v.adjoint();
     make_hermitian(&mut s);
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::Complex;
+
+    /// Hermitian positive definite 2×2 matrices, real and complex, well and badly scaled.
+    fn pd_2x2() -> Vec<DMatrix<Complex<f64>>> {
+        let c = Complex::new;
+        [
+            (2.0, 0.5, c(0.3, -0.7)),
+            (1.0, 1.0, c(0.0, 0.0)),
+            (1e-6, 1e4, c(0.05, 0.04)),
+            (3.0, 1.0, c(1.5, 0.0)),
+        ]
+        .into_iter()
+        .map(|(a, d, b)| DMatrix::from_row_slice(2, 2, &[c(a, 0.0), b.conj(), b, c(d, 0.0)]))
+        .collect()
+    }
+
+    /// The 2×2 paths of `matmul_into`, the Cholesky factor and the inverse agree with
+    /// nalgebra's general algorithms (product, LU inverse), for ℝ and ℂ.
+    #[test]
+    fn two_by_two_fast_paths_match_the_general_algorithms() {
+        for m in pd_2x2() {
+            let other = DMatrix::from_fn(2, 2, |i, j| Complex::new(i as f64 - 0.3, j as f64 + 0.7));
+            let mut out = DMatrix::zeros(2, 2);
+            matmul_into(&mut out, &m, &other);
+            assert!((&out - &m * &other).norm() <= 1e-14 * (m.norm() * other.norm()));
+
+            let mut chol = CholeskyWorkspace::new(2);
+            chol.factor(&m).unwrap();
+            let mut inv = DMatrix::zeros(2, 2);
+            chol.inverse_into(&mut inv);
+            let want = m.clone().try_inverse().unwrap();
+            assert!(
+                (&inv - &want).norm() <= 1e-9 * want.norm(),
+                "{m}: {inv} vs {want}"
+            );
+
+            let mr = m.map(|v| v.re);
+            let mut chol = CholeskyWorkspace::new(2);
+            chol.factor(&mr).unwrap();
+            let mut inv = DMatrix::zeros(2, 2);
+            chol.inverse_into(&mut inv);
+            let want = mr.clone().try_inverse().unwrap();
+            assert!(
+                (&inv - &want).norm() <= 1e-9 * want.norm(),
+                "{mr}: {inv} vs {want}"
+            );
+        }
+    }
+
+    /// Indefinite, singular and non-finite 2×2 matrices are refused by the closed-form factor.
+    #[test]
+    fn two_by_two_factor_refuses_what_is_not_positive_definite() {
+        for (a, d, b) in [
+            (1.0, 1.0, 2.0),
+            (-1.0, 1.0, 0.0),
+            (1.0, -1e-3, 0.0),
+            (1.0, 1.0, 1.0),
+            (f64::NAN, 1.0, 0.0),
+            (1.0, f64::INFINITY, 0.0),
+        ] {
+            let m = DMatrix::from_row_slice(2, 2, &[a, b, b, d]);
+            assert!(CholeskyWorkspace::new(2).factor(&m).is_err(), "{m}");
+            let mc = m.map(|v| Complex::new(v, 0.0));
+            assert!(CholeskyWorkspace::new(2).factor(&mc).is_err(), "{mc}");
+        }
+    }
 }

@@ -50,7 +50,8 @@ impl<T: Scalar> OutputEstimate<T> {
     /// state's change since the last block). No allocation.
     pub fn push(&mut self, r_hat: &DMatrix<T>, alpha: f64) {
         let a = alpha.max(self.staleness.min(1.0));
-        for (m, r) in self.mean.iter_mut().zip(r_hat.iter()) {
+        // Plain slices: matrix iterators cost more than the arithmetic for n ≤ 2.
+        for (m, r) in self.mean.as_mut_slice().iter_mut().zip(r_hat.as_slice()) {
             *m = *m * T::from_real(1.0 - a) + *r * T::from_real(a);
         }
         self.staleness = 0.0;
@@ -60,7 +61,7 @@ impl<T: Scalar> OutputEstimate<T> {
     /// restore): its relative change raises the next block's forgetting.
     pub fn state_moved_to(&mut self, p: &DMatrix<T>) {
         let (mut diff, mut old_sq, mut new_sq) = (0.0, 0.0, 0.0);
-        for (new, old) in p.iter().zip(self.p_prev.iter()) {
+        for (new, old) in p.as_slice().iter().zip(self.p_prev.as_slice()) {
             diff += (*new - *old).modulus_squared();
             old_sq += old.modulus_squared();
             new_sq += new.modulus_squared();

@@ -57,8 +57,10 @@ pub const MAX_LINEAR_STEP: f64 = 0.5;
 /// Below this `h · (linear rate)` the direct circuit's exponential step equals the Euler step
 /// to within ~5 %, and the Euler form is used.
 pub const EULER_BELOW: f64 = 0.1;
-/// Guard on the number of sub-steps of one circuit in one block; reaching it is counted.
-pub const MAX_SUBSTEPS: usize = 512;
+/// Guard on the number of sub-steps of one circuit in one block; reaching it is counted. Never
+/// reached in the tested regimes; it bounds the cost where a block's statistics are rank-deficient
+/// and jump by many orders of magnitude from block to block (docs/DESIGN.md §4).
+pub const MAX_SUBSTEPS: usize = 64;
 
 /// Counts of what the integrator did (for the stats and the tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -141,13 +143,24 @@ impl<T: Scalar> BlockIntegrator<T> {
         matmul_into(&mut self.r, p, &self.a);
     }
 
+    /// `R` for the first sub-step: `r0` if given (`P X P` for the `p` of entry, which the race
+    /// has already formed for its error estimate), else formed here.
+    fn first_r(&mut self, p: &DMatrix<T>, x: &DMatrix<T>, r0: Option<&DMatrix<T>>) {
+        match r0 {
+            Some(r0) => self.r.copy_from(r0),
+            None => self.form_r(p, x),
+        }
+    }
+
     /// Integrate the direct circuit over `t` (in units of τ) with input statistics `x`
-    /// (`X̂ + ε²I`); `p` holds `M⁻¹` on entry and on exit. `floor` is `ε`.
+    /// (`X̂ + ε²I`); `p` holds `M⁻¹` on entry and on exit. `floor` is `ε`. `r0`, if given,
+    /// is `P X P` for the `p` of entry.
     pub fn direct(
         &mut self,
         circuit: &mut DirectCircuit<T>,
         p: &mut DMatrix<T>,
         x: &DMatrix<T>,
+        r0: Option<&DMatrix<T>>,
         t: f64,
         floor: f64,
     ) -> Result<(), CircuitError> {
@@ -160,8 +173,12 @@ impl<T: Scalar> BlockIntegrator<T> {
                 self.counters.capped += 1;
                 break;
             }
+            if steps == 0 {
+                self.first_r(p, x, r0);
+            } else {
+                self.form_r(p, x);
+            }
             steps += 1;
-            self.form_r(p, x);
             // Linear rate bound 2‖P‖·max(1, ‖R‖) and the Euler relative change ‖P (R − I)‖.
             let rate = 2.0 * gershgorin(p) * gershgorin(&self.r).max(1.0);
             // The Euler step's length under the accuracy limit; if the linear modes are slow
@@ -274,12 +291,13 @@ impl<T: Scalar> BlockIntegrator<T> {
     }
 
     /// Integrate the interneuron circuit over `t` with input statistics `x`; `p` holds `M⁻¹`
-    /// on entry and on exit.
+    /// on entry and on exit. `r0`, if given, is `P X P` for the `p` of entry.
     pub fn interneuron(
         &mut self,
         circuit: &mut InterneuronCircuit<T>,
         p: &mut DMatrix<T>,
         x: &DMatrix<T>,
+        r0: Option<&DMatrix<T>>,
         t: f64,
     ) -> Result<(), CircuitError> {
         let eta = circuit.learning_rate();
@@ -292,8 +310,12 @@ impl<T: Scalar> BlockIntegrator<T> {
                 self.counters.capped += 1;
                 break;
             }
+            if steps == 0 {
+                self.first_r(p, x, r0);
+            } else {
+                self.form_r(p, x);
+            }
             steps += 1;
-            self.form_r(p, x);
             let n = p.nrows();
             let mut dev = 0.0;
             for j in 0..n {

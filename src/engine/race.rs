@@ -320,6 +320,7 @@ impl<T: Scalar> Race<T> {
                     &mut self.direct,
                     &mut self.p[idx],
                     &self.x_floor,
+                    Some(&self.scratch_b),
                     self.block_time,
                     self.floor2.sqrt(),
                 ),
@@ -327,6 +328,7 @@ impl<T: Scalar> Race<T> {
                     &mut self.interneuron,
                     &mut self.p[idx],
                     &self.x_floor,
+                    Some(&self.scratch_b),
                     self.block_time,
                 ),
             };
