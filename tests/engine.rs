@@ -765,3 +765,66 @@ fn any_positive_finite_sample_rate_runs() {
         );
     }
 }
+
+/// A spectral band of fewer bins than channels learns once per `⌈n / bins⌉` frames, from the
+/// mean over those frames, with η per update scaled alike (docs/DESIGN.md §3.2). With one bin
+/// per band, four channels make a quarter of the learning updates one channel makes, and the
+/// circuits still whiten a known four-channel mixture.
+#[test]
+fn narrow_bands_learn_once_per_n_vectors_and_still_whiten() {
+    let fs = 48_000.0;
+    let (fft_size, bands) = (256, 129); // one bin per band
+    let len = 4 * fs as usize;
+    let mixing = DMatrix::from_row_slice(
+        4,
+        4,
+        &[
+            0.12, 0.05, 0.0, 0.02, //
+            0.03, 0.1, -0.04, 0.0, //
+            0.0, 0.06, 0.09, 0.03, //
+            0.05, 0.0, 0.02, 0.08,
+        ],
+    );
+    let mixed = planar(&mixture(std::slice::from_ref(&mixing), len, 21), 4);
+    let out_db = -20.0;
+    let g2 = 10f64.powf(out_db / 10.0);
+    let updates = |channels: usize, kind: WhitenerKind| {
+        let params = EngineParams {
+            framing: Framing::Spectral,
+            selected: kind,
+            fft_size,
+            bands,
+            tau_ms: 100.0,
+            output_db: out_db,
+            ..EngineParams::default()
+        };
+        let mut engine = Engine::new(channels, fs, params).unwrap();
+        let mut audio = mixed[..channels].to_vec();
+        run_engine(&mut engine, &mut audio, 512, 3);
+        (engine.counters().updates, audio)
+    };
+    let (one, _) = updates(1, WhitenerKind::Interneuron);
+    for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
+        let (four, y) = updates(4, kind);
+        // Two circuits per band and update; the counts differ by at most an incomplete block
+        // per band and the frames of the STFT's start that one engine finds silent (a silent
+        // block does not learn), against a factor 4 (773 988 vs ≈ 193 500).
+        assert!(
+            (4 * four).abs_diff(one) <= 2 * bands as u64 * 4,
+            "{kind}: {four} updates with 4 channels, {one} with 1"
+        );
+        // The output covariance over the last second (after the latency of one frame).
+        let (from, to) = (len - fs as usize, len);
+        let mut cov = DMatrix::<f64>::zeros(4, 4);
+        for t in from..to {
+            for i in 0..4 {
+                for j in 0..4 {
+                    cov[(i, j)] += y[i][t] as f64 * y[j][t] as f64;
+                }
+            }
+        }
+        cov /= (to - from) as f64 * g2;
+        let dev = (cov.clone() - DMatrix::identity(4, 4)).abs().max();
+        assert!(dev < 0.15, "{kind}: output covariance / g² = {cov}");
+    }
+}

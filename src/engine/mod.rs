@@ -121,6 +121,15 @@ impl Core {
         (0..self.race_count()).try_for_each(|i| f(self.race_mut(i)))
     }
 
+    /// Framing updates (learning blocks or frames) one learning update of race `i` spans: a
+    /// narrow spectral band learns once per several frames (docs/DESIGN.md §3.2).
+    fn updates_span(&self, i: usize) -> usize {
+        match self {
+            Core::Channels(_) => 1,
+            Core::Spectral(s) => s.frames_per_update(i),
+        }
+    }
+
     /// Input vectors per learning update (η per update = η per vector × this).
     fn vectors_per_update(&self) -> usize {
         match self {
@@ -428,7 +437,10 @@ impl Engine {
             tau_ms,
             self.params.vector_rate(self.sample_rate),
         );
-        self.core.try_each_race(|r| r.set_eta(eta))?;
+        for i in 0..self.core.race_count() {
+            let k = self.core.updates_span(i) as f64;
+            self.core.race_mut(i).set_eta(eta * k)?;
+        }
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! The spectral framing (docs/DESIGN.md §3): a Hann-windowed STFT (hop N/4, exact
 //! overlap-add), its bins grouped into log-spaced bands, and one complex race per band over
-//! the channels. Each band learns once per frame from the mean outer product over its bins.
+//! the channels. Each band learns from the mean outer product over its bins, once per learning
+//! block of at least `n` input vectors (bins × frames): a band of `len ≥ n` bins every frame, a
+//! narrower one every `⌈n / len⌉` frames from the mean over those frames (docs/DESIGN.md §3.2).
 //! Latency N.
 
 use super::kernels::{cdot, respond_band};
@@ -9,6 +11,17 @@ use super::race::{Race, RaceSettings};
 use super::{EngineError, MAX_CHANNELS};
 use crate::framing::{BandLayout, Stft};
 use nalgebra::{Complex, DMatrix};
+
+/// The race settings of a band that learns every `frames` frames: its block spans `frames`
+/// times the time of one frame, and its error estimate's smoothing per update likewise.
+pub(super) fn band_settings(settings: &RaceSettings, frames: usize) -> RaceSettings {
+    let k = frames as f64;
+    RaceSettings {
+        eta: settings.eta * k,
+        error_alpha: 1.0 - (1.0 - settings.error_alpha).powf(k),
+        ..*settings
+    }
+}
 
 /// Spectral framing: an STFT and one complex race per band.
 pub(super) struct SpectralCore {
@@ -20,6 +33,17 @@ pub(super) struct SpectralCore {
     pub(super) races: Vec<Race<Complex<f64>>>,
     /// The current band's mean outer product of the scaled spectra.
     outer: DMatrix<Complex<f64>>,
+    /// Frames per learning update of each band: `⌈n / bins⌉`, so that every update sees at
+    /// least `n` vectors. A band of fewer bins than channels has a rank-deficient outer product
+    /// in any one frame, whose loud direction jumps from frame to frame into the null space of
+    /// the last: learning from it frame by frame would make `R = P X̂ P` jump by `λ/ε²` every
+    /// frame (docs/DESIGN.md §3.2, BENCHMARKS.md §4).
+    frames_per_update: Vec<usize>,
+    /// Sum of the outer products of a narrow band's frames since its last update (empty for
+    /// bands that learn every frame).
+    pending: Vec<DMatrix<Complex<f64>>>,
+    /// Frames summed in `pending`.
+    pending_frames: Vec<usize>,
     /// Mean power per channel of each band in the current frame (the change detector's input).
     band_power: Vec<f64>,
     /// Responses of the heard whitener for one band, channel-major (n × widest band).
@@ -41,10 +65,26 @@ impl SpectralCore {
         stft.set_active_channels(channels)?;
         let layout = BandLayout::for_fft_size(fft_size, bands)?;
         let widest = layout.bands().iter().map(|b| b.len()).max().unwrap_or(1);
-        let races = (0..layout.num_bands())
-            .map(|_| Race::new(channels, settings))
+        let frames_per_update: Vec<usize> = layout
+            .bands()
+            .iter()
+            .map(|b| channels.div_ceil(b.len().max(1)))
+            .collect();
+        let races = frames_per_update
+            .iter()
+            .map(|&k| Race::new(channels, &band_settings(settings, k)))
             .collect::<Result<Vec<_>, _>>()?;
+        let pending = frames_per_update
+            .iter()
+            .map(|&k| {
+                let dim = if k > 1 { channels } else { 0 };
+                DMatrix::zeros(dim, dim)
+            })
+            .collect();
         Ok(Self {
+            pending,
+            pending_frames: vec![0; frames_per_update.len()],
+            frames_per_update,
             band_power: vec![0.0; layout.num_bands()],
             stft,
             layout,
@@ -53,6 +93,11 @@ impl SpectralCore {
             r: vec![Complex::new(0.0, 0.0); channels * widest],
             r_from: vec![Complex::new(0.0, 0.0); channels * widest],
         })
+    }
+
+    /// Frames per learning update of band `b` (η per update is this times η per frame).
+    pub(super) fn frames_per_update(&self, b: usize) -> usize {
+        self.frames_per_update[b]
     }
 
     /// Band `b`'s share of the bins.
@@ -83,6 +128,9 @@ impl SpectralCore {
             band_power,
             r,
             r_from,
+            frames_per_update,
+            pending,
+            pending_frames,
         } = self;
         let mut chunk: [&mut [f32]; MAX_CHANNELS] = Default::default();
         for (slot, b) in chunk.iter_mut().zip(buffers.iter_mut()) {
@@ -136,7 +184,19 @@ impl SpectralCore {
                         *y = *rv * wet_gain + *y * dry;
                     }
                 }
-                race.learn(outer, ctx.learning);
+                if frames_per_update[b] == 1 {
+                    race.learn(outer, ctx.learning);
+                } else {
+                    // A narrow band: learn from the mean over its block of frames.
+                    pending[b] += &*outer;
+                    pending_frames[b] += 1;
+                    if pending_frames[b] == frames_per_update[b] {
+                        pending[b] /= Complex::new(pending_frames[b] as f64, 0.0);
+                        race.learn(&pending[b], ctx.learning);
+                        pending[b].fill(Complex::new(0.0, 0.0));
+                        pending_frames[b] = 0;
+                    }
+                }
             }
             ctx.changes
                 .observe(ctx.detector.update_diag(band_power, frame_dt));
