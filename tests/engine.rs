@@ -816,11 +816,13 @@ fn narrow_bands_learn_once_per_n_vectors_and_still_whiten() {
         // The output covariance over the last second (after the latency of one frame).
         let (from, to) = (len - fs as usize, len);
         let mut cov = DMatrix::<f64>::zeros(4, 4);
-        for t in from..to {
-            for i in 0..4 {
-                for j in 0..4 {
-                    cov[(i, j)] += y[i][t] as f64 * y[j][t] as f64;
-                }
+        for i in 0..4 {
+            for j in 0..4 {
+                cov[(i, j)] = y[i][from..to]
+                    .iter()
+                    .zip(&y[j][from..to])
+                    .map(|(a, b)| *a as f64 * *b as f64)
+                    .sum();
             }
         }
         cov /= (to - from) as f64 * g2;
