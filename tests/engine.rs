@@ -830,3 +830,28 @@ fn narrow_bands_learn_once_per_n_vectors_and_still_whiten() {
         assert!(dev < 0.15, "{kind}: output covariance / g² = {cov}");
     }
 }
+
+/// Engines build at any rate with the adaptation time at the lowest end its range allows,
+/// whatever the channel count and band layout: a narrow band's update then spans many τ
+/// (docs/DESIGN.md §3.2), and every whitener must accept its learning rates (the soak found a
+/// 16-channel engine at 11025 Hz refused).
+#[test]
+fn shortest_adaptation_time_builds_with_narrow_bands_at_any_rate() {
+    for rate in [1234.5678, 11_025.0, 48_000.0, 384_000.0] {
+        for channels in [1, 2, 16] {
+            for bands in [1, 32, 513] {
+                let mut params = EngineParams {
+                    framing: Framing::Spectral,
+                    bands,
+                    ..EngineParams::default()
+                };
+                let (lo, _) = params.tau_ms_range(channels, rate);
+                params.tau_ms = lo;
+                let mut engine = Engine::new(channels, rate, params).unwrap_or_else(|e| {
+                    panic!("{channels} channels, {bands} bands at {rate} Hz, τ = {lo} ms: {e}")
+                });
+                engine.set_tau_ms(lo).unwrap();
+            }
+        }
+    }
+}

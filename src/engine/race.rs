@@ -40,10 +40,17 @@ pub const BASELINE_STRIDE: usize = 4;
 
 /// The baseline's smoothing factor per update of `BASELINE_STRIDE` blocks of `t` each (in
 /// units of τ): `1 − e^{−stride·t}`, the exact decay of `dĈ/dτ = C − Ĉ` over that time — the
-/// continuous-time law the circuits' theory is stated in (docs/DESIGN.md §2.8).
+/// continuous-time law the circuits' theory is stated in (docs/DESIGN.md §2.8). Capped at
+/// [`MAX_BASELINE_ALPHA`]: a narrow spectral band's update can span several τ (docs/DESIGN.md
+/// §3.2), where the exact factor rounds to 1, which the baseline refuses (it would keep nothing
+/// of its estimate).
 fn baseline_alpha(t: f64) -> f64 {
-    -(-(BASELINE_STRIDE as f64) * t).exp_m1()
+    (-(-(BASELINE_STRIDE as f64) * t).exp_m1()).min(MAX_BASELINE_ALPHA)
 }
+
+/// The largest smoothing factor handed to the baseline: `1 − e^{−7}`, within 0.1 % of a
+/// complete replacement.
+pub const MAX_BASELINE_ALPHA: f64 = 0.999;
 
 /// The learning rate handed to the circuits themselves (their own steps need `η < 1`); the
 /// block's time span is integrated in sub-steps regardless ([`BlockIntegrator`]).
