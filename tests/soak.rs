@@ -19,7 +19,9 @@
 //! the process stays under a bound after the warm-up, and every saved learned state is finite
 //! and loads. The warm-up tours the largest structure (spectral, FFT 8192, 513 bands, 64
 //! interneurons) in every layout, then runs the random phase for a quarter of the rest (15 s …
-//! 2 min); its peak resident set plus max(64 MiB, 25 %) is the bound from then on. At the end:
+//! 2 min); its peak resident set plus max(64 MiB, 25 %) plus two engines of the largest
+//! structure (measured in the tour: up to three can be alive at once, the heard one, the one
+//! fading out and one being built) is the bound from then on. At the end:
 //! no subnormal sample came out (counted throughout, so one run reports them all). Progress
 //! lines report what was exercised, and the slowest `process` call and activation.
 //!
@@ -296,6 +298,9 @@ struct Tally {
     first_subnormal: Option<String>,
     /// Peak resident set size during the warm-up: the base of the memory bound.
     rss_warm: u64,
+    /// Largest growth of the resident set while the largest engine of a layout ran, over the
+    /// same layout in the channels framing: what one engine of the largest structure holds.
+    rss_engine: u64,
     /// Peak resident set size over the whole soak.
     rss_peak: u64,
     /// The last value sent for each parameter (name, plain value), for failure messages.
@@ -373,12 +378,18 @@ impl Soak {
         let mut bound = None;
         while self.elapsed() < self.seconds {
             if bound.is_none() && self.elapsed() >= toured + random_warm_up {
-                let b = self.tally.rss_warm + RSS_MARGIN.max(self.tally.rss_warm / 4);
+                // Up to three engines of the largest structure can be alive at once (the
+                // running one, the one fading out, one being built), while the warm-up may have
+                // seen one or two.
+                let b = self.tally.rss_warm
+                    + RSS_MARGIN.max(self.tally.rss_warm / 4)
+                    + 2 * self.tally.rss_engine;
                 println!(
                     "soak: warm-up done after {:.1} s (tour {toured:.1} s), resident peak {} \
-                     MiB; bound from now on {} MiB",
+                     MiB, largest engine {} MiB; bound from now on {} MiB",
                     self.elapsed(),
                     self.tally.rss_warm >> 20,
+                    self.tally.rss_engine >> 20,
                     b >> 20
                 );
                 bound = Some(b);
@@ -458,11 +469,17 @@ impl Soak {
                 self.serve_restart();
             }
             self.segment(0.5, &[], false);
+            let with_largest = rss_bytes();
             let channels_framing = find(&params, "Framing");
             self.segment(0.3, &[(0, framing, channels_framing.min)], false);
             self.serve_restart();
             self.segment(0.3, &[], false);
-            self.tally.rss_warm = self.tally.rss_warm.max(rss_bytes());
+            let without = rss_bytes();
+            self.tally.rss_engine = self
+                .tally
+                .rss_engine
+                .max(with_largest.saturating_sub(without));
+            self.tally.rss_warm = self.tally.rss_warm.max(with_largest).max(without);
             println!(
                 "soak: warm-up, {channels} channels at the largest structure: {:.1} s, {:.2} s \
                  of audio, resident {} MiB",
