@@ -25,7 +25,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use support::clap::{bundle_path, load_entry, Instance, Param, PLUGIN_ID};
 use support::plugin_child;
-use support::signals::{check_bounded, correlation, Looper};
+use support::signals::{check_bounded, check_clean, correlation, Looper};
 
 const SCENARIO_ENV: &str = "INTERNEURON_CLAP_HOST_SCENARIO";
 /// The plugin's default output level, −20 dBFS, as an amplitude.
@@ -679,19 +679,6 @@ fn rates_scenario() {
                 .access_handler(|m| m.latency_changed_outside_activate.get()),
             0
         );
-    }
-}
-
-/// Finite, within ±1, and no subnormal sample.
-fn check_clean(out: &[Vec<f32>], what: &str) {
-    check_bounded(out, what);
-    for (c, ch) in out.iter().enumerate() {
-        for (t, v) in ch.iter().enumerate() {
-            assert!(
-                *v == 0.0 || v.is_normal(),
-                "{what}: output channel {c} sample {t} is subnormal ({v:e})"
-            );
-        }
     }
 }
 

@@ -27,7 +27,7 @@ use std::ffi::c_char;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use support::plugin_child;
-use support::signals::{check_bounded, correlation, Looper};
+use support::signals::{check_bounded, check_clean, correlation, Looper};
 use support::vst3::{
     bundle_path, c_chars, find_audio_class, speaker_arrangement, to_utf16, utf16, Event, Instance,
     Module, Param, AUDIO, EVENT, INPUT, OUTPUT, RATE,
@@ -850,19 +850,6 @@ fn rates_scenario() {
         plugin.shutdown();
     }
     module.unload();
-}
-
-/// Finite, within ±1, and no subnormal sample.
-fn check_clean(out: &[Vec<f32>], what: &str) {
-    check_bounded(out, what);
-    for (c, ch) in out.iter().enumerate() {
-        for (t, v) in ch.iter().enumerate() {
-            assert!(
-                *v == 0.0 || v.is_normal(),
-                "{what}: output channel {c} sample {t} is subnormal ({v:e})"
-            );
-        }
-    }
 }
 
 /// The bypass survives a state round trip in the component and in the controller: set by

@@ -31,6 +31,20 @@ pub fn check_bounded(out: &[Vec<f32>], what: &str) {
     }
 }
 
+/// Every sample finite, within ±1 and not subnormal (downstream plugins slow down on
+/// subnormal input), or a panic naming channel and sample.
+pub fn check_clean(out: &[Vec<f32>], what: &str) {
+    check_bounded(out, what);
+    for (c, ch) in out.iter().enumerate() {
+        for (t, v) in ch.iter().enumerate() {
+            assert!(
+                *v == 0.0 || v.is_normal(),
+                "{what}: output channel {c} sample {t} is subnormal ({v:e})"
+            );
+        }
+    }
+}
+
 /// Loops a planar signal.
 pub struct Looper {
     data: Vec<Vec<f32>>,
