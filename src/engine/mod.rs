@@ -150,7 +150,7 @@ impl Core {
     fn reset_audio(&mut self) {
         match self {
             Core::Channels(c) => c.reset_audio(),
-            Core::Spectral(s) => s.stft.reset(),
+            Core::Spectral(s) => s.reset_audio(),
         }
     }
 

@@ -95,6 +95,16 @@ impl SpectralCore {
         })
     }
 
+    /// Forget the signal history: the STFT's, and the narrow bands' partial learning blocks
+    /// (as the channels framing drops its partial block).
+    pub(super) fn reset_audio(&mut self) {
+        self.stft.reset();
+        for (acc, count) in self.pending.iter_mut().zip(&mut self.pending_frames) {
+            acc.fill(Complex::new(0.0, 0.0));
+            *count = 0;
+        }
+    }
+
     /// Frames per learning update of band `b` (η per update is this times η per frame).
     pub(super) fn frames_per_update(&self, b: usize) -> usize {
         self.frames_per_update[b]
