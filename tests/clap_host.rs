@@ -535,17 +535,7 @@ fn text_scenario() {
     let entry = load_entry();
     let mut plugin = Instance::new(&entry, 2, 48_000.0);
     let params = plugin.params.clone();
-    let units: &[(&str, &str)] = &[
-        ("Adaptation time", " ms"),
-        ("Interneurons", ""),
-        ("Init scale", ""),
-        ("Reference level", " dB"),
-        ("Output level", " dB"),
-        ("Dry/wet", "%"),
-        ("Noise floor", " dB"),
-        ("FFT size", ""),
-        ("Bands", ""),
-    ];
+    let units = plugin_child::NUMERIC_UNITS;
     let mut conversions = 0;
     for p in &params {
         let mut texts = Vec::new();

@@ -41,7 +41,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use support::clap::{bundle_path, load_entry, Instance, Param};
+use support::clap::{bundle_path, load_entry, BlockPorts, Instance, Param};
 
 const SECONDS_ENV: &str = "INTERNEURON_SOAK_SECONDS";
 const SEED_ENV: &str = "INTERNEURON_SOAK_SEED";
@@ -625,10 +625,7 @@ impl Soak {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
                 let mut ins = vec![vec![0.0f32; MAX_BLOCK]; channels];
                 let mut outs = vec![vec![0.0f32; MAX_BLOCK]; channels];
-                let mut in_ports = AudioPorts::with_capacity(channels, 1);
-                let mut out_ports = AudioPorts::with_capacity(channels, 1);
-                let mut event_buf = EventBuffer::with_capacity(64);
-                let mut out_event_buf = EventBuffer::with_capacity(64);
+                let mut ports = BlockPorts::new(channels);
                 let mut first = true;
                 let started = Instant::now();
                 // At least one block, so that `first_events` always reach the plugin.
@@ -637,8 +634,6 @@ impl Soak {
                 {
                     let len = block_size(&mut rng);
                     input.fill(&mut ins, len, rate, &mut tally.burst_frames);
-                    event_buf.clear();
-                    out_event_buf.clear();
                     let mut events: Vec<(u32, ClapId, f64)> = if first {
                         first_events
                             .iter()
@@ -654,32 +649,15 @@ impl Soak {
                     tally.burst = Some(input.burst);
                     for &(frame, id, value) in &events {
                         tally.record(&params, id, value);
-                        event_buf.push(&ParamValueEvent::new(frame, id, Pckn::match_all(), value));
+                        ports.events.push(&ParamValueEvent::new(
+                            frame,
+                            id,
+                            Pckn::match_all(),
+                            value,
+                        ));
                     }
-                    let in_audio = in_ports.with_input_buffers([AudioPortBuffer {
-                        latency: 0,
-                        channels: AudioPortBufferType::f32_input_only(
-                            ins.iter_mut()
-                                .map(|b| InputChannel::variable(&mut b[..len])),
-                        ),
-                    }]);
-                    let mut out_audio = out_ports.with_output_buffers([AudioPortBuffer {
-                        latency: 0,
-                        channels: AudioPortBufferType::f32_output_only(
-                            outs.iter_mut().map(|b| &mut b[..len]),
-                        ),
-                    }]);
                     let called = Instant::now();
-                    processor
-                        .process(
-                            &in_audio,
-                            &mut out_audio,
-                            &InputEvents::from_buffer(&event_buf),
-                            &mut OutputEvents::from_buffer(&mut out_event_buf),
-                            Some(steady),
-                            None,
-                        )
-                        .expect("process");
+                    ports.process(&mut processor, &mut ins, &mut outs, len, steady);
                     let took = called.elapsed().as_secs_f64();
                     if took > tally.slowest_block.0 {
                         tally.slowest_block = (

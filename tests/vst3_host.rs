@@ -691,17 +691,7 @@ fn state_scenario() {
 fn text_scenario() {
     let module = Module::load();
     let plugin = Instance::new(&module);
-    let units: &[(&str, &str)] = &[
-        ("Adaptation time", " ms"),
-        ("Interneurons", ""),
-        ("Init scale", ""),
-        ("Reference level", " dB"),
-        ("Output level", " dB"),
-        ("Dry/wet", "%"),
-        ("Noise floor", " dB"),
-        ("FFT size", ""),
-        ("Bands", ""),
-    ];
+    let units = plugin_child::NUMERIC_UNITS;
     let mut conversions = 0;
     for p in &plugin.params {
         let mut texts = Vec::new();

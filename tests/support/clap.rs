@@ -347,16 +347,11 @@ impl Instance {
                 let mut output = vec![vec![0.0f32; frames]; n];
                 let mut ins = vec![vec![0.0f32; MAX_FRAMES as usize]; n];
                 let mut outs = vec![vec![0.0f32; MAX_FRAMES as usize]; n];
-                let mut in_ports = AudioPorts::with_capacity(n, 1);
-                let mut out_ports = AudioPorts::with_capacity(n, 1);
-                let mut event_buf = EventBuffer::with_capacity(64);
-                let mut out_event_buf = EventBuffer::with_capacity(64);
+                let mut ports = BlockPorts::new(n);
                 for &(start, len) in &blocks {
                     for (b, x) in ins.iter_mut().zip(input) {
                         b[..len].copy_from_slice(&x[start..start + len]);
                     }
-                    event_buf.clear();
-                    out_event_buf.clear();
                     for &(frame, id, value) in events {
                         if (start..start + len).contains(&frame) {
                             let e = ParamValueEvent::new(
@@ -365,34 +360,10 @@ impl Instance {
                                 Pckn::match_all(),
                                 value,
                             );
-                            event_buf.push(&e);
+                            ports.events.push(&e);
                         }
                     }
-                    let in_audio = in_ports.with_input_buffers([AudioPortBuffer {
-                        latency: 0,
-                        channels: AudioPortBufferType::f32_input_only(
-                            ins.iter_mut()
-                                .map(|b| InputChannel::variable(&mut b[..len])),
-                        ),
-                    }]);
-                    let mut out_audio = out_ports.with_output_buffers([AudioPortBuffer {
-                        latency: 0,
-                        channels: AudioPortBufferType::f32_output_only(
-                            outs.iter_mut().map(|b| &mut b[..len]),
-                        ),
-                    }]);
-                    let input_events = InputEvents::from_buffer(&event_buf);
-                    let mut output_events = OutputEvents::from_buffer(&mut out_event_buf);
-                    processor
-                        .process(
-                            &in_audio,
-                            &mut out_audio,
-                            &input_events,
-                            &mut output_events,
-                            Some(steady),
-                            None,
-                        )
-                        .expect("process");
+                    ports.process(&mut processor, &mut ins, &mut outs, len, steady);
                     steady += len as u64;
                     for (o, b) in output.iter_mut().zip(&outs) {
                         o[start..start + len].copy_from_slice(&b[..len]);
@@ -471,4 +442,61 @@ fn list_params(handle: &mut PluginMainThreadHandle) -> Vec<Param> {
             }
         })
         .collect()
+}
+
+/// The port and event buffers of one audio thread, allocated before its first block, and the
+/// plumbing of one `process` call over them.
+pub struct BlockPorts {
+    in_ports: AudioPorts,
+    out_ports: AudioPorts,
+    /// Parameter events of the next block (frame within the block, id, value).
+    pub events: EventBuffer,
+    out_events: EventBuffer,
+}
+
+impl BlockPorts {
+    /// Buffers for `channels` in and out.
+    pub fn new(channels: usize) -> Self {
+        Self {
+            in_ports: AudioPorts::with_capacity(channels, 1),
+            out_ports: AudioPorts::with_capacity(channels, 1),
+            events: EventBuffer::with_capacity(64),
+            out_events: EventBuffer::with_capacity(64),
+        }
+    }
+
+    /// One `process` call on the first `len` frames of `ins` and `outs` at steady time
+    /// `steady`, with the events queued in `self.events`; clears the event buffers afterwards.
+    pub fn process(
+        &mut self,
+        processor: &mut StartedPluginAudioProcessor<TestHost>,
+        ins: &mut [Vec<f32>],
+        outs: &mut [Vec<f32>],
+        len: usize,
+        steady: u64,
+    ) {
+        let in_audio = self.in_ports.with_input_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_input_only(
+                ins.iter_mut()
+                    .map(|b| InputChannel::variable(&mut b[..len])),
+            ),
+        }]);
+        let mut out_audio = self.out_ports.with_output_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(outs.iter_mut().map(|b| &mut b[..len])),
+        }]);
+        processor
+            .process(
+                &in_audio,
+                &mut out_audio,
+                &InputEvents::from_buffer(&self.events),
+                &mut OutputEvents::from_buffer(&mut self.out_events),
+                Some(steady),
+                None,
+            )
+            .expect("process");
+        self.events.clear();
+        self.out_events.clear();
+    }
 }

@@ -94,3 +94,18 @@ pub fn run_scenario_child(child_test: &str, env_var: &str, scenario: &str) {
         output.status
     );
 }
+
+/// The plugin's numeric parameters and the one unit each displays over its whole range (what
+/// scripting hosts such as pedalboard need to treat them as numbers), shared by the CLAP and
+/// VST3 text tests.
+pub const NUMERIC_UNITS: &[(&str, &str)] = &[
+    ("Adaptation time", " ms"),
+    ("Interneurons", ""),
+    ("Init scale", ""),
+    ("Reference level", " dB"),
+    ("Output level", " dB"),
+    ("Dry/wet", "%"),
+    ("Noise floor", " dB"),
+    ("FFT size", ""),
+    ("Bands", ""),
+];
