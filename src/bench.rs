@@ -71,6 +71,9 @@ pub struct BenchResult {
     pub realtime_factor: f64,
     /// The most expensive block's thread CPU time over its audio duration.
     pub worst_block_fraction: f64,
+    /// When the most expensive block began, seconds of audio from the start (the first
+    /// learning updates after activation, a change of the input, or noise from the machine).
+    pub worst_block_s: f64,
     /// The 99.9th percentile of the blocks' CPU time over their audio duration.
     pub p999_block_fraction: f64,
     /// Seconds of audio processed.
@@ -207,6 +210,9 @@ pub fn measure(case: &BenchCase, audio_s: f64) -> BenchResult {
     let cpu_s = thread_cpu_seconds() - start;
     let audio = total_blocks as f64 * budget;
     let rtf = audio / cpu_s.max(1e-9);
+    let worst_index = (0..per_block.len())
+        .max_by(|a, b| per_block[*a].total_cmp(&per_block[*b]))
+        .unwrap_or(0);
     per_block.sort_unstable_by(f64::total_cmp);
     let worst = per_block.last().copied().unwrap_or(0.0);
     let p999 = per_block
@@ -217,6 +223,7 @@ pub fn measure(case: &BenchCase, audio_s: f64) -> BenchResult {
         case: case.clone(),
         realtime_factor: rtf,
         worst_block_fraction: worst,
+        worst_block_s: worst_index as f64 * budget,
         p999_block_fraction: p999,
         audio_s: audio,
         cpu_s,

@@ -855,3 +855,54 @@ fn shortest_adaptation_time_builds_with_narrow_bands_at_any_rate() {
         }
     }
 }
+
+/// Learning spread over small host blocks (docs/DESIGN.md §4.6) learns what learning at
+/// once learns: 16 channels through three contexts 30 dB apart, once in 4096-sample host
+/// blocks and once in 64-sample ones. Big host blocks pay for every update before the next
+/// segment is heard (nothing merged); small ones fall behind after the changes (updates
+/// merged) and catch up: at the end both engines' circuits agree, and so does their output.
+#[test]
+fn learning_spread_over_small_host_blocks_learns_what_big_blocks_learn() {
+    let n = 16;
+    let rate = 48_000.0;
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let mixings: Vec<DMatrix<f64>> = [0.05, 1.5, 0.05]
+        .iter()
+        .map(|g| DMatrix::from_fn(n, n, |_, _| g * rng.sample::<f64, _>(StandardNormal) / 4.0))
+        .collect();
+    let context = 72_000;
+    let audio = planar(&mixture(&mixings, context, 22), n);
+    let run = |block: usize| {
+        let mut engine = Engine::new(n, rate, EngineParams::default()).unwrap();
+        let mut out = audio.clone();
+        let mut t = 0;
+        while t < out[0].len() {
+            let b = block.min(out[0].len() - t);
+            let mut bufs: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[t..t + b]).collect();
+            engine.process(&mut bufs);
+            t += b;
+        }
+        (engine, out)
+    };
+    let (big, out_big) = run(4096);
+    let (small, out_small) = run(64);
+    assert_eq!(big.counters().merged_updates, 0, "{:?}", big.counters());
+    assert!(
+        small.counters().merged_updates > 0,
+        "{:?}",
+        small.counters()
+    );
+    let rel = |a: &DMatrix<f64>, b: &DMatrix<f64>| (a - b).norm() / b.norm();
+    let (rb, rs) = (big.channel_race().unwrap(), small.channel_race().unwrap());
+    let m = rel(rs.direct().m(), rb.direct().m());
+    let (wb, ws) = (rb.interneuron().w(), rs.interneuron().w());
+    let mw = rel(&(ws * ws.transpose()), &(wb * wb.transpose()));
+    assert!(m < 1e-3 && mw < 1e-3, "M differs by {m}, W Wᵀ by {mw}");
+    // The last half second of output: the same whitened signal.
+    let tail = out_big[0].len() - 24_000;
+    for c in 0..n {
+        let (a, b) = (&out_big[c][tail..], &out_small[c][tail..]);
+        let corr = signals::correlation(a, b);
+        assert!(corr > 0.9999, "channel {c}: correlation {corr}");
+    }
+}

@@ -596,7 +596,7 @@ fn bench_cmd(
         return Ok(());
     }
     println!(
-        "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11} {:>8} {:>9} {:>8} {:>8}  met",
+        "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11} {:>8} {:>9} {:>8} {:>6} {:>8}  met",
         "framing",
         "ch",
         "fft",
@@ -606,6 +606,7 @@ fn bench_cmd(
         "target",
         "cost ×",
         "worst",
+        "at s",
         "p99.9"
     );
     for r in &results {
@@ -618,7 +619,7 @@ fn bench_cmd(
             (None, None) => "",
         };
         println!(
-            "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11.0} {:>8} {:>9} {:>7.1}% {:>7.1}%  {met}",
+            "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11.0} {:>8} {:>9} {:>7.1}% {:>6.2} {:>7.1}%  {met}",
             r.case.framing.name(),
             r.case.channels,
             r.case
@@ -635,6 +636,7 @@ fn bench_cmd(
             cost.map(|c| format!("{c:.2}"))
                 .unwrap_or_else(|| "-".into()),
             100.0 * r.worst_block_fraction,
+            r.worst_block_s,
             100.0 * r.p999_block_fraction,
         );
     }

@@ -15,6 +15,14 @@ use super::race::{Race, RaceSettings};
 use crate::circuits::CircuitError;
 use nalgebra::DMatrix;
 
+/// Work units ([`Race::advance_learning`]) a learning block of 16 channels pays for: about
+/// 8 % of the block's duration on the reference machine (a unit at n = 16 costs ~10 µs, the
+/// block lasts 10.7 ms at 48 kHz), so a host block of any size spends at most ~8 % of its own
+/// duration on learning, plus one sub-step's overrun. A steady update needs 5–8 units; one
+/// after a 30 dB change ~70, which then merges into the next (docs/DESIGN.md §4.6). A unit's
+/// cost grows as n³, so fewer channels get proportionally more units per block.
+const UNITS_PER_BLOCK_AT_16: f64 = 64.0;
+
 /// Time-domain framing: one race over the n channels.
 pub(super) struct ChannelsCore {
     /// The whiteners of the n-dimensional input space.
@@ -32,6 +40,11 @@ pub(super) struct ChannelsCore {
     rs: Vec<f64>,
     /// Responses of the whitener fading out, same layout.
     rs_from: Vec<f64>,
+    /// Work units of learning the current host call pays for and has not yet spent
+    /// (docs/DESIGN.md §4.6).
+    credit: f64,
+    /// Work units each sample pays for.
+    units_per_sample: f64,
 }
 
 impl ChannelsCore {
@@ -49,6 +62,9 @@ impl ChannelsCore {
             xs: vec![0.0; channels * learn_interval],
             rs: vec![0.0; channels * learn_interval],
             rs_from: vec![0.0; channels * learn_interval],
+            credit: 0.0,
+            units_per_sample: UNITS_PER_BLOCK_AT_16 * (16.0 / channels as f64).powi(3)
+                / learn_interval as f64,
         })
     }
 
@@ -74,6 +90,7 @@ impl ChannelsCore {
             // A segment never crosses a learning step, so every whitener's P is constant in it.
             let len = (end - t0).min(self.learn_interval - self.count);
             let t1 = t0 + len;
+            self.advance_learning();
             for c in 0..n {
                 let xs = &mut self.xs[c * stride..c * stride + len];
                 for (x, v) in xs.iter_mut().zip(&buffers[c][t0..t1]) {
@@ -119,6 +136,25 @@ impl ChannelsCore {
         }
     }
 
+    /// A host call of `frames` frames begins: it pays for `frames · units_per_sample` work
+    /// units of learning, to be spent on whatever update is pending during the call. Credit
+    /// is never carried from one call to the next, so no call does more than its share of
+    /// learning (plus one sub-step's overrun): an update too large for the calls that follow
+    /// it merges into the next (docs/DESIGN.md §4.6).
+    pub(super) fn begin_call(&mut self, frames: usize) {
+        self.credit = frames as f64 * self.units_per_sample;
+    }
+
+    /// Carry out as much of the pending learning update as the call's credit pays for. It runs
+    /// before a segment's responses, so a call that can pay for the whole update hears it at
+    /// once, as if it had been done at the block boundary.
+    fn advance_learning(&mut self) {
+        if self.credit >= 1.0 && self.race.learning_pending() {
+            let budget = self.credit.min(usize::MAX as f64 / 2.0) as usize;
+            self.credit -= self.race.advance_learning(budget) as f64;
+        }
+    }
+
     /// The block is complete: its mean outer product drives learning and change detection.
     fn learn_block(&mut self, ctx: &mut BlockContext<'_>, block_dt: f64) {
         let n = self.race.dim();
@@ -130,7 +166,7 @@ impl ChannelsCore {
                 self.outer[(j, i)] = v;
             }
         }
-        self.race.learn(&self.outer, ctx.learning);
+        self.race.begin_learning(&self.outer, ctx.learning);
         ctx.changes
             .observe(ctx.detector.update_full(&self.outer, block_dt));
         self.outer.fill(0.0);

@@ -62,6 +62,13 @@ pub const EULER_BELOW: f64 = 0.1;
 /// and jump by many orders of magnitude from block to block (docs/DESIGN.md §4).
 pub const MAX_SUBSTEPS: usize = 64;
 
+/// Convergence tolerance of the direct circuit's eigendecomposition (`off(M) ≤ tol·‖M‖_F`).
+/// The exponential step is then exact for a matrix within `tol·‖M‖_F` of `M`: it moves `M`
+/// by at most [`MAX_RELATIVE_CHANGE`] of itself, so the step's error is below `tol` relative,
+/// far under what the integration rule itself approximates; and a warm start from a decomposition
+/// this accurate needs one sweep less than one to machine precision.
+pub const EIGEN_TOLERANCE: f64 = 1e-10;
+
 /// Counts of what the integrator did (for the stats and the tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IntegratorCounters {
@@ -73,7 +80,54 @@ pub struct IntegratorCounters {
     pub capped: u64,
     /// Direct-circuit steps whose result was floored at `ε` (a safeguard, not a reset).
     pub floored: u64,
+    /// Circuit updates merged into an unfinished one because the host blocks since it began
+    /// did not pay for all of its slices (docs/DESIGN.md §4.6).
+    pub merged: u64,
 }
+
+/// Where one circuit's integration over one learning update stands, so that it can be
+/// carried out in slices across host blocks (docs/DESIGN.md §4.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Span {
+    /// Time still to integrate, in units of τ; `≤ 0` when done (or capped).
+    pub left: f64,
+    /// Sub-steps taken so far.
+    pub steps: usize,
+    /// Sub-steps allowed in all ([`MAX_SUBSTEPS`] per update merged into this span).
+    pub guard: usize,
+    /// Whether no sub-step has been taken since the span began with the current statistics,
+    /// so that `P X P` formed for the error estimate is its first `R`.
+    pub fresh: bool,
+}
+
+impl Span {
+    /// An integration over `t` not yet started.
+    pub fn new(t: f64) -> Self {
+        Self {
+            left: t,
+            steps: 0,
+            guard: MAX_SUBSTEPS,
+            fresh: true,
+        }
+    }
+
+    /// Nothing is left to integrate.
+    pub fn done(&self) -> bool {
+        self.left <= 0.0 || self.left.is_nan()
+    }
+
+    /// Extend an unfinished span by another update's `t` (with new statistics, so the first
+    /// `R` must be formed afresh), with another update's sub-step allowance.
+    pub fn extend(&mut self, t: f64) {
+        self.left += t;
+        self.guard += MAX_SUBSTEPS;
+        self.fresh = false;
+    }
+}
+
+/// Work units of one sub-step (a sweep of a Jacobi eigendecomposition is one more): the
+/// currency in which slices of a learning update are budgeted (docs/DESIGN.md §4.6).
+pub const SUBSTEP_UNITS: usize = 1;
 
 /// Scratch space and counters for integrating one race's circuits, allocated up front.
 #[derive(Debug)]
@@ -130,7 +184,11 @@ impl<T: Scalar> BlockIntegrator<T> {
             a: DMatrix::zeros(n, n),
             b: DMatrix::zeros(n, n),
             delta: DMatrix::zeros(n, n),
-            eig: HermitianEigen::new(n),
+            eig: {
+                let mut e = HermitianEigen::new(n);
+                e.set_tolerance(EIGEN_TOLERANCE);
+                e
+            },
             u_small: DMatrix::identity(n, n),
             mu_small: [0.0; 2],
             counters: IntegratorCounters::default(),
@@ -164,21 +222,47 @@ impl<T: Scalar> BlockIntegrator<T> {
         t: f64,
         floor: f64,
     ) -> Result<(), CircuitError> {
+        let mut span = Span::new(t);
+        self.direct_steps(circuit, p, x, r0, &mut span, floor, usize::MAX)
+            .map(|_| ())
+    }
+
+    /// Like [`Self::direct`], but resumable: carry out the integration that `span` describes
+    /// until it is done or `max_units` work units ([`SUBSTEP_UNITS`] per sub-step and one per
+    /// eigendecomposition sweep) are spent, and return the units spent. `p` is `M⁻¹` after
+    /// every sub-step, so a caller may respond with it between calls (the circuit's state part
+    /// way through the block: docs/DESIGN.md §4.6). `r0` is used only for the first sub-step of a fresh span.
+    #[allow(clippy::too_many_arguments)]
+    pub fn direct_steps(
+        &mut self,
+        circuit: &mut DirectCircuit<T>,
+        p: &mut DMatrix<T>,
+        x: &DMatrix<T>,
+        r0: Option<&DMatrix<T>>,
+        span: &mut Span,
+        floor: f64,
+        max_units: usize,
+    ) -> Result<usize, CircuitError> {
         let n = p.nrows();
-        self.counters.updates += 1;
-        let mut left = t;
-        let mut steps = 0;
-        while left > 0.0 {
-            if steps == MAX_SUBSTEPS {
+        let mut taken = 0;
+        while span.left > 0.0 && taken < max_units {
+            if span.steps >= span.guard {
                 self.counters.capped += 1;
+                span.left = 0.0;
                 break;
             }
-            if steps == 0 {
+            if span.steps == 0 {
+                self.counters.updates += 1;
+            }
+            if span.fresh {
                 self.first_r(p, x, r0);
             } else {
                 self.form_r(p, x);
             }
-            steps += 1;
+            span.fresh = false;
+            span.steps += 1;
+            taken += SUBSTEP_UNITS;
+            let left = span.left;
             // Linear rate bound 2‖P‖·max(1, ‖R‖) and the Euler relative change ‖P (R − I)‖.
             let rate = 2.0 * gershgorin(p) * gershgorin(&self.r).max(1.0);
             // The Euler step's length under the accuracy limit; if the linear modes are slow
@@ -193,16 +277,20 @@ impl<T: Scalar> BlockIntegrator<T> {
                 self.delta *= T::from_real(euler_h);
                 euler_h
             } else {
-                self.exponential_step(circuit.m(), left)?
+                let h = self.exponential_step(circuit.m(), left)?;
+                if n > 2 {
+                    taken += self.eig.sweeps();
+                }
+                h
             };
             if circuit.add_to_m(&self.delta).is_err() {
                 self.floor_into(circuit, floor)?;
             }
             circuit.inverse_recurrent_matrix_into(p);
-            left -= h;
+            span.left -= h;
             self.counters.substeps += 1;
         }
-        Ok(())
+        Ok(taken)
     }
 
     /// The direct circuit's exponential step of at most `left`, into `self.delta`; returns
@@ -300,22 +388,41 @@ impl<T: Scalar> BlockIntegrator<T> {
         r0: Option<&DMatrix<T>>,
         t: f64,
     ) -> Result<(), CircuitError> {
+        let mut span = Span::new(t);
+        self.interneuron_steps(circuit, p, x, r0, &mut span, usize::MAX)
+            .map(|_| ())
+    }
+
+    /// Like [`Self::interneuron`], resumable as [`Self::direct_steps`] is.
+    pub fn interneuron_steps(
+        &mut self,
+        circuit: &mut InterneuronCircuit<T>,
+        p: &mut DMatrix<T>,
+        x: &DMatrix<T>,
+        r0: Option<&DMatrix<T>>,
+        span: &mut Span,
+        max_units: usize,
+    ) -> Result<usize, CircuitError> {
         let eta = circuit.learning_rate();
-        self.counters.updates += 1;
-        let mut left = t;
-        let mut steps = 0;
+        let mut taken = 0;
         let mut result = Ok(());
-        while left > 0.0 {
-            if steps == MAX_SUBSTEPS {
+        while span.left > 0.0 && taken < max_units {
+            if span.steps >= span.guard {
                 self.counters.capped += 1;
+                span.left = 0.0;
                 break;
             }
-            if steps == 0 {
+            if span.steps == 0 {
+                self.counters.updates += 1;
+            }
+            if span.fresh {
                 self.first_r(p, x, r0);
             } else {
                 self.form_r(p, x);
             }
-            steps += 1;
+            span.fresh = false;
+            span.steps += 1;
+            taken += SUBSTEP_UNITS;
             let n = p.nrows();
             let mut dev = 0.0;
             for j in 0..n {
@@ -332,7 +439,8 @@ impl<T: Scalar> BlockIntegrator<T> {
             // ≤ 2(1 + ‖R‖).
             let rel = 2.0 * dev.sqrt();
             let rate = 2.0 * (1.0 + gershgorin(&self.r));
-            let h = left
+            let h = span
+                .left
                 .min(MAX_RELATIVE_CHANGE / rel.max(1e-300))
                 .min(MAX_LINEAR_STEP / rate)
                 .min(0.5);
@@ -342,11 +450,11 @@ impl<T: Scalar> BlockIntegrator<T> {
                 break;
             }
             circuit.inverse_recurrent_matrix_into(p);
-            left -= h;
+            span.left -= h;
             self.counters.substeps += 1;
         }
         circuit.set_learning_rate(eta)?;
-        result
+        result.map(|_| taken)
     }
 }
 

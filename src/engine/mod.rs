@@ -154,6 +154,14 @@ impl Core {
         }
     }
 
+    /// A host call of `frames` frames begins: it pays for this much of any learning update
+    /// that is spread over host blocks (docs/DESIGN.md §4.6).
+    fn begin_call(&mut self, frames: usize) {
+        if let Core::Channels(c) = self {
+            c.begin_call(frames);
+        }
+    }
+
     /// Whiten and learn from `buffers[c][start..end]`.
     fn process(
         &mut self,
@@ -192,6 +200,9 @@ pub struct EngineCounters {
     pub floored_steps: u64,
     /// Blocks whose integration hit the sub-step guard (time lost; expected to stay 0).
     pub capped_blocks: u64,
+    /// Circuit updates merged into an unfinished one: learning spread over host blocks fell
+    /// behind by a block and caught up (docs/DESIGN.md §4.6).
+    pub merged_updates: u64,
 }
 
 /// The whole effect for a fixed channel count and sample rate.
@@ -378,12 +389,14 @@ impl Engine {
             integ.floored += c.floored;
             integ.capped += c.capped;
             integ.updates += c.updates;
+            integ.merged += c.merged;
         }
         EngineCounters {
             updates: integ.updates,
             substeps: integ.substeps,
             floored_steps: integ.floored,
             capped_blocks: integ.capped,
+            merged_updates: integ.merged,
             non_finite_inputs: self.non_finite_inputs,
             state_resets,
             stats_dropped: self.emitter.dropped,
@@ -486,6 +499,7 @@ impl Engine {
             return;
         }
         let len = buffers.iter().map(|b| b.len()).min().unwrap_or(0);
+        self.core.begin_call(len);
         let mut start = 0;
         while start < len {
             let chunk = (len - start).min(self.emitter.countdown);

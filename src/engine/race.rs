@@ -18,7 +18,7 @@
 //! not driven down to `M ≈ ε`, where its Euler steps would be unstable (see `MAX_STIFF_STEP`).
 
 use super::estimate::OutputEstimate;
-use super::integrate::{BlockIntegrator, IntegratorCounters};
+use super::integrate::{BlockIntegrator, IntegratorCounters, Span};
 use super::params::MAX_CHANNELS;
 use super::stats::Eigenvalues;
 use crate::baseline::ZcaBaseline;
@@ -115,7 +115,38 @@ pub struct Race<T: Scalar> {
     block_time: f64,
     /// Integrates the circuits' dynamics over a block (docs/DESIGN.md §4).
     integrator: BlockIntegrator<T>,
+    /// What is left of the learning updates begun by [`Race::begin_learning`]
+    /// (docs/DESIGN.md §4.6).
+    pending: Pending,
+    /// The statistics `X̂ + ε²I` each circuit integrates with while its update is pending
+    /// (direct, interneuron): an update that is merged into an unfinished one averages them.
+    x_task: [DMatrix<T>; 2],
+    /// `R̂ = P X P` of each circuit for the `P` of the update's start: the integrator's first
+    /// sub-step (formed for the error estimate anyway).
+    r0: [DMatrix<T>; 2],
 }
+
+/// What is left of a learning update: each circuit's integration and the baseline's update.
+#[derive(Clone, Copy, Debug, Default)]
+struct Pending {
+    /// The direct circuit's integration.
+    direct: Span,
+    /// The interneuron circuit's integration.
+    interneuron: Span,
+    /// The baseline updates on the mean of its accumulated blocks.
+    baseline: bool,
+}
+
+impl Pending {
+    fn idle(&self) -> bool {
+        self.direct.done() && self.interneuron.done() && !self.baseline
+    }
+}
+
+/// Work units of a baseline update (a warm eigendecomposition of a smoothed covariance that
+/// changed little: two or three sweeps) against which [`Race::advance_learning`]'s budget is
+/// counted.
+pub const BASELINE_UNITS: usize = 3;
 
 /// Settings shared by every whitener of a race.
 #[derive(Clone, Copy, Debug)]
@@ -170,6 +201,9 @@ impl<T: Scalar> Race<T> {
             eig_cache: [Eigenvalues::from_slice(&vec![s.init_scale; n]); 3],
             block_time: s.eta,
             integrator: BlockIntegrator::new(n),
+            pending: Pending::default(),
+            x_task: std::array::from_fn(|_| DMatrix::zeros(n, n)),
+            r0: std::array::from_fn(|_| DMatrix::zeros(n, n)),
         };
         race.refresh_responses();
         Ok(race)
@@ -199,6 +233,7 @@ impl<T: Scalar> Race<T> {
 
     /// Re-initialise every whitener at scale `s` (the paper's experiment, live).
     pub fn reinitialise(&mut self, scale: f64) -> Result<(), CircuitError> {
+        self.pending = Pending::default();
         self.direct.reinitialise(scale)?;
         self.interneuron.reinitialise(scale)?;
         self.baseline.reinitialise(scale)?;
@@ -236,6 +271,7 @@ impl<T: Scalar> Race<T> {
         w: &DMatrix<T>,
         c: &DMatrix<T>,
     ) -> Result<(), CircuitError> {
+        self.pending = Pending::default();
         let result = self
             .direct
             .set_m(m)
@@ -281,11 +317,27 @@ impl<T: Scalar> Race<T> {
         }
     }
 
-    /// One learning step of every whitener from the mean input outer product `X̂` of a block.
+    /// One learning step of every whitener from the mean input outer product `X̂` of a block,
+    /// carried out at once ([`Race::begin_learning`] then [`Race::finish_learning`]).
     /// Learning can be frozen (`learn = false`) while the error estimate keeps running. A
     /// whitener whose state becomes non-finite or leaves the positive-definite cone is
     /// re-initialised and the reset counted. No allocation.
     pub fn learn(&mut self, x_outer_mean: &DMatrix<T>, learn: bool) {
+        self.begin_learning(x_outer_mean, learn);
+        self.finish_learning();
+    }
+
+    /// Begin the learning update from a block's mean input outer product `X̂`: the error
+    /// estimate takes the block's output covariance now; the circuits' integration and the
+    /// baseline's update are left for [`Race::advance_learning`] to carry out in slices
+    /// (docs/DESIGN.md §4.6). A circuit whose previous update is unfinished continues it over
+    /// both spans with their time-weighted mean statistics (counted in
+    /// [`IntegratorCounters::merged`]). No allocation.
+    pub fn begin_learning(&mut self, x_outer_mean: &DMatrix<T>, learn: bool) {
+        if self.pending.baseline {
+            // Cheap and due: never let it pile up behind the circuits.
+            self.update_baseline();
+        }
         let n = self.dim();
         let power: f64 = (0..n).map(|i| x_outer_mean[(i, i)].real()).sum::<f64>() / n as f64;
         let silent = power < SILENCE_FLOOR_FACTOR * self.floor2;
@@ -300,58 +352,157 @@ impl<T: Scalar> Race<T> {
             // noise (so during silence the floor itself is whitened and the error stays small
             // instead of reading as "output missing").
             matmul_into(&mut self.scratch_a, &self.x_floor, &self.p[idx]);
-            matmul_into(&mut self.scratch_b, &self.p[idx], &self.scratch_a);
-            self.out_cov[idx].push(&self.scratch_b, self.error_alpha);
-            if !learn {
-                continue;
-            }
-            let result = match kind {
-                WhitenerKind::Baseline => {
-                    // The eigendecomposition is the costliest part of a block: the baseline
-                    // updates every BASELINE_STRIDE blocks on their mean, with the smoothing
-                    // factor of the four blocks' span (`baseline_alpha`), so its time constant
-                    // stays that of the circuits.
-                    self.baseline_acc += x_outer_mean;
-                    self.baseline_count += 1;
-                    if self.baseline_count < BASELINE_STRIDE {
-                        Ok(())
-                    } else {
-                        self.baseline_acc /= T::from_real(self.baseline_count as f64);
-                        self.baseline_count = 0;
-                        let r = self.baseline.update(&self.baseline_acc);
-                        self.baseline_acc.fill(T::zero());
-                        r
-                    }
-                }
-                WhitenerKind::Direct => self.integrator.direct(
-                    &mut self.direct,
-                    &mut self.p[idx],
-                    &self.x_floor,
-                    Some(&self.scratch_b),
-                    self.block_time,
-                    self.floor2.sqrt(),
-                ),
-                WhitenerKind::Interneuron => self.integrator.interneuron(
-                    &mut self.interneuron,
-                    &mut self.p[idx],
-                    &self.x_floor,
-                    Some(&self.scratch_b),
-                    self.block_time,
-                ),
+            let r = match kind {
+                WhitenerKind::Baseline => &mut self.scratch_b,
+                _ => &mut self.r0[idx],
             };
-            if result.is_err() {
-                self.resets[idx] += 1;
-                let s = self.init_scale;
-                // Scales were validated at construction, so these cannot fail.
-                let _ = match kind {
-                    WhitenerKind::Direct => self.direct.reinitialise(s),
-                    WhitenerKind::Interneuron => self.interneuron.reinitialise(s),
-                    WhitenerKind::Baseline => self.baseline.reinitialise(s),
-                };
+            matmul_into(r, &self.p[idx], &self.scratch_a);
+            self.out_cov[idx].push(r, self.error_alpha);
+        }
+        if !learn {
+            return;
+        }
+        let t = self.block_time;
+        for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
+            let idx = kind.index();
+            let span = match kind {
+                WhitenerKind::Direct => &mut self.pending.direct,
+                _ => &mut self.pending.interneuron,
+            };
+            if span.done() {
+                *span = Span::new(t);
+                self.x_task[idx].copy_from(&self.x_floor);
+            } else {
+                // X ← (ℓ X + T X̂) / (ℓ + T): the dynamics are linear in X, so integrating the
+                // remaining ℓ and the new T together with the mean is the block rule over a
+                // longer block (docs/DESIGN.md §4.6).
+                self.integrator.counters.merged += 1;
+                let (a, b) = (span.left / (span.left + t), t / (span.left + t));
+                span.extend(t);
+                for (xt, xn) in self.x_task[idx].iter_mut().zip(self.x_floor.iter()) {
+                    *xt = xt.scale(a) + xn.scale(b);
+                }
             }
         }
-        if learn {
+        // The eigendecomposition is the costliest part of the baseline: it updates every
+        // BASELINE_STRIDE blocks on their mean, with the smoothing factor of the blocks' span
+        // (`baseline_alpha`), so its time constant stays that of the circuits.
+        self.baseline_acc += x_outer_mean;
+        self.baseline_count += 1;
+        self.pending.baseline = self.baseline_count >= BASELINE_STRIDE;
+    }
+
+    /// Whether a learning update is begun and not yet carried out.
+    pub fn learning_pending(&self) -> bool {
+        !self.pending.idle()
+    }
+
+    /// Carry out the pending learning update completely.
+    pub fn finish_learning(&mut self) {
+        if !self.pending.idle() {
+            self.advance_learning(usize::MAX);
+        }
+    }
+
+    /// Carry out at most about `budget` work units of the pending learning update (the
+    /// baseline's update is [`BASELINE_UNITS`], a circuit's sub-step
+    /// [`SUBSTEP_UNITS`](super::integrate::SUBSTEP_UNITS) plus its eigendecomposition's
+    /// sweeps; the last sub-step may overrun the budget) and return the units used. Once the
+    /// update is complete every whitener's response matrix is refreshed; between calls the
+    /// circuits' response matrices are their state part way through it. No allocation.
+    pub fn advance_learning(&mut self, budget: usize) -> usize {
+        if self.pending.idle() || budget == 0 {
+            return 0;
+        }
+        let mut used = 0;
+        if self.pending.baseline {
+            used += BASELINE_UNITS;
+            self.update_baseline();
+        }
+        let floor = self.floor2.sqrt();
+        for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
+            if used >= budget {
+                return used;
+            }
+            let idx = kind.index();
+            let result = match kind {
+                WhitenerKind::Direct if !self.pending.direct.done() => {
+                    self.integrator.direct_steps(
+                        &mut self.direct,
+                        &mut self.p[idx],
+                        &self.x_task[idx],
+                        Some(&self.r0[idx]),
+                        &mut self.pending.direct,
+                        floor,
+                        budget - used,
+                    )
+                }
+                WhitenerKind::Interneuron if !self.pending.interneuron.done() => {
+                    self.integrator.interneuron_steps(
+                        &mut self.interneuron,
+                        &mut self.p[idx],
+                        &self.x_task[idx],
+                        Some(&self.r0[idx]),
+                        &mut self.pending.interneuron,
+                        budget - used,
+                    )
+                }
+                _ => Ok(0),
+            };
+            match result {
+                Ok(units) => used += units,
+                Err(_) => {
+                    // A failed sub-step counts as one unit; the circuit starts afresh.
+                    used += 1;
+                    self.reset(kind);
+                }
+            }
+        }
+        if self.pending.idle() {
             self.refresh_responses();
+        }
+        used
+    }
+
+    /// The baseline's update on the mean of its accumulated blocks.
+    fn update_baseline(&mut self) {
+        self.pending.baseline = false;
+        self.baseline_acc /= T::from_real(self.baseline_count as f64);
+        self.baseline_count = 0;
+        let r = self.baseline.update(&self.baseline_acc);
+        self.baseline_acc.fill(T::zero());
+        if r.is_err() {
+            self.reset(WhitenerKind::Baseline);
+        } else {
+            let idx = WhitenerKind::Baseline.index();
+            self.p[idx].copy_from(self.baseline.whitening_matrix());
+        }
+    }
+
+    /// Re-initialise one whitener whose state became unusable, end its pending integration
+    /// and count the reset.
+    fn reset(&mut self, kind: WhitenerKind) {
+        self.resets[kind.index()] += 1;
+        let s = self.init_scale;
+        // Scales were validated at construction, so these cannot fail.
+        let _ = match kind {
+            WhitenerKind::Direct => {
+                self.pending.direct = Span::default();
+                self.direct.reinitialise(s)
+            }
+            WhitenerKind::Interneuron => {
+                self.pending.interneuron = Span::default();
+                self.interneuron.reinitialise(s)
+            }
+            WhitenerKind::Baseline => self.baseline.reinitialise(s),
+        };
+        let idx = kind.index();
+        match kind {
+            WhitenerKind::Direct => self.direct.inverse_recurrent_matrix_into(&mut self.p[idx]),
+            WhitenerKind::Interneuron => self
+                .interneuron
+                .inverse_recurrent_matrix_into(&mut self.p[idx]),
+            WhitenerKind::Baseline => self.p[idx].copy_from(self.baseline.whitening_matrix()),
         }
     }
 
@@ -415,5 +566,127 @@ impl<T: Scalar> Race<T> {
             eigenvalues,
             resets: self.resets[idx],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use rand_distr::StandardNormal;
+
+    const N: usize = 5;
+
+    fn settings() -> RaceSettings {
+        RaceSettings {
+            eta: 0.05,
+            interneurons: N,
+            init_scale: 1.0,
+            floor: 1e-3,
+            error_alpha: 0.1,
+        }
+    }
+
+    /// Mean outer products of `blocks` blocks of 64 vectors, mixed by a random matrix that
+    /// changes (and changes level by up to ±30 dB) every 40 blocks.
+    fn blocks(blocks: usize, seed: u64) -> Vec<DMatrix<f64>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut mix = DMatrix::<f64>::identity(N, N);
+        (0..blocks)
+            .map(|b| {
+                if b % 40 == 0 {
+                    let g = 10f64.powf(rng.random_range(-1.5..1.5));
+                    mix = DMatrix::from_fn(N, N, |_, _| g * rng.sample::<f64, _>(StandardNormal));
+                }
+                let mut x = DMatrix::zeros(N, N);
+                for _ in 0..64 {
+                    let w = DMatrix::from_fn(N, 1, |_, _| rng.sample::<f64, _>(StandardNormal));
+                    let v = &mix * w;
+                    x += &v * v.transpose() / 64.0;
+                }
+                x
+            })
+            .collect()
+    }
+
+    fn state(race: &Race<f64>) -> (DMatrix<f64>, DMatrix<f64>, DMatrix<f64>) {
+        (
+            race.direct().m().clone(),
+            race.interneuron().w().clone(),
+            race.baseline().covariance().clone(),
+        )
+    }
+
+    fn relative(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
+        (a - b).norm() / b.norm()
+    }
+
+    /// Carried out one unit at a time, each update ends exactly where the update carried out
+    /// at once does (the same sub-steps in the same order), and no call takes more than one
+    /// sub-step.
+    #[test]
+    fn slices_of_an_update_are_the_update_at_once() {
+        let xs = blocks(200, 1);
+        let mut at_once = Race::<f64>::new(N, &settings()).unwrap();
+        let mut sliced = Race::<f64>::new(N, &settings()).unwrap();
+        let mut calls = 0;
+        for x in &xs {
+            at_once.learn(x, true);
+            sliced.begin_learning(x, true);
+            while sliced.learning_pending() {
+                let before = sliced.integrator_counters().substeps;
+                sliced.advance_learning(1);
+                assert!(sliced.integrator_counters().substeps - before <= 1);
+                calls += 1;
+            }
+            assert_eq!(state(&sliced), state(&at_once));
+            for kind in WhitenerKind::ALL {
+                assert_eq!(sliced.response_matrix(kind), at_once.response_matrix(kind));
+            }
+        }
+        let c = sliced.integrator_counters();
+        assert_eq!(c, at_once.integrator_counters());
+        assert_eq!(c.merged, 0);
+        // Changes of up to ±30 dB take many sub-steps: the slicing did slice.
+        assert!(
+            calls > xs.len() + 100,
+            "{calls} calls for {} blocks",
+            xs.len()
+        );
+    }
+
+    /// Starved of budget, updates merge into the unfinished ones and the state falls behind;
+    /// given the budget again it catches up with the state learned at once.
+    #[test]
+    fn merged_updates_catch_up() {
+        let xs = blocks(400, 2);
+        let mut at_once = Race::<f64>::new(N, &settings()).unwrap();
+        let mut starved = Race::<f64>::new(N, &settings()).unwrap();
+        let mut behind = 0.0;
+        for (b, x) in xs.iter().enumerate() {
+            at_once.learn(x, true);
+            starved.begin_learning(x, true);
+            // One unit per block for the first half, then enough for everything.
+            let budget = if b < 200 { 1 } else { usize::MAX };
+            starved.advance_learning(budget);
+            if b < 200 {
+                behind = f64::max(behind, relative(starved.direct().m(), at_once.direct().m()));
+            }
+        }
+        assert!(
+            starved.integrator_counters().merged > 100,
+            "nothing was merged"
+        );
+        // Starved, the direct circuit fell well behind after the changes.
+        assert!(behind > 0.1, "{behind}");
+        let (m0, w0, c0) = state(&at_once);
+        let (m1, w1, c1) = state(&starved);
+        // Both track the same statistics: 200 blocks (10 τ) after the starving ended they
+        // agree to within a fraction of one block's learning.
+        assert!(relative(&m1, &m0) < 0.01, "M: {}", relative(&m1, &m0));
+        let (mw0, mw1) = (&w0 * w0.transpose(), &w1 * w1.transpose());
+        assert!(relative(&mw1, &mw0) < 0.01, "WWᵀ: {}", relative(&mw1, &mw0));
+        assert_eq!(c1, c0, "the baseline is never starved");
     }
 }
