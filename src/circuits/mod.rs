@@ -16,11 +16,16 @@
 #![allow(clippy::needless_range_loop)]
 
 mod direct;
+mod frame;
 mod init;
 mod interneuron;
 mod linalg;
 
 pub use direct::DirectCircuit;
+pub use frame::{
+    frame_gains, frame_spans, outer_product_gram, outer_product_rank, pairs_frame,
+    random_unit_frame, spanning_frame_size, GainFrame,
+};
 pub use init::{dct_rows, random_orthonormal_rows, random_unitary, InterneuronBasis};
 pub use interneuron::{InterneuronCircuit, Solver};
 pub use linalg::distance_from_identity;
@@ -106,6 +111,13 @@ pub enum CircuitError {
     /// A covariance passed for a mean-field step or an error measurement is unusable.
     #[error("invalid covariance: {0}")]
     InvalidCovariance(String),
+    /// The leak `α` of the gain-modulating circuit (`M = αI + W diag(g) Wᴴ`) must be finite
+    /// and ≥ 0.
+    #[error("the leak alpha must be finite and >= 0, got {0}")]
+    InvalidLeak(f64),
+    /// A frame (the synapses of the gain-modulating circuit) is unusable.
+    #[error("invalid frame: {0}")]
+    InvalidFrame(String),
     /// A circuit was asked for by the name of a whitener that is not one of the paper's
     /// recurrent circuits (the baseline).
     #[error("{0} is not one of the paper's circuits: use direct or interneuron")]
