@@ -9,6 +9,11 @@ use nalgebra::{DMatrix, DVector, DVectorView};
 
 /// How the recurrent matrix `M = αI + W diag(g) Wᴴ` is re-formed after each update. Both
 /// then factorise it (Cholesky, O(n³/6)) and respond by two triangular solves (O(n²)).
+///
+/// A cached `M⁻¹` kept current by Sherman–Morrison/Woodbury corrections (as the interneuron
+/// circuit does) does not pay here: a per-sample step changes *every* gain, so
+/// `ΔM = W diag(Δg) Wᴴ` has rank n, and k rank-one corrections cost O(k n²) — more than
+/// re-forming `M` and factorising it (docs/DESIGN.md §2.9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum GainSolver {
     /// Dense products over every entry of `W`: `z = Wᴴ r` in O(nk), `M` in O(n²k/2). The
