@@ -554,9 +554,9 @@ fn visit_contexts(
 /// * the mechanism: each learned synapse points along its own column of `V`,
 ///   `|cos| ≥ 0.999986`.
 ///
-/// Not enforced here, but seen: readaptation slowly lengthens again (≈ 0.1 step per visit at
-/// this η_w, ≈ 0.25 at η_w = 5e-4) as the column norms of `W` drift along the update's flat
-/// direction `(W D, g / d²)`, which leaves `M` unchanged.
+/// Not enforced here, but seen over 100 visits: readaptation slowly lengthens again (by
+/// 0.15–0.2 step per visit at this η_w, ≈ 1 at η_w = 5e-4) as the column norms of `W` drift
+/// along the update's flat direction `(W D, g / d²)`, which leaves `M` unchanged.
 #[test]
 fn slow_plasticity_speeds_up_the_return_of_a_context() {
     let (a0, a1) = (0.3_f64, 0.3 + std::f64::consts::FRAC_PI_3);
