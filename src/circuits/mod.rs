@@ -1,11 +1,15 @@
-//! The two recurrent whitening circuits of docs/DESIGN.md §2.
+//! The recurrent whitening circuits of docs/DESIGN.md §2.
 //!
-//! Both minimise `f(M) = Tr(M⁻¹C + M)` whose minimiser is `M* = C^{1/2}`, so that the
+//! All minimise `f(M) = Tr(M⁻¹C + M)` whose minimiser is `M* = C^{1/2}`, so that the
 //! primary-neuron response `r = M⁻¹x` is symmetrically (ZCA) whitened: `E[r rᴴ] = I`.
 //!
 //! * [`DirectCircuit`] learns `M` directly: `M ← M + η (r rᴴ − I)`.
 //! * [`InterneuronCircuit`] learns the synapses `W` (n×k) of `k` interneurons, `M = W Wᴴ`:
 //!   `W ← W + η (r zᴴ − W)` with `z = Wᴴ r`.
+//! * [`GainModulatingCircuit`] (§2.9) fixes a frame `W` and learns the gains `g` of its
+//!   interneurons, `M = αI + W diag(g) Wᴴ`: `g ← g + η_g (|z|² − diag(WᴴW))`; optionally the
+//!   synapses learn slowly, `W ← W + η_w (r nᴴ − W diag(g))` with `n = g ∘ z`. It is not yet a
+//!   [`Circuit`] (see its documentation).
 //!
 //! The response is always computed with the state *before* the update that uses it, and
 //! costs O(n²): the direct circuit solves with a Cholesky factor of `M` refreshed after each
@@ -16,11 +20,18 @@
 #![allow(clippy::needless_range_loop)]
 
 mod direct;
+mod frame;
+mod gain;
 mod init;
 mod interneuron;
 mod linalg;
 
 pub use direct::DirectCircuit;
+pub use frame::{
+    frame_gains, frame_spans, outer_product_gram, outer_product_rank, pairs_frame,
+    random_unit_frame, spanning_frame_size, GainFrame,
+};
+pub use gain::{GainConfig, GainModulatingCircuit, GainSolver};
 pub use init::{dct_rows, random_orthonormal_rows, random_unitary, InterneuronBasis};
 pub use interneuron::{InterneuronCircuit, Solver};
 pub use linalg::distance_from_identity;
@@ -106,6 +117,13 @@ pub enum CircuitError {
     /// A covariance passed for a mean-field step or an error measurement is unusable.
     #[error("invalid covariance: {0}")]
     InvalidCovariance(String),
+    /// The leak `α` of the gain-modulating circuit (`M = αI + W diag(g) Wᴴ`) must be finite
+    /// and ≥ 0.
+    #[error("the leak alpha must be finite and >= 0, got {0}")]
+    InvalidLeak(f64),
+    /// A frame (the synapses of the gain-modulating circuit) is unusable.
+    #[error("invalid frame: {0}")]
+    InvalidFrame(String),
     /// A circuit was asked for by the name of a whitener that is not one of the paper's
     /// recurrent circuits (the baseline).
     #[error("{0} is not one of the paper's circuits: use direct or interneuron")]
