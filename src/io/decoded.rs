@@ -482,10 +482,16 @@ fn open_error(path: &Path, container: Container, e: DecodeError) -> WavError {
         DecodeError::IoError(e) if e.kind() == io::ErrorKind::UnexpectedEof => WavError::Damaged {
             path: path.to_path_buf(),
             format,
-            problem: if container == Container::Mpeg {
-                "it holds no complete MPEG audio frame".into()
-            } else {
-                "it is truncated: the file ends where its header says more follows".into()
+            problem: match container {
+                Container::Mpeg => "it holds no complete MPEG audio frame".into(),
+                // The reader looks for the first frame before it returns: an empty stream
+                // ends there too.
+                Container::Flac => {
+                    "it ends before its first audio frame: it holds no audio, or it is \
+                     truncated"
+                        .into()
+                }
+                _ => "it is truncated: the file ends before its stream does".into(),
             },
         },
         e => stream_error(path, format, e, None, 0),
