@@ -111,7 +111,14 @@ impl DecodedInput {
         let mut mss = MediaSourceStream::new(source, Default::default());
         let container = if container == Container::Mpeg {
             // After ID3v2 tags comes MPEG audio, or sometimes FLAC.
-            skip_id3v2(&mut mss).map_err(|e| WavError::io(path, "read", e))?
+            skip_id3v2(&mut mss).map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => WavError::Damaged {
+                    path: path.to_path_buf(),
+                    format: container.name(),
+                    problem: "it is truncated: the file ends inside its ID3v2 tag".into(),
+                },
+                _ => WavError::io(path, "read", e),
+            })?
         } else {
             container
         };
@@ -131,19 +138,18 @@ impl DecodedInput {
             Ok(Err(e)) => return Err(open_error(path, container, e)),
             Err(panic) => return Err(panicked(path, name, &panic)),
         };
+        let no_audio = || WavError::Codec {
+            path: path.to_path_buf(),
+            found: "no audio stream of a codec it knows".into(),
+        };
         let track = reader
             .default_track(TrackType::Audio)
             .or_else(|| reader.first_track(TrackType::Audio))
-            .cloned();
-        let Some((track, Some(CodecParameters::Audio(params)))) =
-            track.map(|t| (t.clone(), t.codec_params))
-        else {
-            return Err(WavError::Codec {
-                path: path.to_path_buf(),
-                found: "no audio stream of a codec it knows".into(),
-            });
+            .cloned()
+            .ok_or_else(no_audio)?;
+        let Some(CodecParameters::Audio(params)) = &track.codec_params else {
+            return Err(no_audio());
         };
-        let params = &params;
         let format = format_name(container, params.codec);
         let registry = symphonia::default::get_codecs();
         if registry.get_audio_decoder(params.codec).is_none() {
@@ -178,6 +184,22 @@ impl DecodedInput {
             .ok_or_else(|| damaged("its header gives no channel count"))?;
         check_channels(path, channels)?;
         let wav_format = wav_format(params);
+        let spec = WavSpec {
+            sample_rate,
+            channels,
+            format: wav_format,
+        };
+        // The output is WAV, whose header counts bytes per second in 32 bits: a rate beyond
+        // that is refused here, about the input, as the WAV reader refuses it.
+        if u32::try_from(spec.bytes_per_frame() as u64 * u64::from(sample_rate)).is_err() {
+            return Err(WavError::Unsupported {
+                path: path.to_path_buf(),
+                found: format!(
+                    "a sample rate of {sample_rate} Hz, more than a WAV file holds at \
+                     {channels} channel(s) of {wav_format}"
+                ),
+            });
+        }
         let declared_frames = match container {
             // Only a Xing/Info tag with LAME's delay and padding counts frames; without one
             // the reader estimates the length from the bit rate.
@@ -196,11 +218,7 @@ impl DecodedInput {
             reader,
             decoder,
             track_id: track.id,
-            spec: WavSpec {
-                sample_rate,
-                channels,
-                format: wav_format,
-            },
+            spec,
             integer: !wav_format.is_float(),
             declared_frames,
             frames_hint: track.num_frames,
@@ -321,11 +339,11 @@ impl DecodedInput {
         Ok(())
     }
 
-    /// The stream ended cleanly: it must have held audio, as many frames as declared, and (for
-    /// FLAC) audio matching its MD5 signature.
+    /// The stream ended cleanly: it must have held audio — as many frames as declared, where
+    /// the header declares a count — and (for FLAC) audio matching its MD5 signature.
     fn end_of_stream(&mut self) -> Result<(), WavError> {
         let got = self.frames_decoded;
-        if got == 0 {
+        if got == 0 && self.declared_frames.is_none() {
             return Err(WavError::NoAudio {
                 path: self.path.clone(),
                 format: self.format,

@@ -4,6 +4,8 @@
 //! formats is refused here rather than handed to a decoder that would scan it for something
 //! that looks like audio.
 
+use super::wav_fmt::fourcc;
+
 /// Bytes read from the start of a file to recognise it: enough for every signature below
 /// (`FORM····AIFF` is the longest).
 pub(super) const HEAD_LEN: usize = 12;
@@ -52,7 +54,7 @@ pub(super) fn sniff(head: &[u8]) -> Result<Container, String> {
                 b"AIFF" | b"AIFC" => Ok(Container::Aiff),
                 other => Err(format!(
                     "it is an IFF file of type '{}', not AIFF",
-                    String::from_utf8_lossy(other).escape_debug()
+                    fourcc(other)
                 )),
             }
         }
