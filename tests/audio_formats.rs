@@ -457,6 +457,72 @@ fn lossy_files_match_their_wav_twins_within_the_codec_tolerance() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Non-finite samples
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn non_finite_samples_of_float_aiff_are_zeroed_counted_and_reported_like_wav() {
+    if !encoders::available(
+        "non_finite_samples_of_float_aiff_are_zeroed_counted_and_reported_like_wav",
+        &["sox"],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = spec(SampleFormat::Float32, 2, 44_100);
+    let frames = 20_000;
+    let wav = d.join("twin.wav");
+    // On sox's exact grid for float (see the lossless test).
+    let x: Vec<f32> = tones(2, frames, 44_100)
+        .iter()
+        .map(|v| (v * 8_388_608.0).round() / 8_388_608.0)
+        .collect();
+    twin(&wav, s, &x);
+    let aifc = d.join("float.aifc");
+    encoders::sox(&wav, &["-t", "aifc", "-e", "floating-point"], &aifc);
+    // sox carries no NaN: write them into both files directly (big-endian in SSND, whose
+    // samples start 16 bytes after its id; little-endian in WAV's data chunk).
+    let non_finite = [
+        (101, f32::NAN),
+        (5_000, f32::INFINITY),
+        (5_001, f32::NEG_INFINITY),
+        (39_999, f32::NAN),
+    ];
+    let mut a = std::fs::read(&aifc).unwrap();
+    let ssnd = a.windows(4).position(|w| w == b"SSND").unwrap() + 16;
+    let mut w = std::fs::read(&wav).unwrap();
+    let data = w.windows(4).position(|w| w == b"data").unwrap() + 8;
+    for &(i, v) in &non_finite {
+        a[ssnd + 4 * i..ssnd + 4 * i + 4].copy_from_slice(&v.to_be_bytes());
+        w[data + 4 * i..data + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(&aifc, &a).unwrap();
+    std::fs::write(&wav, &w).unwrap();
+    let (_, y) = read_audio(&aifc).unwrap();
+    assert!(y[101].is_nan() && y[5_000] == f32::INFINITY && y[5_001] == f32::NEG_INFINITY);
+    let outputs: Vec<Vec<u8>> = [&wav, &aifc]
+        .iter()
+        .map(|input| {
+            let out = d.join("out.wav");
+            let o = process(&[input.as_os_str(), out.as_os_str()]);
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "{}: {stderr}", input.display());
+            assert!(
+                stderr.contains("4 non-finite input samples treated as 0"),
+                "{}: {stderr}",
+                input.display()
+            );
+            std::fs::read(&out).unwrap()
+        })
+        .collect();
+    assert!(
+        outputs[0] == outputs[1],
+        "OUT differs from the WAV twin's OUT"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Pipes
 // ---------------------------------------------------------------------------------------------
 
