@@ -23,7 +23,7 @@
 //! Supported WAV: 16-, 24- and 32-bit integer PCM and 32-bit IEEE float, 1 to 16 channels,
 //! any non-zero sample rate, in plain, `WAVEFORMATEX` or `WAVEFORMATEXTENSIBLE` headers.
 //! Everything else is refused with [`WavError::Unsupported`], saying what was found. The other
-//! formats: AIFF and AIFF-C (integer, float, A-law, µ-law), FLAC (native, or in Ogg), Ogg
+//! formats: AIFF and AIFF-C (integer or float), FLAC (native, or in Ogg), Ogg
 //! Vorbis, MP3 (MPEG layer III), each with 1 to 16 channels.
 //!
 //! Everything public is re-exported here, so `io::Name` is the one path to each item.
