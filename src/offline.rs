@@ -1,11 +1,12 @@
-//! Offline processing of WAV files (`whiten process`): streaming, latency-compensated, with
-//! stats written as JSON lines and nothing written to OUT unless everything succeeded.
+//! Offline processing of audio files into WAV files (`whiten process`): streaming,
+//! latency-compensated, with stats written as JSON lines and nothing written to OUT unless
+//! everything succeeded — the whole input read, its end-of-stream checks passed included.
 
 use crate::engine::{
     Engine, EngineCounters, EngineError, EngineParams, RawWhitener, StatsRecord, StatsSender,
 };
 use crate::io::{
-    AtomicFile, AtomicFileError, SampleFormat, WavError, WavInput, WavOutput, WavSpec,
+    AtomicFile, AtomicFileError, AudioInput, SampleFormat, WavError, WavOutput, WavSpec,
 };
 use crate::monitor::{Monitor, MonitorSettings};
 use std::io::Write;
@@ -33,7 +34,7 @@ pub struct ProcessOptions {
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    /// Reading or writing a WAV file.
+    /// Reading the input or writing a WAV file.
     #[error(transparent)]
     Wav(#[from] WavError),
     /// Engine parameters.
@@ -116,16 +117,20 @@ fn stats_error(e: AtomicFileError) -> ProcessError {
     }
 }
 
-/// Process `input` into `output`. `progress(frames_done, frames_total)` is called per chunk.
+/// Process `input` (WAV, AIFF, FLAC, Ogg Vorbis or MP3) into the WAV file `output`, in the
+/// encoding [`AudioInput::spec`] gives (32-bit float with `raw`).
+/// `progress(frames_done, frames_total)` is called per chunk; the total is the header's count
+/// where there is one (see [`AudioInput::frames`]), otherwise the frames read so far.
 pub fn process_file(
     input: &Path,
     output: &Path,
     opts: &ProcessOptions,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ProcessSummary, ProcessError> {
-    let mut reader = WavInput::open(input)?;
+    let mut reader = AudioInput::open(input)?;
     let spec = reader.spec();
-    let total = reader.frames();
+    let declared = reader.frames();
+    let total = |done: u64| declared.unwrap_or(done).max(done);
     let n = spec.channels as usize;
     let mut params = opts.params.clone();
     let rate = spec.sample_rate as f64;
@@ -191,7 +196,7 @@ pub fn process_file(
             raw.process_interleaved(&mut interleaved[..frames * n]);
             writer.write_frames(&interleaved[..frames * n])?;
             done += frames as u64;
-            progress(done, total);
+            progress(done, total(done));
         }
         summary.frames = done;
         summary.counters.non_finite_inputs = raw.non_finite_inputs();
@@ -214,21 +219,27 @@ pub fn process_file(
     let mut monitor = Monitor::new(MonitorSettings::whole_recording());
     let mut planar: Vec<Vec<f32>> = vec![vec![0.0; CHUNK_FRAMES]; n];
     // Output frames still to drop at the start (latency) and input frames of zeros to feed at
-    // the end, so that OUT lines up with IN sample for sample and has its length.
+    // the end, so that OUT lines up with IN sample for sample and has its length. The input is
+    // read until it reports its end (which is when the decoded formats check their length).
     let mut to_skip = latency as u64;
     let mut tail = latency as u64;
+    let mut read = 0u64;
     let mut written = 0u64;
     let mut read_done = false;
-    while written < total {
+    loop {
         let frames = if !read_done {
             let f = reader.read_frames(&mut interleaved)?;
             if f == 0 {
                 read_done = true;
             }
+            read += f as u64;
             f
         } else {
             0
         };
+        if read_done && written == read {
+            break;
+        }
         let frames = if frames == 0 {
             // Flush the latency with silence.
             let f = (tail as usize).min(CHUNK_FRAMES);
@@ -258,7 +269,7 @@ pub fn process_file(
         }
         let skip = to_skip.min(frames as u64) as usize;
         to_skip -= skip as u64;
-        let keep = ((frames - skip) as u64).min(total - written) as usize;
+        let keep = ((frames - skip) as u64).min(read - written) as usize;
         for t in 0..keep {
             for (c, ch) in planar.iter().enumerate() {
                 interleaved[t * n + c] = ch[skip + t];
@@ -266,7 +277,7 @@ pub fn process_file(
         }
         writer.write_frames(&interleaved[..keep * n])?;
         written += keep as u64;
-        progress(written, total);
+        progress(written, total(read));
     }
     summary.frames = written;
     summary.counters = engine.counters();

@@ -27,7 +27,8 @@ struct Cli {
 enum Command {
     /// Reproduce the paper: iterations to whiten vs the initial scale s, both circuits.
     Reproduce(ReproduceArgs),
-    /// Whiten a WAV file offline (16/24/32-bit integer or 32-bit float, 1–16 channels).
+    /// Whiten an audio file offline into a WAV file (reads WAV, AIFF, FLAC, Ogg Vorbis, MP3;
+    /// 1–16 channels).
     Process(ProcessArgs),
     /// Whiten a live input (cpal: ALSA or JACK) and report the readaptation race as text, one
     /// line per second per circuit. The GUI is the standalone binary `interneuron_whitening`.
@@ -178,9 +179,11 @@ impl EngineArgs {
 
 #[derive(clap::Args)]
 struct ProcessArgs {
-    /// Input WAV file.
+    /// Input audio file: WAV (16/24/32-bit integer or 32-bit float), AIFF, FLAC, Ogg Vorbis or
+    /// MP3, recognised by its contents.
     input: PathBuf,
-    /// Output WAV file (same format, rate and length; written only on success).
+    /// Output WAV file (same rate and length; the input's encoding for WAV, AIFF and FLAC,
+    /// 32-bit float for Ogg Vorbis and MP3; written only on success).
     output: PathBuf,
     #[command(flatten)]
     engine: EngineArgs,
@@ -428,7 +431,7 @@ fn process_cmd(a: &ProcessArgs) -> Result<()> {
     if let Some(k) = a.engine.interneurons {
         // The engine raises k to the channel count; typed on the command line, a smaller k is
         // a mistake worth saying. (An unreadable input is reported by processing.)
-        if let Ok(input) = interneuron_whitening::io::WavInput::open(&a.input) {
+        if let Ok(input) = interneuron_whitening::io::AudioInput::open(&a.input) {
             let n = input.spec().channels as usize;
             if k < n {
                 anyhow::bail!(

@@ -1,5 +1,6 @@
-//! The one error type of WAV input and output: every variant names the file and says the
-//! problem in words meant for the person running `whiten`.
+//! The one error type of audio input (WAV, and AIFF, FLAC, Ogg Vorbis and MP3 through
+//! `symphonia`) and WAV output: every variant names the file and says the problem in words meant
+//! for the person running `whiten`.
 
 use super::AtomicFileError;
 use std::io;
@@ -10,7 +11,15 @@ use std::path::{Path, PathBuf};
 const SUPPORTED: &str =
     "supported: 16-, 24- or 32-bit integer PCM or 32-bit float, with 1 to 16 channels";
 
-/// Everything that can go wrong reading or writing a WAV file.
+/// What `whiten` reads, appended to [`WavError::Codec`] messages.
+const READABLE: &str = "it reads WAV (PCM or float), AIFF, FLAC, Ogg Vorbis and MP3";
+
+/// Everything that can go wrong reading an audio file or writing a WAV file.
+///
+/// The first variants are the WAV reader's and writer's; [`NotAudio`](Self::NotAudio),
+/// [`Codec`](Self::Codec), [`Damaged`](Self::Damaged) and [`NoAudio`](Self::NoAudio) come from
+/// the other formats, which also use [`Io`](Self::Io), [`EmptyFile`](Self::EmptyFile),
+/// [`Unsupported`](Self::Unsupported) (a channel count) and [`Truncated`](Self::Truncated).
 ///
 /// Every variant carries the path the user gave, and its message says the problem in plain
 /// words, because these errors are shown directly to the person running `whiten`.
@@ -117,6 +126,51 @@ pub enum WavError {
         /// The most frames that fit for this spec.
         max_frames: u64,
     },
+
+    /// The file is none of the formats `whiten` reads: its first bytes are not the signature of
+    /// WAV, AIFF, FLAC, Ogg or MPEG audio. (A file that starts like WAV but is not one is
+    /// [`NotWav`](Self::NotWav), from the WAV reader.)
+    #[error("{} is not a WAV file, nor AIFF, FLAC, Ogg Vorbis or MP3 ({reason})", .path.display())]
+    NotAudio {
+        /// The file that was read.
+        path: PathBuf,
+        /// What was found instead, e.g. "it is an MP4/M4A file".
+        reason: String,
+    },
+
+    /// A container `whiten` reads holding audio it does not decode: Opus in Ogg, MPEG layer II,
+    /// an AIFF-C compression, a FLAC feature the decoder lacks.
+    #[error("{} holds {found}, which whiten does not decode; {READABLE}", .path.display())]
+    Codec {
+        /// The file that was read.
+        path: PathBuf,
+        /// What was found, e.g. "Opus audio in an Ogg container".
+        found: String,
+    },
+
+    /// An AIFF, FLAC, Ogg Vorbis or MP3 file whose structure or coded audio is broken (the
+    /// decoder's own word for it is in `problem`), or that ends where its stream has more to
+    /// come. Nothing is guessed around damage: a decoder would otherwise skip it silently and
+    /// the output would be shorter or glitched without anyone knowing.
+    #[error("{} is a damaged {format} file: {problem}", .path.display())]
+    Damaged {
+        /// The file that was read.
+        path: PathBuf,
+        /// The container and codec, e.g. "FLAC", "Ogg Vorbis".
+        format: &'static str,
+        /// What is wrong, as precisely as the decoder says it.
+        problem: String,
+    },
+
+    /// A well-formed AIFF, FLAC, Ogg Vorbis or MP3 file without a single frame of audio (the
+    /// counterpart of [`Empty`](Self::Empty) for WAV, whose message speaks of a data chunk).
+    #[error("{} contains no audio: its {format} stream holds 0 frames", .path.display())]
+    NoAudio {
+        /// The file that was read.
+        path: PathBuf,
+        /// The container and codec, e.g. "FLAC".
+        format: &'static str,
+    },
 }
 
 impl WavError {
@@ -131,7 +185,11 @@ impl WavError {
             | WavError::Empty { path }
             | WavError::Truncated { path, .. }
             | WavError::PartialFrame { path, .. }
-            | WavError::TooLong { path, .. } => path,
+            | WavError::TooLong { path, .. }
+            | WavError::NotAudio { path, .. }
+            | WavError::Codec { path, .. }
+            | WavError::Damaged { path, .. }
+            | WavError::NoAudio { path, .. } => path,
         }
     }
 

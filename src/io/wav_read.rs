@@ -30,7 +30,7 @@ const READ_CHUNK_BYTES: usize = 1 << 16;
 
 /// Largest `f32` below 1.0 (`1 − 2⁻²⁴`). 32-bit integers near full scale round to exactly 1.0
 /// in `f32`; clamping to this keeps the documented `[−1, 1)` range.
-const ONE_BELOW: f32 = 1.0 - f32::EPSILON / 2.0;
+pub(super) const ONE_BELOW: f32 = 1.0 - f32::EPSILON / 2.0;
 
 /// A streaming WAV reader: the header is parsed and validated on [`open`](Self::open), frames
 /// are decoded on demand, so memory use does not depend on the file's length.
@@ -42,7 +42,7 @@ pub struct WavInput {
     /// The path as given, for error messages.
     path: PathBuf,
     /// Buffered file positioned in the data chunk.
-    reader: BufReader<File>,
+    reader: BufReader<Source>,
     /// Format of the data.
     spec: WavSpec,
     /// Frames the data chunk header declares.
@@ -69,7 +69,7 @@ impl fmt::Debug for WavInput {
 
 /// Reads until `buf` is full or the input ends; returns how many bytes were read. Unlike
 /// `read_exact` this reports how much arrived, which the truncation message needs.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
@@ -80,6 +80,27 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// What the reader reads: the bytes a caller already took from the start of the file (to
+/// recognise its format), then the rest of the file. Reading on rather than seeking back keeps
+/// pipes (`/dev/stdin`) working.
+pub(super) type Source = io::Chain<io::Cursor<Vec<u8>>, File>;
+
+/// Opens `path` for reading and returns the file with its size if it is a regular file (a pipe
+/// has none). A regular file of 0 bytes is [`WavError::EmptyFile`].
+pub(super) fn open_file(path: &Path) -> Result<(File, Option<u64>), WavError> {
+    let file = File::open(path).map_err(|e| WavError::io(path, "open", e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| WavError::io(path, "inspect", e))?;
+    let file_len = meta.is_file().then_some(meta.len());
+    if file_len == Some(0) {
+        return Err(WavError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok((file, file_len))
 }
 
 impl WavInput {
@@ -94,17 +115,19 @@ impl WavInput {
     /// wrong.
     pub fn open(path: impl AsRef<Path>) -> Result<WavInput, WavError> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| WavError::io(path, "open", e))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| WavError::io(path, "inspect", e))?;
-        let file_len = meta.is_file().then_some(meta.len());
-        if file_len == Some(0) {
-            return Err(WavError::EmptyFile {
-                path: path.to_path_buf(),
-            });
-        }
-        let mut reader = BufReader::with_capacity(READ_CHUNK_BYTES, file);
+        let (file, file_len) = open_file(path)?;
+        WavInput::from_source(path, io::Cursor::new(Vec::new()).chain(file), file_len)
+    }
+
+    /// [`open`](Self::open) for a file already opened (and possibly sniffed) by
+    /// [`AudioInput`](super::AudioInput): `source` yields the file from its first byte — the
+    /// bytes already read, then the rest — and `file_len` is its size if it is a regular file.
+    pub(super) fn from_source(
+        path: &Path,
+        source: Source,
+        file_len: Option<u64>,
+    ) -> Result<WavInput, WavError> {
+        let mut reader = BufReader::with_capacity(READ_CHUNK_BYTES, source);
         let read_err = |e| WavError::io(path, "read", e);
 
         let mut riff = [0u8; 12];

@@ -29,6 +29,8 @@
 pub mod clap;
 /// An allocator that counts this thread's allocations (allocation-free real-time paths).
 pub mod counting_alloc;
+/// Real encoders (flac, oggenc, lame, sox) for test files of the formats read besides WAV.
+pub mod encoders;
 /// A private dummy JACK server, a play/record client and a child-process guard.
 pub mod jack;
 /// Ground-truth linear algebra, independent of the code under test.

@@ -22,7 +22,8 @@ const BUILD_PACKAGES: &[&str] = &[
 
 /// Programs the tests and the demo use: a JACK server (dummy driver) for the live path, a
 /// virtual display, Mesa's software OpenGL and screenshot tools for the editor, an SVG renderer
-/// to look at figures.
+/// to look at figures, and the reference encoders that make the FLAC, Ogg Vorbis, MP3 and AIFF
+/// test files of `whiten process` (tests/audio_formats.rs, tests/decoder_fuzz.rs).
 const TEST_PACKAGES: &[&str] = &[
     "jackd2",
     "xvfb",
@@ -31,7 +32,15 @@ const TEST_PACKAGES: &[&str] = &[
     "imagemagick",
     "xdotool",
     "librsvg2-bin",
+    "flac",
+    "vorbis-tools",
+    "lame",
+    "sox",
 ];
+
+/// Set for the test run of `cargo xtask test`: setup installed the encoders, so a test that
+/// needs one fails instead of skipping (tests/support/encoders.rs).
+const REQUIRE_ENCODERS_ENV: &str = "INTERNEURON_REQUIRE_ENCODERS";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -170,7 +179,9 @@ fn test() -> Result<(), String> {
         "warnings",
     ]))?;
     bundle_for_tests()?;
-    run(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    run(cargo()
+        .env(REQUIRE_ENCODERS_ENV, "1")
+        .args(["test", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     run_soak(CI_SOAK_SECONDS)
 }
