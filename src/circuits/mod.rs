@@ -35,10 +35,10 @@ pub use gain::{GainConfig, GainModulatingCircuit, GainSolver};
 pub use init::{dct_rows, random_orthonormal_rows, random_unitary, InterneuronBasis};
 pub use interneuron::{InterneuronCircuit, Solver};
 pub use linalg::distance_from_identity;
-pub(crate) use linalg::mirror_lower;
 pub use linalg::{
     hermitian_sqrt, is_positive_definite, matmul_into, validate_covariance, whitening_error,
 };
+pub(crate) use linalg::{mirror_lower, CholeskyWorkspace};
 
 use crate::whitener::WhitenerKind;
 use nalgebra::{ComplexField, DMatrix};

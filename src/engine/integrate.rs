@@ -69,6 +69,11 @@ pub const MAX_SUBSTEPS: usize = 64;
 /// this accurate needs one sweep less than one to machine precision.
 pub const EIGEN_TOLERANCE: f64 = 1e-10;
 
+/// Largest relative change of `M` in an update's last (exponential) sub-step for which the
+/// stats use the first-order eigenvalues after it, `μ_i + G_ii`, instead of decomposing `M`
+/// (the neglected second-order term is then below about 1 % of `M`'s eigenvalues).
+pub const STATS_REUSE_CHANGE: f64 = 0.1;
+
 /// Counts of what the integrator did (for the stats and the tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IntegratorCounters {
@@ -146,6 +151,13 @@ pub struct BlockIntegrator<T: Scalar> {
     u_small: DMatrix<T>,
     /// Eigenvalues of `M` for n ≤ 2, ascending.
     mu_small: [f64; 2],
+    /// Whether the direct circuit's last sub-step was exponential (n > 2) and changed `M` by
+    /// at most [`STATS_REUSE_CHANGE`], so that `mu_after` are `M`'s eigenvalues now.
+    direct_eig_current: bool,
+    /// `M`'s eigenvalues after the last exponential sub-step to first order, ascending.
+    mu_after: Vec<f64>,
+    /// The estimated relative change of `M` of the last exponential sub-step.
+    last_change: f64,
     /// What happened so far.
     pub counters: IntegratorCounters,
 }
@@ -191,8 +203,18 @@ impl<T: Scalar> BlockIntegrator<T> {
             },
             u_small: DMatrix::identity(n, n),
             mu_small: [0.0; 2],
+            direct_eig_current: false,
+            mu_after: vec![0.0; n],
+            last_change: 0.0,
             counters: IntegratorCounters::default(),
         }
+    }
+
+    /// The eigenvalues (ascending) of the direct circuit's `M` as it is now, to first order,
+    /// if its last sub-step was exponential and changed `M` by at most [`STATS_REUSE_CHANGE`]
+    /// (n > 2; docs/DESIGN.md §5.5).
+    pub fn direct_eigenvalues(&self) -> Option<&[f64]> {
+        self.direct_eig_current.then_some(&self.mu_after[..])
     }
 
     /// `R = P X P` into `self.r`.
@@ -254,6 +276,7 @@ impl<T: Scalar> BlockIntegrator<T> {
             if span.steps == 0 {
                 self.counters.updates += 1;
             }
+            self.direct_eig_current = false;
             if span.fresh {
                 self.first_r(p, x, r0);
             } else {
@@ -280,10 +303,12 @@ impl<T: Scalar> BlockIntegrator<T> {
                 let h = self.exponential_step(circuit.m(), left)?;
                 if n > 2 {
                     taken += self.eig.sweeps();
+                    self.direct_eig_current = self.last_change <= STATS_REUSE_CHANGE;
                 }
                 h
             };
             if circuit.add_to_m(&self.delta).is_err() {
+                self.direct_eig_current = false;
                 self.floor_into(circuit, floor)?;
             }
             circuit.inverse_recurrent_matrix_into(p);
@@ -334,6 +359,7 @@ impl<T: Scalar> BlockIntegrator<T> {
         let mut h = left;
         for _ in 0..8 {
             let c = change(h, &self.b);
+            self.last_change = c;
             if c <= MAX_RELATIVE_CHANGE {
                 break;
             }
@@ -351,6 +377,12 @@ impl<T: Scalar> BlockIntegrator<T> {
                 self.delta[(i, j)] = f * T::from_real(phi1_h(h, a));
             }
         }
+        // The eigenvalues after the step to first order, μ_i + G_ii (the error is second order
+        // in G's off-diagonal part), for the stats (docs/DESIGN.md §5.5).
+        for (i, (after, m)) in self.mu_after.iter_mut().zip(mu).enumerate() {
+            *after = m + self.delta[(i, i)].real();
+        }
+        insertion_sort(&mut self.mu_after);
         matmul_into(&mut self.a, u, &self.delta);
         times_adjoint(&mut self.delta, &self.a, u);
         Ok(h)
@@ -455,6 +487,17 @@ impl<T: Scalar> BlockIntegrator<T> {
         }
         circuit.set_learning_rate(eta)?;
         result.map(|_| taken)
+    }
+}
+
+/// Sort ascending in place (n ≤ 64 values, no allocation).
+fn insertion_sort(v: &mut [f64]) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && v[j - 1] > v[j] {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
     }
 }
 

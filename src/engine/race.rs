@@ -539,6 +539,9 @@ impl<T: Scalar> Race<T> {
             WhitenerKind::Baseline => {
                 Eigenvalues::from_slice(self.baseline.recurrent_eigenvalues())
             }
+            WhitenerKind::Direct if self.integrator.direct_eigenvalues().is_some() => {
+                Eigenvalues::from_slice(self.integrator.direct_eigenvalues().unwrap_or(&[]))
+            }
             _ => {
                 if kind == WhitenerKind::Direct {
                     self.direct.recurrent_matrix_into(&mut self.scratch_a);
@@ -688,5 +691,33 @@ mod tests {
         let (mw0, mw1) = (&w0 * w0.transpose(), &w1 * w1.transpose());
         assert!(relative(&mw1, &mw0) < 0.01, "WWᵀ: {}", relative(&mw1, &mw0));
         assert_eq!(c1, c0, "the baseline is never starved");
+    }
+
+    /// The stats take the direct circuit's eigenvalues from the integrator's last exponential
+    /// sub-step, to first order, when it moved `M` little: they agree with a fresh
+    /// decomposition of `M`; after larger steps `M` is decomposed afresh.
+    #[test]
+    fn direct_eigenvalues_for_the_stats_at_rest_are_those_of_m() {
+        let xs = blocks(120, 4);
+        let mut race = Race::<f64>::new(N, &settings()).unwrap();
+        let mut reused = 0;
+        for x in &xs {
+            race.learn(x, true);
+            reused += usize::from(race.integrator.direct_eigenvalues().is_some());
+            let snap = race.snapshot(WhitenerKind::Direct);
+            let want = race.direct().m().clone().symmetric_eigen().eigenvalues;
+            let (lo, hi) = (want.min(), want.max());
+            assert!(
+                (snap.eig_min - lo).abs() <= 0.01 * lo,
+                "{} vs {lo}",
+                snap.eig_min
+            );
+            assert!(
+                (snap.eig_max - hi).abs() <= 0.01 * hi,
+                "{} vs {hi}",
+                snap.eig_max
+            );
+        }
+        assert!(reused > 30, "reused {reused} of {}", xs.len());
     }
 }
