@@ -199,6 +199,9 @@ impl<T: Scalar> HermitianEigen<T> {
     /// the diagonal are read (like nalgebra's `SymmetricEigen`). No allocation.
     pub fn decompose(&mut self, a: &DMatrix<T>) -> Result<(), EigenError> {
         let scale = self.load(a)?;
+        if self.n <= 2 {
+            return self.finish_small(scale);
+        }
         self.work_vectors.fill_with_identity();
         self.finish(scale)
     }
@@ -208,7 +211,7 @@ impl<T: Scalar> HermitianEigen<T> {
     /// onto `V₀`. Same result as [`Self::decompose`] to rounding, usually in one to three sweeps.
     /// Falls back to a cold start when no previous decomposition is held. No allocation.
     pub fn decompose_warm(&mut self, a: &DMatrix<T>) -> Result<(), EigenError> {
-        if !self.valid {
+        if !self.valid || self.n <= 2 {
             return self.decompose(a);
         }
         let scale = self.load(a)?;
@@ -308,6 +311,23 @@ impl<T: Scalar> HermitianEigen<T> {
         Ok(up)
     }
 
+    /// n ≤ 2: the scaled `work` in closed form ([`eigen_2x2`]), no sweeps; publish.
+    fn finish_small(&mut self, up: f64) -> Result<(), EigenError> {
+        let n = self.n;
+        let mut mu = [0.0; 2];
+        eigen_2x2(&self.work, &mut self.work_vectors, &mut mu);
+        if !mu[..n].iter().all(|l| (l * up).is_finite()) {
+            return Err(EigenError::NonFinite);
+        }
+        for (v, l) in self.values.iter_mut().zip(mu) {
+            *v = l * up;
+        }
+        self.sweeps = 0;
+        std::mem::swap(&mut self.vectors, &mut self.work_vectors);
+        self.valid = true;
+        Ok(())
+    }
+
     /// Run the sweeps on `work`, accumulating into `work_vectors`; on success sort, publish.
     fn finish(&mut self, up: f64) -> Result<(), EigenError> {
         let n = self.n;
@@ -361,6 +381,43 @@ impl<T: Scalar> HermitianEigen<T> {
         self.valid = true;
         Ok(())
     }
+}
+
+/// The eigendecomposition of a Hermitian `m` of size 1 or 2 in closed form: eigenvalues
+/// ascending into `mu`, unit eigenvectors as the columns of `u`. For
+/// `[[a, b̄], [b, d]]`: `λ = (a + d)/2 ∓ √(((a − d)/2)² + |b|²)`; the eigenvector of the larger
+/// one from whichever row avoids cancellation, the other orthogonal to it.
+pub(crate) fn eigen_2x2<T: Scalar>(m: &DMatrix<T>, u: &mut DMatrix<T>, mu: &mut [f64; 2]) {
+    if m.nrows() == 1 {
+        mu[0] = m[(0, 0)].real();
+        u[(0, 0)] = T::one();
+        return;
+    }
+    let (a, d, b) = (m[(0, 0)].real(), m[(1, 1)].real(), m[(1, 0)]);
+    let (mean, diff) = (0.5 * (a + d), 0.5 * (a - d));
+    let b2 = b.modulus_squared();
+    let r = (diff * diff + b2).sqrt();
+    mu[0] = mean - r;
+    mu[1] = mean + r;
+    // Eigenvector of mu[1]: [λ − d, b] (second row) or [b̄, λ − a] (first row).
+    let (v1, v2) = if b2 == 0.0 {
+        if a > d {
+            (T::one(), T::zero())
+        } else {
+            (T::zero(), T::one())
+        }
+    } else if diff >= 0.0 {
+        (T::from_real(diff + r), b)
+    } else {
+        (b.conjugate(), T::from_real(r - diff))
+    };
+    let norm = (v1.modulus_squared() + v2.modulus_squared()).sqrt();
+    let (v1, v2) = (v1 / T::from_real(norm), v2 / T::from_real(norm));
+    // Columns: the smaller eigenvalue's vector [−v̄₂, v̄₁], then the larger's.
+    u[(0, 0)] = -v2.conjugate();
+    u[(1, 0)] = v1.conjugate();
+    u[(0, 1)] = v1;
+    u[(1, 1)] = v2;
 }
 
 /// One Jacobi rotation annihilating `a_pq` (`p < q`) of the Hermitian `a`, accumulated as
@@ -583,9 +640,9 @@ mod tests {
                 cold.sweeps(),
                 w.sweeps()
             );
-            // At n = 2 a single rotation is exact, so both need one sweep.
+            // At n = 2 the closed form needs no sweep at all.
             assert!(
-                w.sweeps() < cold.sweeps() || (n == 2 && w.sweeps() == 1),
+                w.sweeps() < cold.sweeps() || (n == 2 && w.sweeps() == 0),
                 "n={n}: warm {} sweeps, cold {}",
                 w.sweeps(),
                 cold.sweeps()
@@ -599,6 +656,50 @@ mod tests {
             w.decompose_warm(&a1).unwrap();
             assert!(w.sweeps() <= 1, "n={n}: warm start on the same matrix");
             check(&w, &a1, &format!("warm-again n={n}"));
+        }
+    }
+
+    /// The closed-form 2×2 decomposition reconstructs the matrix with orthonormal vectors, for
+    /// real and complex, diagonal, near-degenerate and badly scaled matrices.
+    #[test]
+    fn small_eigendecompositions_reconstruct_their_matrix() {
+        let cases = [
+            (2.0, 0.5, Complex::new(0.3, -0.7)),
+            (0.5, 2.0, Complex::new(-0.3, 0.2)),
+            (1.0, 1.0, Complex::new(0.0, 0.0)),
+            (1.0, 1.0 + 1e-12, Complex::new(1e-9, 0.0)),
+            (1e-6, 1e4, Complex::new(3.0, 4.0)),
+            (3.0, 1.0, Complex::new(0.0, 0.0)),
+        ];
+        for (a, d, b) in cases {
+            let m = DMatrix::from_row_slice(
+                2,
+                2,
+                &[Complex::new(a, 0.0), b.conj(), b, Complex::new(d, 0.0)],
+            );
+            let mut u = DMatrix::identity(2, 2);
+            let mut mu = [0.0; 2];
+            eigen_2x2(&m, &mut u, &mut mu);
+            assert!(mu[0] <= mu[1]);
+            let lam = DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![
+                Complex::new(mu[0], 0.0),
+                Complex::new(mu[1], 0.0),
+            ]));
+            let back = &u * lam * u.adjoint();
+            let scale = m.norm();
+            assert!((back - &m).norm() <= 1e-12 * scale, "{m}");
+            assert!(
+                (u.adjoint() * &u - DMatrix::identity(2, 2)).norm() < 1e-12,
+                "{u}"
+            );
+            // Real matrices stay real.
+            let mr = m.map(|v| v.re);
+            let mut ur = DMatrix::identity(2, 2);
+            eigen_2x2(&mr, &mut ur, &mut mu);
+            let back = &ur
+                * DMatrix::from_diagonal(&nalgebra::DVector::from_vec(mu.to_vec()))
+                * ur.transpose();
+            assert!((back - &mr).norm() <= 1e-12 * mr.norm().max(1e-300) + 1e-300);
         }
     }
 

@@ -46,7 +46,7 @@
 use crate::circuits::{
     matmul_into, Circuit, CircuitError, DirectCircuit, InterneuronCircuit, Scalar,
 };
-use crate::eigen::HermitianEigen;
+use crate::eigen::{eigen_2x2, HermitianEigen};
 use nalgebra::DMatrix;
 
 /// Largest relative change of `M` per sub-step (`‖M^{-1/2} ΔM M^{-1/2}‖_F`, estimated).
@@ -325,7 +325,7 @@ impl<T: Scalar> BlockIntegrator<T> {
         // n ≤ 2 (stereo, and every spectral band of a stereo input) in closed form; larger n
         // by the warm-started Jacobi solver.
         let (u, mu): (&DMatrix<T>, &[f64]) = if n <= 2 {
-            eigen_small(m, &mut self.u_small, &mut self.mu_small);
+            eigen_2x2(m, &mut self.u_small, &mut self.mu_small);
             (&self.u_small, &self.mu_small[..n])
         } else {
             self.eig
@@ -549,93 +549,6 @@ fn times_adjoint<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<T>
                 v += a[(i, k)] * b[(j, k)].conjugate();
             }
             out[(i, j)] = v;
-        }
-    }
-}
-
-/// The eigendecomposition of a Hermitian `m` of size 1 or 2 in closed form: eigenvalues
-/// ascending into `mu`, unit eigenvectors as the columns of `u`. For
-/// `[[a, b̄], [b, d]]`: `λ = (a + d)/2 ∓ √(((a − d)/2)² + |b|²)`; the eigenvector of the larger
-/// one from whichever row avoids cancellation, the other orthogonal to it.
-fn eigen_small<T: Scalar>(m: &DMatrix<T>, u: &mut DMatrix<T>, mu: &mut [f64; 2]) {
-    if m.nrows() == 1 {
-        mu[0] = m[(0, 0)].real();
-        u[(0, 0)] = T::one();
-        return;
-    }
-    let (a, d, b) = (m[(0, 0)].real(), m[(1, 1)].real(), m[(1, 0)]);
-    let (mean, diff) = (0.5 * (a + d), 0.5 * (a - d));
-    let b2 = b.modulus_squared();
-    let r = (diff * diff + b2).sqrt();
-    mu[0] = mean - r;
-    mu[1] = mean + r;
-    // Eigenvector of mu[1]: [λ − d, b] (second row) or [b̄, λ − a] (first row).
-    let (v1, v2) = if b2 == 0.0 {
-        if a > d {
-            (T::one(), T::zero())
-        } else {
-            (T::zero(), T::one())
-        }
-    } else if diff >= 0.0 {
-        (T::from_real(diff + r), b)
-    } else {
-        (b.conjugate(), T::from_real(r - diff))
-    };
-    let norm = (v1.modulus_squared() + v2.modulus_squared()).sqrt();
-    let (v1, v2) = (v1 / T::from_real(norm), v2 / T::from_real(norm));
-    // Columns: the smaller eigenvalue's vector [−v̄₂, v̄₁], then the larger's.
-    u[(0, 0)] = -v2.conjugate();
-    u[(1, 0)] = v1.conjugate();
-    u[(0, 1)] = v1;
-    u[(1, 1)] = v2;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use nalgebra::Complex;
-
-    /// The closed-form 2×2 decomposition reconstructs the matrix with orthonormal vectors, for
-    /// real and complex, diagonal, near-degenerate and badly scaled matrices.
-    #[test]
-    fn small_eigendecompositions_reconstruct_their_matrix() {
-        let cases = [
-            (2.0, 0.5, Complex::new(0.3, -0.7)),
-            (0.5, 2.0, Complex::new(-0.3, 0.2)),
-            (1.0, 1.0, Complex::new(0.0, 0.0)),
-            (1.0, 1.0 + 1e-12, Complex::new(1e-9, 0.0)),
-            (1e-6, 1e4, Complex::new(3.0, 4.0)),
-            (3.0, 1.0, Complex::new(0.0, 0.0)),
-        ];
-        for (a, d, b) in cases {
-            let m = DMatrix::from_row_slice(
-                2,
-                2,
-                &[Complex::new(a, 0.0), b.conj(), b, Complex::new(d, 0.0)],
-            );
-            let mut u = DMatrix::identity(2, 2);
-            let mut mu = [0.0; 2];
-            eigen_small(&m, &mut u, &mut mu);
-            assert!(mu[0] <= mu[1]);
-            let lam = DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![
-                Complex::new(mu[0], 0.0),
-                Complex::new(mu[1], 0.0),
-            ]));
-            let back = &u * lam * u.adjoint();
-            let scale = m.norm();
-            assert!((back - &m).norm() <= 1e-12 * scale, "{m}");
-            assert!(
-                (u.adjoint() * &u - DMatrix::identity(2, 2)).norm() < 1e-12,
-                "{u}"
-            );
-            // Real matrices stay real.
-            let mr = m.map(|v| v.re);
-            let mut ur = DMatrix::identity(2, 2);
-            eigen_small(&mr, &mut ur, &mut mu);
-            let back = &ur
-                * DMatrix::from_diagonal(&nalgebra::DVector::from_vec(mu.to_vec()))
-                * ur.transpose();
-            assert!((back - &mr).norm() <= 1e-12 * mr.norm().max(1e-300) + 1e-300);
         }
     }
 }

@@ -459,7 +459,12 @@ impl<T: Scalar> Race<T> {
             }
         }
         if self.pending.idle() {
-            self.refresh_responses();
+            // Every `P` is current already: the integrator refreshes a circuit's after each
+            // sub-step, `update_baseline` and `reset` theirs. Only the error estimates need to
+            // hear how far each moved.
+            for (est, p) in self.out_cov.iter_mut().zip(&self.p) {
+                est.state_moved_to(p);
+            }
         }
         used
     }
