@@ -127,24 +127,74 @@ pub fn cdot(a: &[Complex<f64>], b: &[Complex<f64>]) -> Complex<f64> {
     acc[0] + acc[1] + acc[2] + acc[3] + tail
 }
 
-/// `r_i[k] = Σ_j P_ij S_j[lo + k]` for the `len` bins of a band, from the channel-major
-/// spectra `data` (stride `bins`) into `r` (stride `len`).
-pub fn respond_band(
-    p: &DMatrix<Complex<f64>>,
-    data: &[Complex<f64>],
-    r: &mut [Complex<f64>],
-    n: usize,
-    bins: usize,
-    lo: usize,
-    len: usize,
-) {
-    for i in 0..n {
-        let ri = &mut r[i * len..(i + 1) * len];
-        ri.fill(Complex::new(0.0, 0.0));
+simd_kernel! {
+    /// `r_i[k] = Σ_j P_ij S_j[lo + k]` for the `len` bins of a band, from the channel-major
+    /// spectra `data` (stride `bins`) into `r` (stride `len`).
+    pub fn respond_band(
+        p: &DMatrix<Complex<f64>>,
+        data: &[Complex<f64>],
+        r: &mut [Complex<f64>],
+        n: usize,
+        bins: usize,
+        lo: usize,
+        len: usize,
+    ) {
+        for i in 0..n {
+            let ri = &mut r[i * len..(i + 1) * len];
+            ri.fill(Complex::new(0.0, 0.0));
+            for j in 0..n {
+                let pij = p[(i, j)];
+                for (rv, sv) in ri.iter_mut().zip(&data[j * bins + lo..j * bins + lo + len]) {
+                    *rv += pij * sv;
+                }
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// The band-mean outer product of the bins `lo..lo + len` of channel-major spectra `data`
+    /// (stride `bins`), times `scale`: `outer[i, j] = scale/len · Σ_k S_i[k] conj(S_j[k])`
+    /// (both triangles).
+    pub fn band_outer(
+        outer: &mut DMatrix<Complex<f64>>,
+        data: &[Complex<f64>],
+        n: usize,
+        bins: usize,
+        lo: usize,
+        len: usize,
+        scale: f64,
+    ) {
+        let s = scale / len as f64;
         for j in 0..n {
-            let pij = p[(i, j)];
-            for (rv, sv) in ri.iter_mut().zip(&data[j * bins + lo..j * bins + lo + len]) {
-                *rv += pij * sv;
+            let xj = &data[j * bins + lo..j * bins + lo + len];
+            for i in j..n {
+                let xi = &data[i * bins + lo..i * bins + lo + len];
+                let v = cdot(xi, xj) * s;
+                outer[(i, j)] = v;
+                outer[(j, i)] = v.conj();
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// Write the band's output into the spectra in place: `y = wet·r + dry·y` for the bins
+    /// `lo..lo + len` of every channel, `r` with stride `len`; `gains` is `[wet, dry]`.
+    pub fn mix_band(
+        data: &mut [Complex<f64>],
+        r: &[Complex<f64>],
+        n: usize,
+        bins: usize,
+        lo: usize,
+        len: usize,
+        gains: [f64; 2],
+    ) {
+        let [wet, dry] = gains;
+        for c in 0..n {
+            let ys = &mut data[c * bins + lo..c * bins + lo + len];
+            for (y, rv) in ys.iter_mut().zip(&r[c * len..(c + 1) * len]) {
+                *y = *rv * wet + *y * dry;
             }
         }
     }

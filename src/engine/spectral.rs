@@ -5,7 +5,7 @@
 //! narrower one every `⌈n / len⌉` frames from the mean over those frames (docs/DESIGN.md §3.2).
 //! Latency N.
 
-use super::kernels::{cdot, respond_band};
+use super::kernels::{band_outer, mix_band, respond_band};
 use super::mix::BlockContext;
 use super::race::{Race, RaceSettings};
 use super::{EngineError, MAX_CHANNELS};
@@ -148,8 +148,8 @@ impl SpectralCore {
         }
         // Responses are computed from the unscaled spectra S (x = S·in_scale) and mixed with
         // the dry spectrum: y = wet·g·in_scale·(P S) + (1 − wet)·S.
-        let wet_gain = Complex::new(ctx.wet * ctx.out_gain * ctx.in_scale, 0.0);
-        let dry = Complex::new(1.0 - ctx.wet, 0.0);
+        let wet_gain = ctx.wet * ctx.out_gain * ctx.in_scale;
+        let dry = 1.0 - ctx.wet;
         let s2 = ctx.in_scale * ctx.in_scale;
         let result = stft.process_in_place(&mut chunk[..n], |frame| {
             let fade_w = ctx.fade.map(|f| f.pos);
@@ -160,18 +160,8 @@ impl SpectralCore {
                 let (lo, len) = (range.start, range.len());
                 // Band-mean outer product of the scaled input: complex dot products of the
                 // channels' contiguous bin slices.
-                let mut power = 0.0;
-                for j in 0..n {
-                    let xj = &data[j * bins + lo..j * bins + lo + len];
-                    for i in j..n {
-                        let xi = &data[i * bins + lo..i * bins + lo + len];
-                        let v = cdot(xi, xj) * (s2 / len as f64);
-                        outer[(i, j)] = v;
-                        outer[(j, i)] = v.conj();
-                    }
-                    power += outer[(j, j)].re;
-                }
-                band_power[b] = power / n as f64;
+                band_outer(outer, data, n, bins, lo, len, s2);
+                band_power[b] = (0..n).map(|j| outer[(j, j)].re).sum::<f64>() / n as f64;
                 // Responses with the state before this frame's update, r = P x.
                 respond_band(
                     race.response_matrix(ctx.selected),
@@ -188,12 +178,7 @@ impl SpectralCore {
                         *rv = *rv * w + *fv * (1.0 - w);
                     }
                 }
-                for c in 0..n {
-                    let ys = &mut data[c * bins + lo..c * bins + lo + len];
-                    for (y, rv) in ys.iter_mut().zip(&r[c * len..(c + 1) * len]) {
-                        *y = *rv * wet_gain + *y * dry;
-                    }
-                }
+                mix_band(data, r, n, bins, lo, len, [wet_gain, dry]);
                 if frames_per_update[b] == 1 {
                     race.learn(outer, ctx.learning);
                 } else {
