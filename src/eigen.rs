@@ -41,7 +41,10 @@
 //! invariant under the rotations). A pivot that is negligible next to both of its diagonal
 //! entries (`|d| + 100·|a_pq| == |d|` in floating point) is set to zero instead of rotated: this
 //! moves the eigenvalues by less than `|a_pq| ≤ 0.01·ε_mach·|d|` and saves the late sweeps that
-//! would only shuffle rounding noise.
+//! would only shuffle rounding noise. Within a sweep, a pivot below `tol·‖A‖_F / n` is skipped
+//! (threshold Jacobi): if every pivot were that small, `off(A)` would already be below
+//! `tol·‖A‖_F`, so a sweep that is needed always rotates at least one pivot, and a warm start's
+//! last sweep touches only the few pivots that still matter.
 //!
 //! **Scaling.** The matrix is multiplied by a power of two (exact) that brings its largest entry
 //! near 1 before the sweeps, so neither huge entries (whose squares would overflow the norms)
@@ -347,9 +350,13 @@ impl<T: Scalar> HermitianEigen<T> {
                     relative_off_diagonal: off / total,
                 });
             }
+            // Threshold Jacobi: a pivot below `tol·‖A‖_F / n` is left alone — were every pivot
+            // that small, `off(A)` would already be under the tolerance — which saves most of a
+            // warm start's last sweep.
+            let threshold = self.tolerance * total / n as f64;
             for p in 0..n {
                 for q in p + 1..n {
-                    rotate(&mut self.work, &mut self.work_vectors, p, q);
+                    rotate(&mut self.work, &mut self.work_vectors, p, q, threshold);
                 }
             }
             self.sweeps += 1;
@@ -421,19 +428,20 @@ pub(crate) fn eigen_2x2<T: Scalar>(m: &DMatrix<T>, u: &mut DMatrix<T>, mu: &mut 
 }
 
 /// One Jacobi rotation annihilating `a_pq` (`p < q`) of the Hermitian `a`, accumulated as
-/// `v ← v U`; see the module documentation for the formulas.
+/// `v ← v U`, unless `|a_pq|` is below `threshold`; see the module documentation for the
+/// formulas.
 ///
 /// During the sweeps only the strict lower triangle and the diagonal of `a` are kept up to
 /// date (the upper triangle is stale): an entry `a_kp` with `k < p` is read as `conj(a[(p, k)])`.
 /// This halves the memory traffic of a rotation compared with updating both triangles.
 #[inline]
-fn rotate<T: Scalar>(a: &mut DMatrix<T>, v: &mut DMatrix<T>, p: usize, q: usize) {
+fn rotate<T: Scalar>(a: &mut DMatrix<T>, v: &mut DMatrix<T>, p: usize, q: usize, threshold: f64) {
     let n = a.nrows();
     debug_assert!(p < q && q < n);
     // a_pq = conj(a_qp), the stored lower entry.
     let apq = a[(q, p)].conjugate();
     let g = apq.modulus();
-    if g == 0.0 {
+    if g == 0.0 || g < threshold {
         return;
     }
     let app = a[(p, p)].real();
