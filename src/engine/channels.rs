@@ -9,7 +9,7 @@
 // Per-sample loops index channels and frames together, as the formulas do.
 #![allow(clippy::needless_range_loop)]
 
-use super::kernels::{accumulate_outer, respond_planar};
+use super::kernels::{accumulate_outer, mix_out, respond_planar, scale_in};
 use super::mix::BlockContext;
 use super::race::{Race, RaceSettings};
 use crate::circuits::CircuitError;
@@ -93,9 +93,7 @@ impl ChannelsCore {
             self.advance_learning();
             for c in 0..n {
                 let xs = &mut self.xs[c * stride..c * stride + len];
-                for (x, v) in xs.iter_mut().zip(&buffers[c][t0..t1]) {
-                    *x = *v as f64 * ctx.in_scale;
-                }
+                scale_in(xs, &buffers[c][t0..t1], ctx.in_scale);
             }
             accumulate_outer(&mut self.outer, &self.xs, n, len, stride);
             self.count += len;
@@ -125,9 +123,7 @@ impl ChannelsCore {
             let (a, b) = (ctx.wet * ctx.out_gain, 1.0 - ctx.wet);
             for c in 0..n {
                 let o = c * stride;
-                for (y, r) in buffers[c][t0..t1].iter_mut().zip(&self.rs[o..o + len]) {
-                    *y = (a * r + b * *y as f64) as f32;
-                }
+                mix_out(&mut buffers[c][t0..t1], &self.rs[o..o + len], [a, b]);
             }
             if self.count == self.learn_interval {
                 self.learn_block(ctx, block_dt);

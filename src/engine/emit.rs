@@ -71,8 +71,15 @@ impl StatsEmitter {
     /// Add a chunk of one channel's input to the level of the next record.
     #[inline]
     pub(super) fn measure(&mut self, seg: &[f32]) {
-        self.input_energy += energy(seg);
-        self.input_count += seg.len() as u64;
+        self.add_energy(energy(seg), seg.len());
+    }
+
+    /// Add the energy `Σ x²` of `count` samples of input (already measured) to the level of
+    /// the next record.
+    #[inline]
+    pub(super) fn add_energy(&mut self, energy: f64, count: usize) {
+        self.input_energy += energy;
+        self.input_count += count as u64;
     }
 
     /// Make and send one record per whitener from `races` (one, or one per band). `change`

@@ -200,6 +200,25 @@ simd_kernel! {
     }
 }
 
+simd_kernel! {
+    /// `x[t] = f64(v[t]) · scale`: one channel's input into the engine's f64 units.
+    pub fn scale_in(x: &mut [f64], v: &[f32], scale: f64) {
+        for (x, v) in x.iter_mut().zip(v) {
+            *x = *v as f64 * scale;
+        }
+    }
+}
+
+simd_kernel! {
+    /// `y[t] = f32(wet · r[t] + dry · y[t])`: one channel's output mixed in place.
+    pub fn mix_out(y: &mut [f32], r: &[f64], gains: [f64; 2]) {
+        let [wet, dry] = gains;
+        for (y, r) in y.iter_mut().zip(r) {
+            *y = (wet * r + dry * *y as f64) as f32;
+        }
+    }
+}
+
 /// `Σ x²` of `f32` samples: f32 partial sums in eight lanes (a chunk is at most a stats
 /// interval, ≤ 480 samples at 48 kHz, so f32 sums lose nothing that matters for a level in
 /// dB), returned in f64 for accumulation across chunks.

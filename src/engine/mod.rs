@@ -34,7 +34,9 @@ pub use params::{
 };
 pub use race::{Race, RaceSettings, WhitenerSnapshot};
 pub use raw::RawWhitener;
-pub use safety::{db_to_amp, flush_subnormals, power_to_db, DenormalGuard, SafetyLimiter};
+pub use safety::{
+    db_to_amp, flush_subnormals, flush_subnormals_peak, power_to_db, DenormalGuard, SafetyLimiter,
+};
 pub use state::{LearnedState, RaceState};
 pub use stats::{Eigenvalues, StatsRecord, StatsSender};
 
@@ -43,6 +45,7 @@ use crate::framing::StftError;
 use crate::whitener::WhitenerKind;
 use channels::ChannelsCore;
 use emit::StatsEmitter;
+use kernels::energy;
 use mix::{BlockContext, Changes, Crossfade};
 use nalgebra::Complex;
 use serde::Serialize;
@@ -521,15 +524,20 @@ impl Engine {
     /// One chunk within a stats interval: sanitise, measure, whiten and learn, limit.
     fn process_chunk(&mut self, buffers: &mut [&mut [f32]], start: usize, end: usize) {
         // Sanitise: non-finite samples become 0 and are counted; measure the input level.
+        // One pass when all is well: a non-finite sample makes the energy non-finite (so does
+        // a square overflowing f32, which the second look finds harmless).
         for b in buffers.iter_mut() {
             let seg = &mut b[start..end];
-            if seg.iter().any(|v| !v.is_finite()) {
+            let e = energy(seg);
+            if !e.is_finite() {
                 for v in seg.iter_mut().filter(|v| !v.is_finite()) {
                     *v = 0.0;
                     self.non_finite_inputs += 1;
                 }
+                self.emitter.measure(seg);
+            } else {
+                self.emitter.add_energy(e, seg.len());
             }
-            self.emitter.measure(seg);
         }
         let mut ctx = BlockContext {
             sample_rate: self.sample_rate,
@@ -543,21 +551,19 @@ impl Engine {
             changes: &mut self.changes,
         };
         self.core.process(&mut ctx, buffers, start, end);
-        self.limit(buffers, start, end);
         // Under FTZ/DAZ arithmetic makes no subnormals, but the dry path copies input samples,
-        // which may be subnormal: none reaches the output (docs/DESIGN.md §7).
-        for b in buffers.iter_mut() {
-            flush_subnormals(&mut b[start..end]);
-        }
+        // which may be subnormal: none reaches the output (docs/DESIGN.md §7). The same pass
+        // finds the peak the limiter needs; the limiter's own products are flushed by FTZ.
+        let peak = buffers
+            .iter_mut()
+            .map(|b| flush_subnormals_peak(&mut b[start..end]))
+            .fold(0.0f32, f32::max);
+        self.limit(buffers, start, end, peak);
     }
 
     /// Output safety: the limiter guarantees |y| ≤ 1. When it is idle and nothing in the
-    /// chunk would clip, it would change nothing: skip the per-frame pass.
-    fn limit(&mut self, buffers: &mut [&mut [f32]], start: usize, end: usize) {
-        let peak = buffers
-            .iter()
-            .map(|b| b[start..end].iter().fold(0.0f32, |m, v| m.max(v.abs())))
-            .fold(0.0f32, f32::max);
+    /// chunk (of the given peak) would clip, it would change nothing: skip the per-frame pass.
+    fn limit(&mut self, buffers: &mut [&mut [f32]], start: usize, end: usize, peak: f32) {
         if self.limiter.gain() >= 1.0 && peak <= 1.0 {
             return;
         }
@@ -570,6 +576,10 @@ impl Engine {
             for (c, b) in buffers.iter_mut().enumerate() {
                 b[t] = self.frame[c];
             }
+        }
+        // Where FTZ is not available the limiter's gain could make a subnormal.
+        for b in buffers.iter_mut() {
+            flush_subnormals(&mut b[start..end]);
         }
     }
 }
