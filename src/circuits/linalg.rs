@@ -30,7 +30,10 @@ impl<T: Scalar> CholeskyWorkspace<T> {
     /// Factor the Hermitian `m` (only its lower triangle is read). Fails — without allocating —
     /// if `m` is not finite and positive definite.
     pub(crate) fn factor(&mut self, m: &DMatrix<T>) -> Result<(), CircuitError> {
-        if m.nrows() == 2 {
+        if m.nrows() == 1 {
+            // Mono spectral bands: l₀₀ = √m₀₀.
+            self.factor.as_mut_slice()[0] = m[(0, 0)].sqrt();
+        } else if m.nrows() == 2 {
             // Stereo and stereo bands, in closed form: l₀₀ = √m₀₀, l₁₀ = m₁₀/l₀₀,
             // l₁₁ = √(m₁₁ − |l₁₀|²) (what the general algorithm computes, without its loops).
             let l00 = m[(0, 0)].sqrt();
@@ -78,6 +81,11 @@ impl<T: Scalar> CholeskyWorkspace<T> {
         debug_assert!(self.valid);
         let n = self.factor.nrows();
         let l = self.factor.as_slice();
+        if let [l00] = l {
+            // n = 1: M⁻¹ = 1/|l₀₀|².
+            out.as_mut_slice()[0] = T::from_real(1.0 / l00.modulus_squared());
+            return;
+        }
         if let [l00, l10, _, l11] = l {
             // n = 2 in closed form: L⁻¹ = [[1/l₀₀, 0], [−l₁₀/(l₀₀ l₁₁), 1/l₁₁]] (real
             // diagonal), and the same products as below.
@@ -159,6 +167,11 @@ pub fn matmul_into<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<
     let a = a.as_slice();
     let b = b.as_slice();
     let out = out.as_mut_slice();
+    // Every spectral band of a mono input: a product of numbers.
+    if let ([a0], [b0], [o0]) = (a, b, &mut *out) {
+        *o0 = *a0 * *b0;
+        return;
+    }
     // Stereo, and every spectral band of a stereo input: 2×2 products dominate the learning
     // step there, and the general loop's bookkeeping costs more than the eight products.
     if let ([a00, a10, a01, a11], [b00, b10, b01, b11], [o00, o10, o01, o11]) = (a, b, &mut *out) {
@@ -335,6 +348,28 @@ mod tests {
             assert!(CholeskyWorkspace::new(2).factor(&m).is_err(), "{m}");
             let mc = m.map(|v| Complex::new(v, 0.0));
             assert!(CholeskyWorkspace::new(2).factor(&mc).is_err(), "{mc}");
+        }
+    }
+
+    /// The 1×1 paths (spectral bands of a mono input): product, factor and inverse equal the
+    /// arithmetic of numbers; non-positive and non-finite numbers are refused.
+    #[test]
+    fn one_by_one_fast_paths_are_the_numbers() {
+        let c = Complex::new;
+        for v in [c(2.0, 0.0), c(1e-6, 0.0), c(3e5, 0.0)] {
+            let m = DMatrix::from_element(1, 1, v);
+            let other = DMatrix::from_element(1, 1, c(0.3, -0.7));
+            let mut out = DMatrix::zeros(1, 1);
+            matmul_into(&mut out, &m, &other);
+            assert_eq!(out[(0, 0)], v * c(0.3, -0.7));
+            inverse_matches_lu(&m);
+            inverse_matches_lu(&m.map(|v| v.re));
+        }
+        for v in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let m = DMatrix::from_element(1, 1, v);
+            assert!(CholeskyWorkspace::new(1).factor(&m).is_err(), "{v}");
+            let mc = m.map(|v| Complex::new(v, 0.0));
+            assert!(CholeskyWorkspace::new(1).factor(&mc).is_err(), "{v}");
         }
     }
 }
