@@ -12,6 +12,7 @@
 use super::kernels::{accumulate_outer, mix_out, respond_planar, scale_in};
 use super::mix::BlockContext;
 use super::race::{Race, RaceSettings};
+use super::safety::prefaulted;
 use crate::circuits::CircuitError;
 use nalgebra::DMatrix;
 
@@ -59,9 +60,9 @@ impl ChannelsCore {
             learn_interval,
             outer: DMatrix::zeros(channels, channels),
             count: 0,
-            xs: vec![0.0; channels * learn_interval],
-            rs: vec![0.0; channels * learn_interval],
-            rs_from: vec![0.0; channels * learn_interval],
+            xs: prefaulted(channels * learn_interval, 0.0),
+            rs: prefaulted(channels * learn_interval, 0.0),
+            rs_from: prefaulted(channels * learn_interval, 0.0),
             credit: 0.0,
             units_per_sample: UNITS_PER_BLOCK_AT_16 * (16.0 / channels as f64).powi(3)
                 / learn_interval as f64,

@@ -8,6 +8,7 @@
 use super::kernels::{band_outer, mix_band, respond_band};
 use super::mix::BlockContext;
 use super::race::{Race, RaceSettings};
+use super::safety::prefaulted;
 use super::{EngineError, MAX_CHANNELS};
 use crate::framing::{BandLayout, Stft};
 use nalgebra::{Complex, DMatrix};
@@ -90,8 +91,8 @@ impl SpectralCore {
             layout,
             races,
             outer: DMatrix::zeros(channels, channels),
-            r: vec![Complex::new(0.0, 0.0); channels * widest],
-            r_from: vec![Complex::new(0.0, 0.0); channels * widest],
+            r: prefaulted(channels * widest, Complex::new(0.0, 0.0)),
+            r_from: prefaulted(channels * widest, Complex::new(0.0, 0.0)),
         })
     }
 

@@ -69,6 +69,8 @@ use std::fmt;
 use std::slice::ChunksExactMut;
 use std::sync::Arc;
 
+use crate::engine::safety::prefaulted;
+
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
@@ -380,10 +382,10 @@ impl Stft {
             inverse,
             analysis_window,
             synthesis_window,
-            input_ring: vec![0.0; max_channels * fft_size],
-            output_ring: vec![0.0; max_channels * fft_size],
-            frame: vec![0.0; fft_size],
-            spectra: vec![Complex::new(0.0, 0.0); max_channels * bins],
+            input_ring: prefaulted(max_channels * fft_size, 0.0),
+            output_ring: prefaulted(max_channels * fft_size, 0.0),
+            frame: prefaulted(fft_size, 0.0),
+            spectra: prefaulted(max_channels * bins, Complex::new(0.0, 0.0)),
             scratch,
             pos: 0,
             fill: 0,
