@@ -156,6 +156,12 @@ pub struct BlockIntegrator<T: Scalar> {
     direct_eig_current: bool,
     /// `M`'s eigenvalues after the last exponential sub-step to first order, ascending.
     mu_after: Vec<f64>,
+    /// The exponential step's linear rates `a_ij` (column-major n×n).
+    rates: Vec<f64>,
+    /// The exponential step's weights `|F_ij|²/(μ_i μ_j)`.
+    weights: Vec<f64>,
+    /// The exponential step's factors `h·φ₁(−h a_ij)`.
+    phis: Vec<f64>,
     /// The estimated relative change of `M` of the last exponential sub-step.
     last_change: f64,
     /// What happened so far.
@@ -205,6 +211,9 @@ impl<T: Scalar> BlockIntegrator<T> {
             mu_small: [0.0; 2],
             direct_eig_current: false,
             mu_after: vec![0.0; n],
+            rates: vec![0.0; n * n],
+            weights: vec![0.0; n * n],
+            phis: vec![0.0; n * n],
             last_change: 0.0,
             counters: IntegratorCounters::default(),
         }
@@ -339,42 +348,53 @@ impl<T: Scalar> BlockIntegrator<T> {
         // B = Uᴴ R U.
         matmul_into(&mut self.a, &self.r, u);
         adjoint_times(&mut self.b, u, &self.a);
-        // Choose h so that the relative change ‖G_ij/√(μ_i μ_j)‖ stays within the limit; the
-        // change grows monotonically with h and saturates for stiff entries.
-        let change = |h: f64, b: &DMatrix<T>| -> f64 {
-            let mut s = 0.0;
-            for j in 0..n {
-                for i in 0..n {
-                    let f = if i == j {
-                        b[(i, j)] - T::one()
-                    } else {
-                        b[(i, j)]
-                    };
-                    let a = b[(j, j)].real() / mu[i] + b[(i, i)].real() / mu[j];
-                    s += phi1_h(h, a).powi(2) * f.modulus_squared() / (mu[i] * mu[j]);
-                }
-            }
-            s.sqrt()
-        };
-        let mut h = left;
-        for _ in 0..8 {
-            let c = change(h, &self.b);
-            self.last_change = c;
-            if c <= MAX_RELATIVE_CHANGE {
-                break;
-            }
-            h *= 0.9 * MAX_RELATIVE_CHANGE / c;
-        }
-        // G in place of B, then ΔM = U G Uᴴ.
+        // The entries' linear rates a_ij and weights |F_ij|²/(μ_i μ_j), once.
         for j in 0..n {
             for i in 0..n {
-                let a = self.b[(j, j)].real() / mu[i] + self.b[(i, i)].real() / mu[j];
                 let f = if i == j {
                     self.b[(i, j)] - T::one()
                 } else {
                     self.b[(i, j)]
                 };
-                self.delta[(i, j)] = f * T::from_real(phi1_h(h, a));
+                self.rates[i + j * n] =
+                    self.b[(j, j)].real() / mu[i] + self.b[(i, i)].real() / mu[j];
+                self.weights[i + j * n] = f.modulus_squared() / (mu[i] * mu[j]);
+            }
+        }
+        // Choose h so that the relative change ‖G_ij/√(μ_i μ_j)‖ stays within the limit; the
+        // change grows monotonically with h and saturates for stiff entries. The factors
+        // φ₁(−h a)·h of the accepted h are kept for G.
+        let (rates, weights, phis) = (
+            &self.rates[..n * n],
+            &self.weights[..n * n],
+            &mut self.phis[..n * n],
+        );
+        let mut h = left;
+        for _ in 0..8 {
+            let mut sum = 0.0;
+            for ((phi, a), w) in phis.iter_mut().zip(rates).zip(weights) {
+                *phi = phi1_h(h, *a);
+                sum += *phi * *phi * w;
+            }
+            let c = sum.sqrt();
+            self.last_change = c;
+            if c <= MAX_RELATIVE_CHANGE {
+                break;
+            }
+            h *= 0.9 * MAX_RELATIVE_CHANGE / c;
+            for (phi, a) in phis.iter_mut().zip(rates) {
+                *phi = phi1_h(h, *a);
+            }
+        }
+        // G in place of B, then ΔM = U G Uᴴ.
+        for j in 0..n {
+            for i in 0..n {
+                let f = if i == j {
+                    self.b[(i, j)] - T::one()
+                } else {
+                    self.b[(i, j)]
+                };
+                self.delta[(i, j)] = f * T::from_real(phis[i + j * n]);
             }
         }
         // The eigenvalues after the step to first order, μ_i + G_ii (the error is second order
