@@ -173,6 +173,9 @@ fn phi1_h(h: f64, a: f64) -> f64 {
     let z = h * a;
     if z < 1e-6 {
         h * (1.0 - 0.5 * z)
+    } else if z > 37.0 {
+        // e^{−z} < ε_mach/2: 1 − e^{−z} rounds to 1 (stiff entries of quiet input).
+        1.0 / a
     } else {
         -(-z).exp_m1() / a
     }
@@ -382,6 +385,9 @@ impl<T: Scalar> BlockIntegrator<T> {
                 break;
             }
             h *= 0.9 * MAX_RELATIVE_CHANGE / c;
+        }
+        if self.last_change > MAX_RELATIVE_CHANGE {
+            // The reductions ran out: the factors of the last (reduced) h.
             for (phi, a) in phis.iter_mut().zip(rates) {
                 *phi = phi1_h(h, *a);
             }
