@@ -92,6 +92,32 @@ fn adapted_engine(
     (engine, rx, pool)
 }
 
+/// Time `iters` calls of `process`, each on the next block of `pool` copied into `bufs`
+/// (untimed, as is `after`, the consumer's work between blocks).
+fn timed_blocks(
+    iters: u64,
+    pool: &[Vec<f32>],
+    bufs: &mut [&mut [f32]],
+    next: &mut usize,
+    mut process: impl FnMut(&mut [&mut [f32]]),
+    mut after: impl FnMut(),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let off = *next * BLOCK;
+        *next = (*next + 1) % POOL_BLOCKS;
+        for (w, p) in bufs.iter_mut().zip(pool) {
+            w.copy_from_slice(&p[off..off + BLOCK]);
+        }
+        let start = Instant::now();
+        process(black_box(&mut *bufs));
+        total += start.elapsed();
+        black_box(&*bufs);
+        after();
+    }
+    total
+}
+
 fn bench_engine(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine_block_512");
     group
@@ -117,20 +143,14 @@ fn bench_engine(c: &mut Criterion) {
         let mut next = 0usize;
         group.bench_function(BenchmarkId::new(name, format!("{channels}ch")), |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let off = next * BLOCK;
-                    next = (next + 1) % POOL_BLOCKS;
-                    for (w, p) in bufs.iter_mut().zip(&pool) {
-                        w.copy_from_slice(&p[off..off + BLOCK]);
-                    }
-                    let start = Instant::now();
-                    engine.process(black_box(&mut bufs));
-                    total += start.elapsed();
-                    black_box(&bufs);
-                    while rx.try_recv().is_ok() {}
-                }
-                total
+                timed_blocks(
+                    iters,
+                    &pool,
+                    &mut bufs,
+                    &mut next,
+                    |bufs| engine.process(bufs),
+                    || while rx.try_recv().is_ok() {},
+                )
             })
         });
         let counters = engine.counters();
@@ -219,19 +239,14 @@ fn bench_reference(c: &mut Criterion) {
             BenchmarkId::new("per_sample_reference", format!("{channels}ch")),
             |b| {
                 b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let off = next * BLOCK;
-                        next = (next + 1) % POOL_BLOCKS;
-                        for (w, p) in bufs.iter_mut().zip(&pool) {
-                            w.copy_from_slice(&p[off..off + BLOCK]);
-                        }
-                        let start = Instant::now();
-                        reference.process(black_box(&mut bufs));
-                        total += start.elapsed();
-                        black_box(&bufs);
-                    }
-                    total
+                    timed_blocks(
+                        iters,
+                        &pool,
+                        &mut bufs,
+                        &mut next,
+                        |bufs| reference.process(bufs),
+                        || {},
+                    )
                 })
             },
         );

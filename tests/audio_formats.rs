@@ -20,10 +20,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use support::encoders;
+use support::files::{snapshot, whiten_from_stdin};
 
 // ---------------------------------------------------------------------------------------------
 // Signals and files
@@ -92,20 +92,6 @@ fn process<S: AsRef<OsStr>>(args: &[S]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("the whiten binary runs")
-}
-
-/// Every file in `dir` with its bytes (hidden temporaries included).
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// Runs `whiten process IN OUT --stats …` with OUT existing and absent; checks a clean failure
@@ -548,20 +534,7 @@ fn flac_and_ogg_piped_through_dev_stdin_are_processed() {
         }
         let bytes = std::fs::read(&encoded).unwrap();
         let out = d.join(format!("out-{kind}.wav"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_whiten"))
-            .args(["process", "/dev/stdin"])
-            .arg(&out)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&bytes);
-        });
-        let o = child.wait_with_output().unwrap();
-        writer.join().unwrap();
+        let o = whiten_from_stdin(bytes, &out, &[]);
         assert!(
             o.status.success(),
             "{kind}: {}",

@@ -5,15 +5,16 @@
 //! temporary files left behind); non-finite samples are counted and reported.
 
 use interneuron_whitening::io::{read_wav, write_wav, SampleFormat, WavSpec};
+mod support;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use support::files::{snapshot, whiten_from_stdin};
 
 const FORMATS: [SampleFormat; 4] = [
     SampleFormat::Int16,
@@ -92,21 +93,6 @@ fn handmade_wav(tag: u16, channels: u16, rate: u32, bits: u16, data: &[u8]) -> V
     v.extend_from_slice(&(data.len() as u32).to_le_bytes());
     v.extend_from_slice(data);
     v
-}
-
-/// Every file in `dir` with its bytes: comparing two snapshots shows a clobbered OUT, a
-/// created OUT and any temporary file left behind, hidden or not.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// A directory for OUT holding one existing, valid WAV file `old.wav` that must survive.
@@ -772,20 +758,7 @@ fn wav_piped_through_dev_stdin_is_processed() {
     write_wav(&good, s, &noise(2, 50_000, 8)).unwrap();
     let bytes = std::fs::read(&good).unwrap();
     let out = root.path().join("out.wav");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_whiten"))
-        .args(["process", "/dev/stdin"])
-        .arg(&out)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&bytes);
-    });
-    let o = child.wait_with_output().unwrap();
-    writer.join().unwrap();
+    let o = whiten_from_stdin(bytes, &out, &[]);
     assert!(o.status.success(), "piped input: {}", stderr_of(&o));
     check_output("piped input", &out, s, 50_000, true);
 }
@@ -805,24 +778,13 @@ fn truncated_stream_found_mid_processing_leaves_no_partial_output() {
         let (dir, old) = out_dir_with_old_file(root.path());
         let before = snapshot(&dir);
         let stats = dir.join("stats.jsonl");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_whiten"))
-            .args(["process", "/dev/stdin"])
-            .arg(&old)
-            .args(["--mode", mode, "--stats"])
-            .arg(&stats)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let data = bytes.clone();
-        let writer = std::thread::spawn(move || {
-            // The process may stop reading early; a broken pipe is fine.
-            let _ = stdin.write_all(&data);
-        });
-        let o = child.wait_with_output().unwrap();
-        writer.join().unwrap();
+        let args = [
+            "--mode".as_ref(),
+            mode.as_ref(),
+            "--stats".as_ref(),
+            stats.as_os_str(),
+        ];
+        let o = whiten_from_stdin(bytes.clone(), &old, &args);
         assert_clean_failure(&what, &o, &["/dev/stdin", "truncated"], &[]);
         assert_eq!(
             snapshot(&dir),

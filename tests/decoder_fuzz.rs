@@ -32,6 +32,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::encoders;
+use support::files::snapshot;
 
 /// Mutated files tried (each run twice: OUT existing and OUT absent).
 const CASES: usize = 300;
@@ -238,20 +239,6 @@ fn run_with_limit(cmd: &mut Command, run: &str) -> Output {
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
     }
-}
-
-/// Every file in `dir` with its bytes (hidden temporaries included).
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,12 +22,14 @@
 //! A failing case prints its seed and mutation so it can be replayed.
 
 use interneuron_whitening::io::{read_wav, write_wav, SampleFormat, WavSpec};
+mod support;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
+use support::files::snapshot;
 
 /// Mutated files tried (each run twice: OUT existing and OUT absent).
 const CASES: usize = 240;
@@ -177,20 +179,6 @@ fn run_case(root: &Path, case: usize, bytes: &[u8], spectral: bool, what: &str) 
     }
     std::fs::remove_dir_all(&dir).unwrap();
     accepted.unwrap()
-}
-
-/// Every file in `dir` with its bytes (hidden temporaries included).
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -235,6 +235,34 @@ impl<T: Scalar> BlockIntegrator<T> {
         matmul_into(&mut self.r, p, &self.a);
     }
 
+    /// Begin a sub-step of `span`: count it against the guard (at the guard the span ends,
+    /// counted as capped, and `false` is returned) and form `R = P X P` (from `r0` on a fresh
+    /// span).
+    fn start_substep(
+        &mut self,
+        p: &DMatrix<T>,
+        x: &DMatrix<T>,
+        r0: Option<&DMatrix<T>>,
+        span: &mut Span,
+    ) -> bool {
+        if span.steps >= span.guard {
+            self.counters.capped += 1;
+            span.left = 0.0;
+            return false;
+        }
+        if span.steps == 0 {
+            self.counters.updates += 1;
+        }
+        if span.fresh {
+            self.first_r(p, x, r0);
+        } else {
+            self.form_r(p, x);
+        }
+        span.fresh = false;
+        span.steps += 1;
+        true
+    }
+
     /// `R` for the first sub-step: `r0` if given (`P X P` for the `p` of entry, which the race
     /// has already formed for its error estimate), else formed here.
     fn first_r(&mut self, p: &DMatrix<T>, x: &DMatrix<T>, r0: Option<&DMatrix<T>>) {
@@ -280,22 +308,10 @@ impl<T: Scalar> BlockIntegrator<T> {
         let n = p.nrows();
         let mut taken = 0;
         while span.left > 0.0 && taken < max_units {
-            if span.steps >= span.guard {
-                self.counters.capped += 1;
-                span.left = 0.0;
+            self.direct_eig_current = false;
+            if !self.start_substep(p, x, r0, span) {
                 break;
             }
-            if span.steps == 0 {
-                self.counters.updates += 1;
-            }
-            self.direct_eig_current = false;
-            if span.fresh {
-                self.first_r(p, x, r0);
-            } else {
-                self.form_r(p, x);
-            }
-            span.fresh = false;
-            span.steps += 1;
             taken += SUBSTEP_UNITS;
             let left = span.left;
             // Linear rate bound 2‖P‖·max(1, ‖R‖) and the Euler relative change ‖P (R − I)‖.
@@ -465,21 +481,9 @@ impl<T: Scalar> BlockIntegrator<T> {
         let mut taken = 0;
         let mut result = Ok(());
         while span.left > 0.0 && taken < max_units {
-            if span.steps >= span.guard {
-                self.counters.capped += 1;
-                span.left = 0.0;
+            if !self.start_substep(p, x, r0, span) {
                 break;
             }
-            if span.steps == 0 {
-                self.counters.updates += 1;
-            }
-            if span.fresh {
-                self.first_r(p, x, r0);
-            } else {
-                self.form_r(p, x);
-            }
-            span.fresh = false;
-            span.steps += 1;
             taken += SUBSTEP_UNITS;
             let n = p.nrows();
             let mut dev = 0.0;

@@ -31,6 +31,8 @@ pub mod clap;
 pub mod counting_alloc;
 /// Real encoders (flac, oggenc, lame, sox) for test files of the formats read besides WAV.
 pub mod encoders;
+/// What a directory holds; `whiten process` fed through a pipe.
+pub mod files;
 /// A private dummy JACK server, a play/record client and a child-process guard.
 pub mod jack;
 /// Ground-truth linear algebra, independent of the code under test.
