@@ -293,7 +293,8 @@ impl<T: Scalar> BlockIntegrator<T> {
     /// until it is done or `max_units` work units ([`SUBSTEP_UNITS`] per sub-step and one per
     /// eigendecomposition sweep) are spent, and return the units spent. `p` is `M⁻¹` after
     /// every sub-step, so a caller may respond with it between calls (the circuit's state part
-    /// way through the block: docs/DESIGN.md §4.6). `r0` is used only for the first sub-step of a fresh span.
+    /// way through the block: docs/DESIGN.md §4.6). `r0` is used only for the first sub-step
+    /// of a fresh span.
     #[allow(clippy::too_many_arguments)]
     pub fn direct_steps(
         &mut self,
