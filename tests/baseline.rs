@@ -95,7 +95,8 @@ fn eigen_no_alloc<T: Scalar>(seed: u64) {
         // The work was real: the result reconstructs a0.
         eig.apply_function_into(|l| l, &mut out);
         assert!(rel_err(&out, &a0) < 1e-12, "n={n}");
-        assert!(eig.sweeps() >= 1 || n == 1);
+        // n ≤ 2 is solved in closed form (no sweeps); larger n took Jacobi sweeps.
+        assert!(eig.sweeps() >= 1 || n <= 2);
     }
 }
 
