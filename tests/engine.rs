@@ -858,7 +858,7 @@ fn shortest_adaptation_time_builds_with_narrow_bands_at_any_rate() {
 
 /// Learning spread over small host blocks (docs/DESIGN.md §4.6) learns what learning at
 /// once learns: 16 channels through three contexts 30 dB apart, once in 4096-sample host
-/// blocks and once in 64-sample ones. Big host blocks pay for every update before the next
+/// blocks and once in 64-sample ones (and in calls of 1 and 7 frames). Big host blocks pay for every update before the next
 /// segment is heard (nothing merged); small ones fall behind after the changes (updates
 /// merged) and catch up: at the end both engines' circuits agree, and so does their output.
 #[test]
@@ -886,6 +886,14 @@ fn learning_spread_over_small_host_blocks_learns_what_big_blocks_learn() {
     };
     let (big, out_big) = run(4096);
     let (small, out_small) = run(64);
+    // Calls of a few frames each pay for less than one unit of learning: they add up.
+    for tiny in [1, 7] {
+        let (e, _) = run(tiny);
+        let r = e.channel_race().unwrap();
+        let rb = big.channel_race().unwrap();
+        let m = (r.direct().m() - rb.direct().m()).norm() / rb.direct().m().norm();
+        assert!(m < 1e-3, "{tiny}-frame calls: M differs by {m}");
+    }
     assert_eq!(big.counters().merged_updates, 0, "{:?}", big.counters());
     assert!(
         small.counters().merged_updates > 0,

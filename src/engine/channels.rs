@@ -134,12 +134,14 @@ impl ChannelsCore {
     }
 
     /// A host call of `frames` frames begins: it pays for `frames · units_per_sample` work
-    /// units of learning, to be spent on whatever update is pending during the call. Credit
-    /// is never carried from one call to the next, so no call does more than its share of
-    /// learning (plus one sub-step's overrun): an update too large for the calls that follow
-    /// it merges into the next (docs/DESIGN.md §4.6).
+    /// units of learning, to be spent on whatever update is pending during the call. Of the
+    /// previous calls' credit at most one unit is carried over (so that calls of a few frames,
+    /// each paying for less than a unit, still add up to sub-steps), and a debt — a sub-step
+    /// that cost more than was left — is carried whole; so no call does more than its share
+    /// of learning plus one sub-step, and the average is exactly the share. An update too
+    /// large for the calls that follow it merges into the next (docs/DESIGN.md §4.6).
     pub(super) fn begin_call(&mut self, frames: usize) {
-        self.credit = frames as f64 * self.units_per_sample;
+        self.credit = self.credit.min(1.0) + frames as f64 * self.units_per_sample;
     }
 
     /// Carry out as much of the pending learning update as the call's credit pays for. It runs
