@@ -23,23 +23,19 @@
 
 mod support;
 
-use interneuron_whitening::io::{read_audio, read_wav, write_wav, SampleFormat, WavSpec};
+use interneuron_whitening::io::{read_audio, write_wav, SampleFormat, WavSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use support::encoders;
-use support::files::snapshot;
+use support::process_contract::check_process;
 
 /// Mutated files tried (each run twice: OUT existing and OUT absent).
 const CASES: usize = 300;
 /// The seed of the whole run; a failure names the case, which replays with this seed.
 const SEED: u64 = 0x5eed_0013;
-/// A run that takes longer than this has hung (a valid seed takes well under a second).
-const TIME_LIMIT: Duration = Duration::from_secs(60);
 
 /// A valid file to mutate.
 struct Seed {
@@ -72,7 +68,16 @@ fn mutated_decoded_format_files_never_panic_hang_or_leave_partial_output() {
             seed.name,
             if spectral { "spectral" } else { "channels" }
         );
-        let refusal = run_case(root.path(), case, &bytes, spectral, &what);
+        let refusal = check_process(
+            root.path(),
+            case,
+            "in.audio",
+            &bytes,
+            |p| read_audio(p),
+            spectral,
+            &what,
+        )
+        .map(|r| gist(&r.stderr, &r.input));
         let tally = outcomes.entry(kind).or_default();
         match refusal {
             None => tally.0 += 1,
@@ -100,92 +105,6 @@ fn mutated_decoded_format_files_never_panic_hang_or_leave_partial_output() {
     );
 }
 
-/// Runs `whiten process` on `bytes` with and without an existing OUT and checks the contract.
-/// Returns `None` if the file was accepted, or the gist of the refusal (the message without the
-/// path and numbers) to tally.
-fn run_case(root: &Path, case: usize, bytes: &[u8], spectral: bool, what: &str) -> Option<String> {
-    let dir = root.join(format!("case-{case}"));
-    std::fs::create_dir(&dir).unwrap();
-    let input = dir.join("in.audio");
-    std::fs::write(&input, bytes).unwrap();
-    let library = read_audio(&input);
-    let out_dir = dir.join("out");
-    std::fs::create_dir(&out_dir).unwrap();
-    let old = out_dir.join("old.wav");
-    let old_bytes = b"an existing file that a failed run must not touch".to_vec();
-    std::fs::write(&old, &old_bytes).unwrap();
-    let mut refusal = None;
-    for (out, existing) in [(old.clone(), true), (out_dir.join("new.wav"), false)] {
-        let before = snapshot(&out_dir);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_whiten"));
-        cmd.arg("process").arg(&input).arg(&out);
-        if spectral {
-            cmd.args(["--mode", "spectral", "--fft-size", "256", "--bands", "8"]);
-        }
-        let run = format!(
-            "{what}, OUT {}",
-            if existing { "existing" } else { "absent" }
-        );
-        let o = run_with_limit(&mut cmd, &run);
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            o.status.code().is_some(),
-            "{run}: killed by a signal ({:?}); stderr: {stderr}",
-            o.status
-        );
-        assert!(
-            !stderr.contains("panicked"),
-            "{run}: panic message: {stderr}"
-        );
-        match o.status.code() {
-            Some(0) => {
-                let (spec, samples) = library.as_ref().unwrap_or_else(|e| {
-                    panic!("{run}: the CLI accepted a file the library refuses ({e})")
-                });
-                let (ospec, written) =
-                    read_wav(&out).unwrap_or_else(|e| panic!("{run}: cannot read OUT back: {e}"));
-                assert_eq!(&ospec, spec, "{run}: OUT's shape differs from IN's");
-                assert_eq!(written.len(), samples.len(), "{run}: OUT's length differs");
-                assert!(
-                    written.iter().all(|v| v.is_finite() && v.abs() <= 1.0),
-                    "{run}: OUT has samples that are not finite within ±1"
-                );
-                let file = out.file_name().unwrap().to_string_lossy().into_owned();
-                let (mut after, mut expected) = (snapshot(&out_dir), before.clone());
-                after.remove(&file);
-                expected.remove(&file);
-                assert_eq!(
-                    after, expected,
-                    "{run}: files besides OUT changed or were left"
-                );
-                std::fs::write(&old, &old_bytes).unwrap();
-            }
-            Some(1) => {
-                assert!(
-                    stderr.starts_with("whiten: error: ")
-                        && stderr.contains(&input.display().to_string()),
-                    "{run}: the error does not name the input file: {stderr}"
-                );
-                assert!(o.stdout.is_empty(), "{run}: printed to stdout on failure");
-                assert_eq!(
-                    snapshot(&out_dir),
-                    before,
-                    "{run}: OUT's directory changed (OUT clobbered or created, or a temporary \
-                     left behind)"
-                );
-                if let Ok((spec, _)) = &library {
-                    // Readable, but outside what the engine runs at (e.g. a mutated rate).
-                    println!("{run}: readable ({spec:?}) but refused: {}", stderr.trim());
-                }
-                refusal = Some(gist(&stderr, &input));
-            }
-            other => panic!("{run}: exit status {other:?}; stderr: {stderr}"),
-        }
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-    refusal
-}
-
 /// A refusal's message without the path and with numbers replaced by `N`, to tally by kind.
 fn gist(stderr: &str, input: &Path) -> String {
     let line = stderr
@@ -203,42 +122,6 @@ fn gist(stderr: &str, input: &Path) -> String {
         }
     }
     out
-}
-
-/// Runs `cmd` with its output captured, failing the test if it outlives [`TIME_LIMIT`].
-fn run_with_limit(cmd: &mut Command, run: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the whiten binary runs");
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + TIME_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{run}: still running after {TIME_LIMIT:?}: a decoder hangs");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

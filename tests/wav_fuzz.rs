@@ -27,9 +27,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Instant;
-use support::files::snapshot;
+use support::process_contract::check_process;
 
 /// Mutated files tried (each run twice: OUT existing and OUT absent).
 const CASES: usize = 240;
@@ -64,7 +63,16 @@ fn mutated_wav_files_never_panic_and_never_leave_partial_output() {
             seed.name,
             if spectral { "spectral" } else { "channels" }
         );
-        let ok = run_case(root.path(), case, &bytes, spectral, &what);
+        let ok = check_process(
+            root.path(),
+            case,
+            "in.wav",
+            &bytes,
+            |p| read_wav(p),
+            spectral,
+            &what,
+        )
+        .is_none();
         let tally = outcomes.entry(kind).or_default();
         if ok {
             tally.0 += 1;
@@ -84,101 +92,6 @@ fn mutated_wav_files_never_panic_and_never_leave_partial_output() {
         refused > CASES / 3 && refused < CASES,
         "the mutations should produce both valid and invalid files ({refused} of {CASES} refused)"
     );
-}
-
-/// Run `whiten process` on `bytes` with and without an existing OUT; check the contract.
-/// Returns whether the file was accepted.
-fn run_case(root: &Path, case: usize, bytes: &[u8], spectral: bool, what: &str) -> bool {
-    let dir = root.join(format!("case-{case}"));
-    std::fs::create_dir(&dir).unwrap();
-    let input = dir.join("in.wav");
-    std::fs::write(&input, bytes).unwrap();
-    let library = read_wav(&input);
-    let out_dir = dir.join("out");
-    std::fs::create_dir(&out_dir).unwrap();
-    let old = out_dir.join("old.wav");
-    let old_bytes = b"an existing file that a failed run must not touch".to_vec();
-    std::fs::write(&old, &old_bytes).unwrap();
-    let mut accepted = None;
-    for (out, existing) in [(old.clone(), true), (out_dir.join("new.wav"), false)] {
-        let before = snapshot(&out_dir);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_whiten"));
-        cmd.arg("process").arg(&input).arg(&out);
-        if spectral {
-            cmd.args(["--mode", "spectral", "--fft-size", "256", "--bands", "8"]);
-        }
-        let o = cmd
-            .stdin(Stdio::null())
-            .output()
-            .expect("the whiten binary runs");
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        let run = format!(
-            "{what}, OUT {}",
-            if existing { "existing" } else { "absent" }
-        );
-        assert!(
-            o.status.code().is_some(),
-            "{run}: killed by a signal ({:?}); stderr: {stderr}",
-            o.status
-        );
-        assert_ne!(o.status.code(), Some(101), "{run}: panicked: {stderr}");
-        assert!(
-            !stderr.contains("panicked"),
-            "{run}: panic message: {stderr}"
-        );
-        match o.status.code() {
-            Some(0) => {
-                let (spec, samples) = library.as_ref().unwrap_or_else(|e| {
-                    panic!("{run}: the CLI accepted a file the library refuses ({e})")
-                });
-                let (ospec, written) =
-                    read_wav(&out).unwrap_or_else(|e| panic!("{run}: cannot read OUT back: {e}"));
-                assert_eq!(&ospec, spec, "{run}: OUT's shape differs from IN's");
-                assert_eq!(written.len(), samples.len(), "{run}: OUT's length differs");
-                assert!(
-                    written.iter().all(|v| v.is_finite() && v.abs() <= 1.0),
-                    "{run}: OUT has samples that are not finite within ±1"
-                );
-                let mut after = snapshot(&out_dir);
-                let file = out.file_name().unwrap().to_string_lossy().into_owned();
-                after.remove(&file);
-                let mut expected = before.clone();
-                expected.remove(&file);
-                assert_eq!(
-                    after, expected,
-                    "{run}: files besides OUT changed or were left"
-                );
-                accepted.get_or_insert(true);
-            }
-            Some(1) => {
-                assert!(
-                    stderr.starts_with("whiten: error: ")
-                        && stderr.contains(&input.display().to_string()),
-                    "{run}: the error does not name the input file: {stderr}"
-                );
-                assert!(o.stdout.is_empty(), "{run}: printed to stdout on failure");
-                assert_eq!(
-                    snapshot(&out_dir),
-                    before,
-                    "{run}: OUT's directory changed (OUT clobbered or created, or a temporary \
-                     left behind)"
-                );
-                if let Ok((spec, _)) = &library {
-                    // A readable file the engine cannot take (e.g. a rate mutated outside what
-                    // the engine runs at): refused as cleanly as an unreadable one.
-                    println!("{run}: readable ({spec:?}) but refused: {}", stderr.trim());
-                }
-                accepted.get_or_insert(false);
-            }
-            other => panic!("{run}: exit status {other:?}; stderr: {stderr}"),
-        }
-        if existing && accepted == Some(true) {
-            // Put the old file back for the second run.
-            std::fs::write(&old, &old_bytes).unwrap();
-        }
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-    accepted.unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------

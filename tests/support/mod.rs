@@ -39,6 +39,8 @@ pub mod jack;
 pub mod linalg;
 /// Running a plugin-host scenario in a child process; checking the plugin bundle.
 pub mod plugin_child;
+/// `whiten process`'s contract on any file, checked (the fuzzers).
+pub mod process_contract;
 /// Signal measurements (correlation, RMS, bounds) and a looping source.
 pub mod signals;
 /// A VST3 host that loads the bundled plugin and drives it as a DAW does.
