@@ -19,11 +19,9 @@ use interneuron_whitening::io::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use support::encoders;
-use support::files::{snapshot, whiten_from_stdin};
+use support::files::{snapshot, whiten_from_stdin, whiten_process as process};
 
 // ---------------------------------------------------------------------------------------------
 // Signals and files
@@ -85,14 +83,6 @@ fn twin(path: &Path, s: WavSpec, x: &[f32]) -> Vec<f32> {
 // Running `whiten process` and checking clean failures
 // ---------------------------------------------------------------------------------------------
 
-fn process<S: AsRef<OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_whiten"))
-        .arg("process")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the whiten binary runs")
-}
 
 /// Runs `whiten process IN OUT --stats …` with OUT existing and absent; checks a clean failure
 /// (exit 1, no panic, nothing on stdout, stderr `whiten: error: ` naming IN and containing one

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use support::files::{snapshot, whiten_from_stdin};
+use support::files::{snapshot, whiten_from_stdin, whiten_process as process};
 
 const FORMATS: [SampleFormat; 4] = [
     SampleFormat::Int16,
@@ -27,15 +27,6 @@ const FORMATS: [SampleFormat; 4] = [
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// Runs `whiten process <args>`.
-fn process<S: AsRef<OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_whiten"))
-        .arg("process")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the whiten binary runs")
-}
 
 fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

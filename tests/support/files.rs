@@ -1,5 +1,5 @@
-//! Files and the `whiten` binary: what a directory holds, and `whiten process` fed through a
-//! pipe.
+//! Files and the `whiten` binary: what a directory holds, and `whiten process` run on files or
+//! fed through a pipe.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -19,6 +19,16 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             )
         })
         .collect()
+}
+
+/// `whiten process <args>`, with nothing on its standard input.
+pub fn whiten_process<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_whiten"))
+        .arg("process")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the whiten binary runs")
 }
 
 /// `whiten process /dev/stdin OUT [args…]` with `bytes` written into its standard input from
