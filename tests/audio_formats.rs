@@ -83,7 +83,6 @@ fn twin(path: &Path, s: WavSpec, x: &[f32]) -> Vec<f32> {
 // Running `whiten process` and checking clean failures
 // ---------------------------------------------------------------------------------------------
 
-
 /// Runs `whiten process IN OUT --stats …` with OUT existing and absent; checks a clean failure
 /// (exit 1, no panic, nothing on stdout, stderr `whiten: error: ` naming IN and containing one
 /// of `words`) and that OUT's directory is exactly as before. Returns stderr.

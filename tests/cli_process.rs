@@ -27,7 +27,6 @@ const FORMATS: [SampleFormat; 4] = [
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-
 fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

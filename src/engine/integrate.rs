@@ -272,26 +272,11 @@ impl<T: Scalar> BlockIntegrator<T> {
         }
     }
 
-    /// Integrate the direct circuit over `t` (in units of τ) with input statistics `x`
-    /// (`X̂ + ε²I`); `p` holds `M⁻¹` on entry and on exit. `floor` is `ε`. `r0`, if given,
-    /// is `P X P` for the `p` of entry.
-    pub fn direct(
-        &mut self,
-        circuit: &mut DirectCircuit<T>,
-        p: &mut DMatrix<T>,
-        x: &DMatrix<T>,
-        r0: Option<&DMatrix<T>>,
-        t: f64,
-        floor: f64,
-    ) -> Result<(), CircuitError> {
-        let mut span = Span::new(t);
-        self.direct_steps(circuit, p, x, r0, &mut span, floor, usize::MAX)
-            .map(|_| ())
-    }
-
-    /// Like [`Self::direct`], but resumable: carry out the integration that `span` describes
-    /// until it is done or `max_units` work units ([`SUBSTEP_UNITS`] per sub-step and one per
-    /// eigendecomposition sweep) are spent, and return the units spent. `p` is `M⁻¹` after
+    /// Integrate the direct circuit over what `span` describes (in units of τ) with input
+    /// statistics `x` (`X̂ + ε²I`); `floor` is `ε`; `r0`, if given, is `P X P` for the `p` of
+    /// the span's start. Resumable: it stops when the span is done or `max_units` work units
+    /// ([`SUBSTEP_UNITS`] per sub-step and one per eigendecomposition sweep) are spent, and
+    /// returns the units spent. `p` is `M⁻¹` after
     /// every sub-step, so a caller may respond with it between calls (the circuit's state part
     /// way through the block: docs/DESIGN.md §4.6). `r0` is used only for the first sub-step
     /// of a fresh span.
@@ -453,22 +438,8 @@ impl<T: Scalar> BlockIntegrator<T> {
         circuit.set_m(&self.b)
     }
 
-    /// Integrate the interneuron circuit over `t` with input statistics `x`; `p` holds `M⁻¹`
-    /// on entry and on exit. `r0`, if given, is `P X P` for the `p` of entry.
-    pub fn interneuron(
-        &mut self,
-        circuit: &mut InterneuronCircuit<T>,
-        p: &mut DMatrix<T>,
-        x: &DMatrix<T>,
-        r0: Option<&DMatrix<T>>,
-        t: f64,
-    ) -> Result<(), CircuitError> {
-        let mut span = Span::new(t);
-        self.interneuron_steps(circuit, p, x, r0, &mut span, usize::MAX)
-            .map(|_| ())
-    }
-
-    /// Like [`Self::interneuron`], resumable as [`Self::direct_steps`] is.
+    /// Integrate the interneuron circuit over what `span` describes with input statistics `x`,
+    /// resumable as [`Self::direct_steps`] is.
     pub fn interneuron_steps(
         &mut self,
         circuit: &mut InterneuronCircuit<T>,

@@ -539,13 +539,16 @@ impl<T: Scalar> Race<T> {
         let n = self.dim();
         let idx = kind.index();
         let error = self.error(kind);
-        let eigenvalues = match kind {
+        // The direct circuit's, at rest, from its integrator's last step (docs/DESIGN.md §5.5).
+        let integrated = match kind {
+            WhitenerKind::Direct => self.integrator.direct_eigenvalues(),
+            _ => None,
+        };
+        let eigenvalues = match (kind, integrated) {
             _ if !refresh_eigenvalues => self.eig_cache[idx],
-            WhitenerKind::Baseline => {
+            (_, Some(mu)) => Eigenvalues::from_slice(mu),
+            (WhitenerKind::Baseline, _) => {
                 Eigenvalues::from_slice(self.baseline.recurrent_eigenvalues())
-            }
-            WhitenerKind::Direct if self.integrator.direct_eigenvalues().is_some() => {
-                Eigenvalues::from_slice(self.integrator.direct_eigenvalues().unwrap_or(&[]))
             }
             _ => {
                 if kind == WhitenerKind::Direct {
