@@ -1,7 +1,9 @@
 //! `Engine::process` (and every real-time setter) allocates nothing after construction —
 //! counted by a global allocator that counts only on the thread under test.
 
-use interneuron_whitening::engine::{Engine, EngineParams, Framing, LearnedState, StatsSender};
+use interneuron_whitening::engine::{
+    Engine, EngineParams, Framing, LearnedState, Shaping, StatsSender,
+};
 use interneuron_whitening::whitener::WhitenerKind;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -66,6 +68,14 @@ fn process_and_realtime_setters_do_not_allocate() {
                         3 => engine.reinitialise(1.0 + round as f64).unwrap(),
                         _ => engine.set_learning(round % 2 == 0),
                     }
+                    // Shaping: depth below 1 makes the heard P^α by eigendecomposition.
+                    engine.set_shaping(Shaping {
+                        depth: [1.0, 0.5, 0.0, 0.8][round % 4],
+                        delta: round % 6 < 3,
+                        tilt_db_per_octave: (round % 5) as f64 - 2.0,
+                        low_limit_hz: 20.0 + 100.0 * (round % 3) as f64,
+                        high_limit_hz: 20_000.0 - 3000.0 * (round % 2) as f64,
+                    });
                     match round % 4 {
                         0 => engine.set_levels(-20.0 - round as f64, -100.0).unwrap(),
                         1 => engine.set_stats_enabled(round % 8 != 1),

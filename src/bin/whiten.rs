@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use interneuron_whitening::circuits::InterneuronBasis;
-use interneuron_whitening::engine::{params, EngineParams, Framing};
+use interneuron_whitening::engine::{params, shaping, EngineParams, Framing, Shaping};
 use interneuron_whitening::reproduce::{self, Mode, Report, ReproduceConfig};
 use interneuron_whitening::whitener::WhitenerKind;
 use std::path::PathBuf;
@@ -117,6 +117,25 @@ struct EngineArgs {
     /// one per bin).
     #[arg(long, default_value_t = params::BANDS.default as usize)]
     bands: usize,
+    /// Depth of the whitening heard, 0 (dry) to 1 (full): the output covariance is
+    /// C^(1-depth). The circuits learn the same whatever it is.
+    #[arg(long, default_value_t = shaping::DEPTH.default, allow_hyphen_values = true)]
+    depth: f64,
+    /// Delta listening: write only what the whitener changes (output minus the
+    /// latency-aligned input).
+    #[arg(long)]
+    delta: bool,
+    /// Slope of the target spectrum for --mode spectral in dB/octave, -6..6: 0 white, -3 pink.
+    #[arg(long, default_value_t = shaping::TILT.default, allow_hyphen_values = true)]
+    tilt: f64,
+    /// Lowest frequency processed by --mode spectral in Hz (bins below pass through dry),
+    /// 20..20000; 20 means no limit.
+    #[arg(long, default_value_t = shaping::LOW_LIMIT.default, allow_hyphen_values = true)]
+    low_limit: f64,
+    /// Highest frequency processed by --mode spectral in Hz (bins above pass through dry),
+    /// 20..20000; 20000 means no limit.
+    #[arg(long, default_value_t = shaping::HIGH_LIMIT.default, allow_hyphen_values = true)]
+    high_limit: f64,
 }
 
 impl EngineArgs {
@@ -136,6 +155,18 @@ impl EngineArgs {
         check(&params::REFERENCE_DB, self.reference_db)?;
         check(&params::OUTPUT_DB, self.output_db)?;
         check(&params::NOISE_FLOOR_DB, self.noise_floor_db)?;
+        check(&shaping::DEPTH, self.depth)?;
+        check(&shaping::TILT, self.tilt)?;
+        check(&shaping::LOW_LIMIT, self.low_limit)?;
+        check(&shaping::HIGH_LIMIT, self.high_limit)?;
+        let shaped_bands = self.tilt != shaping::TILT.default
+            || self.low_limit != shaping::LOW_LIMIT.default
+            || self.high_limit != shaping::HIGH_LIMIT.default;
+        if shaped_bands && self.mode != Framing::Spectral {
+            anyhow::bail!(
+                "--tilt, --low-limit and --high-limit shape the spectrum: they need --mode spectral"
+            );
+        }
         if let Some(k) = self.interneurons {
             check(&params::INTERNEURONS, k as f64)?;
         }
@@ -173,6 +204,13 @@ impl EngineArgs {
             fft_size: self.fft_size,
             bands: self.bands,
             learning: true,
+            shaping: Shaping {
+                depth: self.depth,
+                delta: self.delta,
+                tilt_db_per_octave: self.tilt,
+                low_limit_hz: self.low_limit,
+                high_limit_hz: self.high_limit,
+            },
         })
     }
 }
@@ -422,6 +460,12 @@ fn process_cmd(a: &ProcessArgs) -> Result<()> {
     if a.raw && a.engine.mode == Framing::Spectral {
         anyhow::bail!(
             "--raw runs the per-sample algorithm of docs/DESIGN.md §2.1: use --mode channels"
+        );
+    }
+    if a.raw && a.engine.params()?.shaping != Shaping::default() {
+        anyhow::bail!(
+            "--raw runs the per-sample algorithm of docs/DESIGN.md §2.1 as it is: --depth and \
+             --delta shape the engine's output only"
         );
     }
     if a.raw && a.engine.tau_ms.is_some() {

@@ -13,7 +13,9 @@ use super::kernels::{accumulate_outer, mix_out, respond_planar, scale_in};
 use super::mix::BlockContext;
 use super::race::{Race, RaceSettings};
 use super::safety::prefaulted;
+use super::shaping::HeardResponses;
 use crate::circuits::CircuitError;
+use crate::eigen::HermitianEigen;
 use nalgebra::DMatrix;
 
 /// Work units ([`Race::advance_learning`]) a learning block of 16 channels pays for: about
@@ -46,6 +48,10 @@ pub(super) struct ChannelsCore {
     credit: f64,
     /// Work units each sample pays for.
     units_per_sample: f64,
+    /// The heard responses `P^α` below full depth (docs/DESIGN.md §3.7).
+    heard: HeardResponses<f64>,
+    /// The eigensolver that makes them.
+    heard_eig: HermitianEigen<f64>,
 }
 
 impl ChannelsCore {
@@ -66,6 +72,8 @@ impl ChannelsCore {
             credit: 0.0,
             units_per_sample: UNITS_PER_BLOCK_AT_16 * (16.0 / channels as f64).powi(3)
                 / learn_interval as f64,
+            heard: HeardResponses::new(channels),
+            heard_eig: HermitianEigen::new(channels),
         })
     }
 
@@ -98,11 +106,17 @@ impl ChannelsCore {
             }
             accumulate_outer(&mut self.outer, &self.xs, n, len, stride);
             self.count += len;
-            // Responses r = P x of the heard whitener (and of the one fading out).
-            let heard = self.race.response_matrix(ctx.selected);
+            // Responses r = P^α x of the heard whitener (and of the one fading out).
+            let depth = ctx.depth;
+            let kinds = [Some(ctx.selected), ctx.fade.map(|f| f.from)];
+            for kind in kinds.into_iter().flatten() {
+                self.heard
+                    .refresh(&self.race, kind, depth, &mut self.heard_eig);
+            }
+            let heard = self.heard.matrix(&self.race, ctx.selected, depth);
             respond_planar(heard, &self.xs, &mut self.rs, n, len, stride);
             if let Some(f) = ctx.fade.as_mut() {
-                let from = self.race.response_matrix(f.from);
+                let from = self.heard.matrix(&self.race, f.from, depth);
                 respond_planar(from, &self.xs, &mut self.rs_from, n, len, stride);
                 for c in 0..n {
                     let o = c * stride;
@@ -121,10 +135,26 @@ impl ChannelsCore {
             if ctx.fade.is_some_and(|f| f.done()) {
                 *ctx.fade = None;
             }
+            // y = wet·g·r + (1 − wet)·x − d·x: delta listening subtracts the dry signal.
             let (a, b) = (ctx.wet * ctx.out_gain, 1.0 - ctx.wet);
-            for c in 0..n {
-                let o = c * stride;
-                mix_out(&mut buffers[c][t0..t1], &self.rs[o..o + len], [a, b]);
+            if ctx.delta.settled() {
+                let d = ctx.delta.value;
+                for c in 0..n {
+                    let o = c * stride;
+                    mix_out(&mut buffers[c][t0..t1], &self.rs[o..o + len], [a, b - d]);
+                }
+            } else {
+                // Fading delta in or out: the dry share moves per sample.
+                let start = *ctx.delta;
+                for c in 0..n {
+                    let o = c * stride;
+                    let mut fade = start;
+                    for (y, r) in buffers[c][t0..t1].iter_mut().zip(&self.rs[o..o + len]) {
+                        *y = (a * r + (b - fade.value) * *y as f64) as f32;
+                        fade.advance(1);
+                    }
+                }
+                ctx.delta.advance(len);
             }
             if self.count == self.learn_interval {
                 self.learn_block(ctx, block_dt);

@@ -3,6 +3,7 @@
 //! heard before), whether to learn, and the change detector.
 
 use super::change::ChangeDetector;
+use super::shaping::DeltaFade;
 use crate::whitener::WhitenerKind;
 
 /// Duration of the crossfade when the selected whitener changes.
@@ -68,6 +69,10 @@ pub struct BlockContext<'a> {
     pub wet: f64,
     /// The whitener heard.
     pub selected: WhitenerKind,
+    /// Depth `α`: the heard response is `P^α` (docs/DESIGN.md §3.7).
+    pub depth: f64,
+    /// How much of the dry signal is subtracted from the output (delta listening), fading.
+    pub delta: &'a mut DeltaFade,
     /// Whether the whiteners learn.
     pub learning: bool,
     /// The crossfade in progress, if any; cleared by the core when it completes.

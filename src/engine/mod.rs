@@ -20,6 +20,7 @@ pub mod params;
 pub mod race;
 pub mod raw;
 pub mod safety;
+pub mod shaping;
 mod spectral;
 pub mod state;
 pub mod stats;
@@ -37,6 +38,7 @@ pub use raw::RawWhitener;
 pub use safety::{
     db_to_amp, flush_subnormals, flush_subnormals_peak, power_to_db, DenormalGuard, SafetyLimiter,
 };
+pub use shaping::Shaping;
 pub use state::{LearnedState, RaceState};
 pub use stats::{Eigenvalues, StatsRecord, StatsSender};
 
@@ -47,6 +49,7 @@ use channels::ChannelsCore;
 use emit::StatsEmitter;
 use kernels::energy;
 use mix::{BlockContext, Changes, Crossfade};
+use shaping::DeltaFade;
 use nalgebra::Complex;
 use serde::Serialize;
 use spectral::SpectralCore;
@@ -165,6 +168,13 @@ impl Core {
         }
     }
 
+    /// Apply new shaping (docs/DESIGN.md §3.7): the spectral framing's band gains and limits.
+    fn set_shaping(&mut self, shaping: &Shaping, sample_rate: f64) {
+        if let Core::Spectral(s) = self {
+            s.set_shaping(shaping, sample_rate);
+        }
+    }
+
     /// Whiten and learn from `buffers[c][start..end]`.
     fn process(
         &mut self,
@@ -228,6 +238,8 @@ pub struct Engine {
     fade: Option<Crossfade>,
     /// Progress of a crossfade per input vector.
     fade_step: f64,
+    /// The fade in and out of delta listening.
+    delta: DeltaFade,
     /// The change detector on the input statistics, and what it found.
     detector: ChangeDetector,
     /// Changes found, pending for the next stats record.
@@ -288,7 +300,7 @@ impl Engine {
             floor,
             error_alpha: smoothing(per_update as f64 / vector_rate, ERROR_WINDOW_MS),
         };
-        let core = match params.framing {
+        let mut core = match params.framing {
             Framing::Channels => Core::Channels(Box::new(ChannelsCore::new(
                 channels, per_update, &settings,
             )?)),
@@ -299,6 +311,7 @@ impl Engine {
                 &settings,
             )?)),
         };
+        core.set_shaping(&params.shaping, sample_rate);
         let detector_dim = match &core {
             Core::Channels(_) => channels,
             Core::Spectral(s) => s.num_bands(),
@@ -308,6 +321,7 @@ impl Engine {
             out_gain: db_to_amp(params.output_db),
             fade: None,
             fade_step: 1.0 / (CROSSFADE_MS * 1e-3 * vector_rate).max(1.0),
+            delta: DeltaFade::new(vector_rate, params.shaping.delta),
             detector: ChangeDetector::new(detector_dim, floor * floor),
             changes: Changes::default(),
             emitter: StatsEmitter::new(sample_rate),
@@ -471,6 +485,20 @@ impl Engine {
         }
     }
 
+    /// Change how the whitening is heard — depth, delta, tilt, limits (docs/DESIGN.md §3.7);
+    /// values are clamped to their ranges. What the circuits learn is unaffected. Delta fades
+    /// over [`shaping::DELTA_FADE_MS`]; the rest applies from the next learning update or STFT
+    /// frame. No allocation.
+    pub fn set_shaping(&mut self, shaping: Shaping) {
+        let shaping = shaping.clamped();
+        if shaping == self.params.shaping {
+            return;
+        }
+        self.delta.target = if shaping.delta { 1.0 } else { 0.0 };
+        self.core.set_shaping(&shaping, self.sample_rate);
+        self.params.shaping = shaping;
+    }
+
     /// Freeze or resume learning.
     pub fn set_learning(&mut self, learning: bool) {
         self.params.learning = learning;
@@ -545,6 +573,8 @@ impl Engine {
             out_gain: self.out_gain,
             wet: self.params.dry_wet,
             selected: self.params.selected,
+            depth: self.params.shaping.depth,
+            delta: &mut self.delta,
             learning: self.params.learning,
             fade: &mut self.fade,
             detector: &mut self.detector,

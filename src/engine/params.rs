@@ -11,6 +11,7 @@
 //! move the state by at most [`MAX_BLOCK_ETA`], so the shortest time constant it can deliver
 //! is `L / (MAX_BLOCK_ETA · vector rate)` ([`tau_ms_range`]).
 
+use super::shaping::{Shaping, DEPTH, HIGH_LIMIT, LOW_LIMIT, TILT};
 use super::EngineError;
 use crate::framing::{DEFAULT_BANDS, DEFAULT_FFT_SIZE, HOP_DIVISOR, MAX_FFT_SIZE, MIN_FFT_SIZE};
 use crate::whitener::WhitenerKind;
@@ -218,7 +219,7 @@ pub static ETA: ParamRange = ParamRange {
 };
 
 /// Every numeric parameter, in the order README lists them.
-pub static RANGES: [&ParamRange; 9] = [
+pub static RANGES: [&ParamRange; 13] = [
     &TAU_MS,
     &INTERNEURONS,
     &INIT_SCALE,
@@ -228,6 +229,10 @@ pub static RANGES: [&ParamRange; 9] = [
     &NOISE_FLOOR_DB,
     &FFT_SIZE,
     &BANDS,
+    &DEPTH,
+    &TILT,
+    &LOW_LIMIT,
+    &HIGH_LIMIT,
 ];
 
 /// A value outside its range, with the range valid where it was given.
@@ -408,6 +413,9 @@ pub struct EngineParams {
     pub bands: usize,
     /// Whether the whiteners learn (false freezes their state).
     pub learning: bool,
+    /// How the whitening is heard: depth, delta, tilt, frequency limits (docs/DESIGN.md §3.7).
+    #[serde(default)]
+    pub shaping: Shaping,
 }
 
 impl Default for EngineParams {
@@ -425,6 +433,7 @@ impl Default for EngineParams {
             fft_size: FFT_SIZE.default as usize,
             bands: BANDS.default as usize,
             learning: true,
+            shaping: Shaping::default(),
         }
     }
 }
@@ -543,6 +552,10 @@ impl EngineParams {
         self.validate_levels()?;
         INIT_SCALE.check(self.init_scale)?;
         DRY_WET.check(self.dry_wet)?;
+        DEPTH.check(self.shaping.depth)?;
+        TILT.check(self.shaping.tilt_db_per_octave)?;
+        LOW_LIMIT.check(self.shaping.low_limit_hz)?;
+        HIGH_LIMIT.check(self.shaping.high_limit_hz)?;
         INTERNEURONS.check(self.interneurons as f64)?;
         if self.framing == Framing::Spectral {
             let (lo, hi) = fft_size_range(sample_rate);
@@ -599,6 +612,7 @@ impl EngineParams {
         p.reference_db = REFERENCE_DB.clamp(p.reference_db);
         p.output_db = OUTPUT_DB.clamp(p.output_db);
         p.dry_wet = DRY_WET.clamp(p.dry_wet);
+        p.shaping = p.shaping.clamped();
         p.noise_floor_db = NOISE_FLOOR_DB.clamp(p.noise_floor_db);
         p.interneurons = INTERNEURONS.clamp(p.interneurons as f64) as usize;
         let (fft_lo, fft_hi) = fft_size_range(sample_rate);

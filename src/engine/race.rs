@@ -124,6 +124,10 @@ pub struct Race<T: Scalar> {
     /// `R̂ = P X P` of each circuit for the `P` of the update's start: the integrator's first
     /// sub-step (formed for the error estimate anyway).
     r0: [DMatrix<T>; 2],
+    /// Counts the changes of the response matrices that listeners of the settled state care
+    /// about: a completed learning update, a reset, a re-initialisation or restore. Shaped
+    /// copies of `P` (docs/DESIGN.md §3.7) are remade when it moves.
+    response_generation: u64,
 }
 
 /// What is left of a learning update: each circuit's integration and the baseline's update.
@@ -204,6 +208,7 @@ impl<T: Scalar> Race<T> {
             pending: Pending::default(),
             x_task: std::array::from_fn(|_| DMatrix::zeros(n, n)),
             r0: std::array::from_fn(|_| DMatrix::zeros(n, n)),
+            response_generation: 0,
         };
         race.refresh_responses();
         Ok(race)
@@ -289,7 +294,15 @@ impl<T: Scalar> Race<T> {
         &self.p[kind.index()]
     }
 
+    /// Changes with every settled change of the response matrices: a completed learning
+    /// update, a reset, a re-initialisation or a restore (not the intermediate states of an
+    /// update spread over host calls).
+    pub fn response_generation(&self) -> u64 {
+        self.response_generation
+    }
+
     fn refresh_responses(&mut self) {
+        self.response_generation += 1;
         self.direct
             .inverse_recurrent_matrix_into(&mut self.p[WhitenerKind::Direct.index()]);
         self.interneuron
@@ -465,6 +478,7 @@ impl<T: Scalar> Race<T> {
             for (est, p) in self.out_cov.iter_mut().zip(&self.p) {
                 est.state_moved_to(p);
             }
+            self.response_generation += 1;
         }
         used
     }
@@ -488,6 +502,7 @@ impl<T: Scalar> Race<T> {
     /// and count the reset.
     fn reset(&mut self, kind: WhitenerKind) {
         self.resets[kind.index()] += 1;
+        self.response_generation += 1;
         let s = self.init_scale;
         // Scales were validated at construction, so these cannot fail.
         let _ = match kind {

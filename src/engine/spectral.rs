@@ -9,7 +9,9 @@ use super::kernels::{band_outer, mix_band, respond_band};
 use super::mix::BlockContext;
 use super::race::{Race, RaceSettings};
 use super::safety::prefaulted;
+use super::shaping::{tilt_gains, HeardResponses, Shaping};
 use super::{EngineError, MAX_CHANNELS};
+use crate::eigen::HermitianEigen;
 use crate::framing::{BandLayout, Stft};
 use nalgebra::{Complex, DMatrix};
 
@@ -51,6 +53,18 @@ pub(super) struct SpectralCore {
     r: Vec<Complex<f64>>,
     /// Responses of the whitener fading out, same layout.
     r_from: Vec<Complex<f64>>,
+    /// The heard responses `P^α` of each band below full depth (docs/DESIGN.md §3.7).
+    heard: Vec<HeardResponses<Complex<f64>>>,
+    /// The eigensolver that makes them.
+    heard_eig: HermitianEigen<Complex<f64>>,
+    /// Each band's tilt gain `t_b` (docs/DESIGN.md §3.7).
+    tilt: Vec<f64>,
+    /// Each band's heard gain `t_b^α`, for the depth in `gains_depth`.
+    band_gain: Vec<f64>,
+    /// The depth `band_gain` was computed for (NaN: stale).
+    gains_depth: f64,
+    /// The bins processed, `lo..hi`; the others pass through dry.
+    processed: (usize, usize),
 }
 
 impl SpectralCore {
@@ -66,6 +80,7 @@ impl SpectralCore {
         stft.set_active_channels(channels)?;
         let layout = BandLayout::for_fft_size(fft_size, bands)?;
         let widest = layout.bands().iter().map(|b| b.len()).max().unwrap_or(1);
+        let (num_bands, num_bins) = (layout.num_bands(), layout.num_bins());
         let frames_per_update: Vec<usize> = layout
             .bands()
             .iter()
@@ -93,7 +108,30 @@ impl SpectralCore {
             outer: DMatrix::zeros(channels, channels),
             r: prefaulted(channels * widest, Complex::new(0.0, 0.0)),
             r_from: prefaulted(channels * widest, Complex::new(0.0, 0.0)),
+            heard: (0..num_bands)
+                .map(|_| HeardResponses::new(channels))
+                .collect(),
+            heard_eig: HermitianEigen::new(channels),
+            tilt: vec![1.0; num_bands],
+            band_gain: vec![1.0; num_bands],
+            gains_depth: f64::NAN,
+            processed: (0, num_bins),
         })
+    }
+
+    /// New shaping: the bands' tilt gains and the processed bins (docs/DESIGN.md §3.7). No
+    /// allocation.
+    pub(super) fn set_shaping(&mut self, shaping: &Shaping, sample_rate: f64) {
+        let n = self.stft.fft_size();
+        tilt_gains(
+            &self.layout,
+            n,
+            sample_rate,
+            shaping.tilt_db_per_octave,
+            &mut self.tilt,
+        );
+        self.gains_depth = f64::NAN;
+        self.processed = shaping.processed_bins(n, sample_rate);
     }
 
     /// Forget the signal history: the STFT's, and the narrow bands' partial learning blocks
@@ -142,7 +180,20 @@ impl SpectralCore {
             frames_per_update,
             pending,
             pending_frames,
+            heard,
+            heard_eig,
+            tilt,
+            band_gain,
+            gains_depth,
+            processed,
         } = self;
+        let depth = ctx.depth;
+        if *gains_depth != depth {
+            for (g, t) in band_gain.iter_mut().zip(tilt.iter()) {
+                *g = t.powf(depth);
+            }
+            *gains_depth = depth;
+        }
         let mut chunk: [&mut [f32]; MAX_CHANNELS] = Default::default();
         for (slot, b) in chunk.iter_mut().zip(buffers.iter_mut()) {
             *slot = &mut b[start..end];
@@ -156,30 +207,47 @@ impl SpectralCore {
             let fade_w = ctx.fade.map(|f| f.pos);
             let bins = frame.bins();
             let data = frame.as_mut_slice();
+            // Delta listening subtracts the dry spectrum (per frame; the overlap-add of
+            // the windowed frames makes the fade smooth within a frame).
+            let d = ctx.delta.value;
             for (b, range) in layout.bands().iter().enumerate() {
                 let race = &mut races[b];
                 let (lo, len) = (range.start, range.len());
                 // Band-mean outer product of the scaled input: complex dot products of the
-                // channels' contiguous bin slices.
+                // channels' contiguous bin slices. Learning sees the whole band, whatever
+                // the limits.
                 band_outer(outer, data, n, bins, lo, len, s2);
                 band_power[b] = (0..n).map(|j| outer[(j, j)].re).sum::<f64>() / n as f64;
-                // Responses with the state before this frame's update, r = P x.
-                respond_band(
-                    race.response_matrix(ctx.selected),
-                    data,
-                    r,
-                    n,
-                    bins,
-                    lo,
-                    len,
-                );
-                if let (Some(w), Some(f)) = (fade_w, ctx.fade.as_ref()) {
-                    respond_band(race.response_matrix(f.from), data, r_from, n, bins, lo, len);
-                    for (rv, fv) in r[..n * len].iter_mut().zip(&r_from[..n * len]) {
-                        *rv = *rv * w + *fv * (1.0 - w);
+                // The processed part of the band; the rest stays dry (or, in delta, silent).
+                let plo = processed.0.clamp(lo, lo + len);
+                let phi = processed.1.clamp(plo, lo + len);
+                let plen = phi - plo;
+                if plen > 0 {
+                    // Responses with the state before this frame's update, r = t_b^α P^α x.
+                    let kinds = [Some(ctx.selected), ctx.fade.map(|f| f.from)];
+                    for kind in kinds.into_iter().flatten() {
+                        heard[b].refresh(race, kind, depth, heard_eig);
+                    }
+                    let p = heard[b].matrix(race, ctx.selected, depth);
+                    respond_band(p, data, r, n, bins, plo, plen);
+                    if let (Some(w), Some(f)) = (fade_w, ctx.fade.as_ref()) {
+                        let p_from = heard[b].matrix(race, f.from, depth);
+                        respond_band(p_from, data, r_from, n, bins, plo, plen);
+                        for (rv, fv) in r[..n * plen].iter_mut().zip(&r_from[..n * plen]) {
+                            *rv = *rv * w + *fv * (1.0 - w);
+                        }
+                    }
+                    let gains = [wet_gain * band_gain[b], dry - d];
+                    mix_band(data, r, n, bins, plo, plen, gains);
+                }
+                if d > 0.0 && plen < len {
+                    for c in 0..n {
+                        let ch = &mut data[c * bins..(c + 1) * bins];
+                        let keep = 1.0 - d;
+                        ch[lo..plo].iter_mut().for_each(|v| *v *= keep);
+                        ch[phi..lo + len].iter_mut().for_each(|v| *v *= keep);
                     }
                 }
-                mix_band(data, r, n, bins, lo, len, [wet_gain, dry]);
                 if frames_per_update[b] == 1 {
                     race.learn(outer, ctx.learning);
                 } else {
@@ -202,6 +270,7 @@ impl SpectralCore {
                     *ctx.fade = None;
                 }
             }
+            ctx.delta.advance(1);
         });
         // Channel counts were validated at construction; a mismatch cannot happen here.
         debug_assert!(result.is_ok());

@@ -382,7 +382,9 @@ impl InterneuronWhitening {
             silence(buffers);
             return;
         };
-        let wanted = params.engine_params();
+        let mut wanted = params.engine_params();
+        // Depth moves the heard response: smoothed, applied once per host block.
+        wanted.shaping.depth = params.depth.smoothed.next_step(samples as u32) as f64;
         let mut bg = HostBackground(&*context);
 
         // 1. A finished engine: swap it in, or discard it if it is stale. A new latency comes
@@ -427,6 +429,9 @@ fn apply_live_params(engine: &mut Engine, wanted: &EngineParams, stats_on: bool)
     }
     if engine.params().learning != wanted.learning {
         engine.set_learning(wanted.learning);
+    }
+    if engine.params().shaping != wanted.shaping {
+        engine.set_shaping(wanted.shaping);
     }
     let (lo, hi) = engine.tau_ms_range();
     let tau_ms = wanted.tau_ms.clamp(lo, hi);

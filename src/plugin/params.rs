@@ -21,7 +21,8 @@ use crate::engine::params::{
     Mapping, ParamRange, BANDS, DRY_WET, FFT_SIZE, INIT_SCALE, INTERNEURONS, NOISE_FLOOR_DB,
     OUTPUT_DB, REFERENCE_DB, TAU_MS,
 };
-use crate::engine::{EngineParams, Framing};
+use crate::engine::shaping::{DEPTH, HIGH_LIMIT, LOW_LIMIT, TILT};
+use crate::engine::{EngineParams, Framing, Shaping};
 use crate::whitener::WhitenerKind;
 use nice_plug::prelude::*;
 use std::sync::{Arc, RwLock};
@@ -56,6 +57,26 @@ fn level_param(r: &ParamRange) -> FloatParam {
         .with_unit(" dB")
         .with_value_to_string(formatters::v2s_f32_rounded(1))
         .with_string_to_value(Arc::new(|s| number_before(s, &["dbfs", "db"])))
+}
+
+/// A frequency limit in Hz from the range table. The end of its range means no limit; it is
+/// shown as its number all the same (a word among numbers would make hosts such as pedalboard
+/// treat the parameter as a list of strings), and "off" typed there sets it.
+fn limit_param(r: &'static ParamRange) -> FloatParam {
+    let off = if r.default <= r.min { r.min } else { r.max } as f32;
+    FloatParam::new(r.label, r.default as f32, float_range(r))
+        .with_unit(" Hz")
+        .with_value_to_string(formatters::v2s_f32_rounded(0))
+        .with_string_to_value(Arc::new(move |s| {
+            let lower = s.trim().to_ascii_lowercase();
+            if lower == "off" {
+                Some(off)
+            } else if lower.ends_with("khz") {
+                number_before(s, &["khz"]).map(|v| v * 1000.0)
+            } else {
+                number_before(s, &["hz"])
+            }
+        }))
 }
 
 /// The number in `text` followed by one of `units` (lower case, matched without regard to
@@ -241,6 +262,32 @@ pub struct WhiteningParams {
     #[id = "learning"]
     pub learning: BoolParam,
 
+    /// Depth of the whitening heard, 0–100 %: the output covariance is `C^(1−depth)`
+    /// (docs/DESIGN.md §3.7). Smoothed (20 ms, applied per host block) because it moves the
+    /// heard response; the circuits learn the same whatever it is.
+    #[id = "depth"]
+    pub depth: FloatParam,
+
+    /// Delta listening: hear only what the whitener changes (output − dry, latency-aligned).
+    /// The engine fades it in and out, so toggling never clicks.
+    #[id = "delta"]
+    pub delta: BoolParam,
+
+    /// Slope of the target spectrum in dB/octave (spectral framing): 0 white, −3 pink.
+    #[id = "tilt"]
+    pub tilt: FloatParam,
+
+    /// Lowest processed frequency (spectral framing); bins below pass through dry. Its
+    /// minimum (20 Hz) is no limit, DC included. Skewed: equal travel is closer to equal
+    /// octaves than a linear knob.
+    #[id = "low_limit"]
+    pub low_limit_hz: FloatParam,
+
+    /// Highest processed frequency (spectral framing); bins above pass through dry. Its
+    /// maximum (20 kHz) is no limit: up to Nyquist at any sample rate.
+    #[id = "high_limit"]
+    pub high_limit_hz: FloatParam,
+
     /// Host bypass. Latency-compensated and click-free: the plugin crossfades (20 ms) to the
     /// dry input delayed by its current latency. The engine keeps running while bypassed so the
     /// circuits stay adapted and un-bypassing is click-free too.
@@ -327,6 +374,19 @@ impl Default for WhiteningParams {
             // Booleans are shown as nice-plug shows them, "On" / "Off" (which hosts that read
             // displays take for a switch).
             learning: BoolParam::new("Learning", d.learning),
+            depth: FloatParam::new(DEPTH.label, DEPTH.default as f32, float_range(&DEPTH))
+                .with_smoother(SmoothingStyle::Linear(20.0))
+                .with_unit("%")
+                .with_value_to_string(formatters::v2s_f32_percentage(0))
+                .with_string_to_value(Arc::new(|s| number_before(s, &["%"]).map(|v| v / 100.0))),
+            delta: BoolParam::new("Delta", false),
+            tilt: FloatParam::new(TILT.label, TILT.default as f32, float_range(&TILT))
+                .with_unit(" dB/oct")
+                .with_step_size(0.1)
+                .with_value_to_string(formatters::v2s_f32_rounded(1))
+                .with_string_to_value(Arc::new(|s| number_before(s, &["db/oct", "db"]))),
+            low_limit_hz: limit_param(&LOW_LIMIT),
+            high_limit_hz: limit_param(&HIGH_LIMIT),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             editor_size: Arc::new(RwLock::new(EditorSize::default())),
             learned: LearnedStateField::default(),
@@ -354,6 +414,14 @@ impl WhiteningParams {
                     .clamp(FFT_ORDER_RANGE.0, FFT_ORDER_RANGE.1),
             bands: BANDS.clamp(self.bands.value() as f64) as usize,
             learning: self.learning.value(),
+            shaping: Shaping {
+                depth: self.depth.value() as f64,
+                delta: self.delta.value(),
+                tilt_db_per_octave: self.tilt.value() as f64,
+                low_limit_hz: self.low_limit_hz.value() as f64,
+                high_limit_hz: self.high_limit_hz.value() as f64,
+            }
+            .clamped(),
         }
     }
 
