@@ -64,7 +64,10 @@ fn spread_mixture(seed: u64) -> DMatrix<f64> {
     let g = DMatrix::from_fn(4, 4, |_, _| rng.sample::<f64, _>(StandardNormal));
     let q = g.qr().q();
     let sd = DMatrix::from_diagonal(&nalgebra::DVector::from_vec(
-        [1.0f64, 0.3, 0.05, 0.01].iter().map(|l| 0.15 * l.sqrt()).collect(),
+        [1.0f64, 0.3, 0.05, 0.01]
+            .iter()
+            .map(|l| 0.15 * l.sqrt())
+            .collect(),
     ));
     q * sd
 }
@@ -96,7 +99,10 @@ fn half_depth_halves_the_log_condition_number_and_full_depth_is_the_plain_whiten
         let half = log_condition(&covariance(&outputs[1], measure_from));
         let ln_c = log_condition(&c_in);
         // Full depth whitens (log cond near 0); half depth keeps half of ln cond(C) ± 15 %.
-        assert!(full < 0.1 * ln_c, "{framing}: full depth log cond {full:.3}");
+        assert!(
+            full < 0.1 * ln_c,
+            "{framing}: full depth log cond {full:.3}"
+        );
         let ratio = half / ln_c;
         eprintln!("{framing}: ln cond(C) {ln_c:.3}, full depth {full:.3}, half depth {ratio:.3}");
         assert!(
@@ -192,15 +198,13 @@ fn delta_plus_the_delayed_dry_is_the_wet_output_and_switching_it_fades() {
             let switch = len / 2;
             let halves = |engine: &mut Engine, delta_at_switch: bool| {
                 let mut out = input.clone();
-                let mut bufs: Vec<&mut [f32]> =
-                    out.iter_mut().map(|c| &mut c[..switch]).collect();
+                let mut bufs: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[..switch]).collect();
                 engine.process(&mut bufs);
                 engine.set_shaping(Shaping {
                     delta: delta_at_switch,
                     ..Shaping::default()
                 });
-                let mut bufs: Vec<&mut [f32]> =
-                    out.iter_mut().map(|c| &mut c[switch..]).collect();
+                let mut bufs: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[switch..]).collect();
                 engine.process(&mut bufs);
                 out
             };
@@ -215,7 +219,10 @@ fn delta_plus_the_delayed_dry_is_the_wet_output_and_switching_it_fades() {
                     worst = worst.max((out[c][t] as f64 - want).abs());
                 }
             }
-            assert!(worst < 1e-6, "delta fade differs from the ramp by {worst:e}");
+            assert!(
+                worst < 1e-6,
+                "delta fade differs from the ramp by {worst:e}"
+            );
         }
     }
 }

@@ -49,9 +49,9 @@ use channels::ChannelsCore;
 use emit::StatsEmitter;
 use kernels::energy;
 use mix::{BlockContext, Changes, Crossfade};
-use shaping::DeltaFade;
 use nalgebra::Complex;
 use serde::Serialize;
+use shaping::DeltaFade;
 use spectral::SpectralCore;
 
 /// Errors building or reconfiguring an engine.

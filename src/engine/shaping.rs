@@ -209,7 +209,10 @@ impl<T: Scalar> HeardResponses<T> {
         let p = race.response_matrix(kind);
         // P is Hermitian positive definite; its lower triangle is what the solver reads.
         if eig.decompose(p).is_ok() {
-            eig.apply_function_into(|l| l.max(f64::MIN_POSITIVE).powf(depth), &mut self.powered[i]);
+            eig.apply_function_into(
+                |l| l.max(f64::MIN_POSITIVE).powf(depth),
+                &mut self.powered[i],
+            );
         } else {
             // Cannot happen for a valid state (the race resets an unusable one); hear P.
             self.powered[i].copy_from(p);
@@ -219,7 +222,12 @@ impl<T: Scalar> HeardResponses<T> {
 
     /// The matrix heard from `kind` at `depth`: `P` itself at full depth, otherwise the
     /// `P^depth` made by [`HeardResponses::refresh`].
-    pub fn matrix<'a>(&'a self, race: &'a Race<T>, kind: WhitenerKind, depth: f64) -> &'a DMatrix<T> {
+    pub fn matrix<'a>(
+        &'a self,
+        race: &'a Race<T>,
+        kind: WhitenerKind,
+        depth: f64,
+    ) -> &'a DMatrix<T> {
         if depth >= 1.0 {
             race.response_matrix(kind)
         } else {
