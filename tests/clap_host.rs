@@ -76,6 +76,11 @@ fn bypass_persists_through_state_save_and_load() {
 }
 
 #[test]
+fn depth_and_delta_through_the_host() {
+    run_child("shaping");
+}
+
+#[test]
 fn no_subnormal_output_through_the_bundle() {
     run_child("subnormal");
 }
@@ -97,6 +102,7 @@ fn scenario_child() {
         "rates" => rates_scenario(),
         "bypass_state" => bypass_state_scenario(),
         "subnormal" => subnormal_scenario(),
+        "shaping" => shaping_scenario(),
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -217,6 +223,56 @@ fn whitening_scenario() {
     );
 }
 
+/// Depth and Delta set by the host's parameter events, stereo at 48 kHz: at depth 0 the heard
+/// response is `P⁰ = I`, so with the default reference and output levels (equal) the output is
+/// the input; Delta then subtracts the dry input, leaving silence; back at full depth with
+/// Delta off the output is white again.
+fn shaping_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let rate = 48_000.0;
+    let input = mixture_wav(dir.path(), 2, rate, 9.0, 21);
+    let entry = load_entry();
+    let mut plugin = Instance::new(&entry, 2, rate);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let sec = |s: f64| (s * rate) as usize;
+    let depth_0 = plugin.text_value("Depth", "0%");
+    let depth_100 = plugin.text_value("Depth", "100%");
+    let delta_on = plugin.text_value("Delta", "On");
+    let delta_off = plugin.text_value("Delta", "Off");
+    let events = [
+        (sec(4.0), depth_0.0, depth_0.1),
+        (sec(5.5), delta_on.0, delta_on.1),
+        (sec(6.5), delta_off.0, delta_off.1),
+        (sec(6.5), depth_100.0, depth_100.1),
+    ];
+    let out = plugin.process(&input, &events, &mut rng);
+    check_bounded(&out, "shaping");
+    let (err, _) = whitening_error(&out, sec(3.0)..sec(4.0));
+    let worst = |range: std::ops::Range<usize>, target: &dyn Fn(usize, usize) -> f32| {
+        (0..2)
+            .flat_map(|c| range.clone().map(move |t| (c, t)))
+            .map(|(c, t)| (out[c][t] - target(c, t)).abs())
+            .fold(0.0f32, f32::max)
+    };
+    // 4.0 s: depth smoothed over 20 ms, applied per host block, heard from the next update.
+    // Events land at the start of the host block that holds them (blocks of up to 1024
+    // frames), so each window keeps 0.1 s from the next event.
+    let as_input = worst(sec(4.1)..sec(5.4), &|c, t| input[c][t]);
+    let silent = worst(sec(5.6)..sec(6.4), &|_, _| 0.0);
+    let (err_back, _) = whitening_error(&out, sec(8.0)..sec(9.0));
+    println!(
+        "whitening error {err:.4} before, {err_back:.4} after; depth 0: |out − in| ≤ {as_input:e}; \
+         delta at depth 0: |out| ≤ {silent:e}"
+    );
+    assert!(err < 0.2, "defaults whiten (error {err:.3})");
+    assert!(as_input < 1e-5, "depth 0 is the input: off by {as_input:e}");
+    assert!(silent < 1e-5, "delta at depth 0 is silence: {silent:e}");
+    assert!(
+        err_back < 0.2,
+        "full depth whitens again (error {err_back:.3})"
+    );
+}
+
 /// One layout at one rate: defaults whiten; random automation of every parameter keeps the
 /// output finite and within ±1 (and never makes the plugin allocate in `process`); defaults
 /// again whiten again; bypass is the input delayed by the reported latency; the state restores
@@ -253,6 +309,11 @@ fn automation_scenario(n: usize, rate: f64, seed: u64) {
         "FFT size",
         "Bands",
         "Learning",
+        "Depth",
+        "Delta",
+        "Tilt",
+        "Low limit",
+        "High limit",
         "Bypass",
     ] {
         assert!(names.contains(&required), "parameter {required} is missing");

@@ -290,6 +290,57 @@ pub fn panel(
 
     section(
         ui,
+        "What is heard",
+        "Shapes the output only: the circuits learn the same",
+        |ui| {
+            egui::Grid::new("heard").num_columns(2).show(ui, |ui| {
+                slider_row(
+                    ui,
+                    setter,
+                    &params.depth,
+                    "Partial whitening: the output covariance is C^(1−depth)",
+                );
+                ui.label(params.delta.name())
+                    .on_hover_text("Hear only what the whitener changes: output − dry");
+                bool_button(
+                    ui,
+                    setter,
+                    &params.delta,
+                    if params.delta.value() { "On" } else { "Off" },
+                    Color32::from_rgb(170, 120, 200),
+                );
+                ui.end_row();
+            });
+            let spectral = params.framing.value() == Framing::Spectral;
+            ui.add_enabled_ui(spectral, |ui| {
+                egui::Grid::new("heard_spectral")
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        slider_row(
+                            ui,
+                            setter,
+                            &params.tilt,
+                            "Target slope in dB/octave: 0 = white, −3 = pink (spectral framing)",
+                        );
+                        slider_row(
+                            ui,
+                            setter,
+                            &params.low_limit_hz,
+                            "Bins below pass through dry; 20 Hz = no limit (spectral framing)",
+                        );
+                        slider_row(
+                            ui,
+                            setter,
+                            &params.high_limit_hz,
+                            "Bins above pass through dry; 20 kHz = no limit (spectral framing)",
+                        );
+                    });
+            });
+        },
+    );
+
+    section(
+        ui,
         "Structure",
         "Changing these builds a new engine: learned state restarts",
         |ui| {
