@@ -282,6 +282,50 @@ fn dry_signal_comes_out_aligned_in_both_modes() {
 }
 
 #[test]
+fn delta_and_depth_options_shape_what_is_written() {
+    // --delta writes the output minus the aligned input; --depth 0 writes the input itself
+    // (the default reference and output levels are equal).
+    let dir = tempfile::tempdir().unwrap();
+    let frames = 40_000;
+    let s = spec(SampleFormat::Float32, 2, 48_000);
+    let inp = dir.path().join("in.wav");
+    let input = write_noise(&inp, s, frames, 12);
+    for mode in ["channels", "spectral"] {
+        let run = |name: &str, extra: &[&str]| -> Vec<f32> {
+            let out = dir.path().join(format!("{mode}-{name}.wav"));
+            let mut args: Vec<&OsStr> = vec![
+                inp.as_os_str(),
+                out.as_os_str(),
+                "--mode".as_ref(),
+                mode.as_ref(),
+            ];
+            args.extend(extra.iter().map(OsStr::new));
+            let o = process(&args);
+            assert!(o.status.success(), "{mode} {name}: {}", stderr_of(&o));
+            check_output(&format!("{mode} {name}"), &out, s, frames, true)
+        };
+        let wet = run("wet", &[]);
+        let delta = run("delta", &["--delta"]);
+        let dry = run("depth0", &["--depth", "0"]);
+        let mut worst = (0.0f32, 0.0f32);
+        for i in 0..input.len() {
+            worst.0 = worst.0.max((delta[i] + input[i] - wet[i]).abs());
+            worst.1 = worst.1.max((dry[i] - input[i]).abs());
+        }
+        assert!(worst.0 < 1e-6, "{mode}: delta + in − wet up to {}", worst.0);
+        assert!(
+            worst.1 < 1e-5,
+            "{mode}: depth 0 differs from in by {}",
+            worst.1
+        );
+        assert!(
+            wet.iter().zip(&input).any(|(a, b)| (a - b).abs() > 1e-2),
+            "{mode}: the default output must differ from the input"
+        );
+    }
+}
+
+#[test]
 fn every_circuit_is_accepted_and_is_the_one_heard() {
     let dir = tempfile::tempdir().unwrap();
     let s = spec(SampleFormat::Float32, 2, 44_100);
@@ -939,6 +983,24 @@ fn bad_arguments_are_refused_without_touching_out() {
             &[],
             &[&["--init-scale", "init scale"]],
         ),
+        (&["--depth", "1.5"], &["--depth"], &[&["depth"]]),
+        (
+            &["--mode", "spectral", "--tilt", "9"],
+            &["--tilt"],
+            &[&["tilt"]],
+        ),
+        (&["--tilt", "-3"], &["--tilt"], &[&["--mode spectral"]]),
+        (
+            &["--low-limit", "500"],
+            &["--low-limit"],
+            &[&["--mode spectral"]],
+        ),
+        (
+            &["--mode", "spectral", "--high-limit", "30000"],
+            &["--high-limit"],
+            &[&["high limit"]],
+        ),
+        (&["--raw", "--depth", "0.5"], &["--raw"], &[&["--depth"]]),
     ];
     for (args, all, any) in cases {
         let what = format!("process stereo.wav OUT {}", args.join(" "));
