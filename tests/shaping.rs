@@ -3,6 +3,9 @@
 //! delta (`wet − dry`), tilt (a sloped target spectrum) and the frequency limits (bins outside
 //! pass dry).
 
+// Per-sample loops index channels and frames together, as the formulas do.
+#![allow(clippy::needless_range_loop)]
+
 use interneuron_whitening::engine::{Engine, EngineParams, Framing, Shaping};
 use nalgebra::{DMatrix, SymmetricEigen};
 use rand::{Rng, SeedableRng};
