@@ -391,3 +391,91 @@ fn bins_outside_the_limits_pass_through_dry() {
         }
     }
 }
+
+#[test]
+fn the_view_shows_the_heard_matrix_and_the_band_gains() {
+    use interneuron_whitening::engine::{HeardView, ViewKind, ViewSender};
+    let latest = |rx: &crossbeam_channel::Receiver<HeardView>| rx.try_iter().last().unwrap();
+    // Channels: once adapted, the matrix from input to output is g/a_ref · C_n^{−1/2}, with
+    // C_n = C / a_ref² the covariance in the circuits' units — computed here from the true
+    // covariance.
+    let mix = spread_mixture(11);
+    let len = (12.0 * RATE) as usize;
+    let mut audio = gaussian(&mix, len, 12);
+    let mut engine = Engine::new(4, RATE, EngineParams::default()).unwrap();
+    let (tx, rx) = crossbeam_channel::bounded(1024);
+    engine.set_view_sender(Some(ViewSender::new(tx)));
+    run(&mut engine, &mut audio, 512);
+    let view = latest(&rx);
+    assert_eq!(view.kind, ViewKind::Matrix);
+    assert_eq!(view.len, 4);
+    let a_ref = 0.1f64; // −20 dBFS
+    let c_n = (&mix * mix.transpose()) / (a_ref * a_ref);
+    let e = SymmetricEigen::new(c_n);
+    let inv_sqrt = &e.eigenvectors
+        * DMatrix::from_diagonal(&e.eigenvalues.map(|l| 1.0 / l.sqrt()))
+        * e.eigenvectors.transpose();
+    let want = inv_sqrt * (0.1 / a_ref);
+    let got = DMatrix::from_fn(4, 4, |i, j| view.matrix_entry(i, j) as f64);
+    let rel = (&got - &want).norm() / want.norm();
+    eprintln!("view matrix vs C^(-1/2): relative error {rel:.3}");
+    assert!(rel < 0.1, "view matrix off by {rel:.3}");
+
+    // Spectral, white noise at the reference level: every band's gain is about 0 dB; with
+    // depth 0 exactly 0 dB; with tilt −3 dB/oct it falls 3 dB per octave.
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let white: Vec<f32> = (0..2 * len)
+        .map(|_| (0.1 * rng.sample::<f64, _>(StandardNormal)) as f32)
+        .collect();
+    for (shaping, check) in [
+        (Shaping::default(), "flat"),
+        (
+            Shaping {
+                depth: 0.0,
+                ..Shaping::default()
+            },
+            "depth 0",
+        ),
+        (
+            Shaping {
+                tilt_db_per_octave: -3.0,
+                ..Shaping::default()
+            },
+            "tilt",
+        ),
+    ] {
+        // A long adaptation time, so that the narrow bands' estimates are steady (within about ±0.7 dB).
+        let params = EngineParams {
+            framing: Framing::Spectral,
+            shaping,
+            tau_ms: 2000.0,
+            ..EngineParams::default()
+        };
+        let mut engine = Engine::new(1, RATE, params).unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(1024);
+        engine.set_view_sender(Some(ViewSender::new(tx)));
+        let mut audio = vec![white.clone()];
+        run(&mut engine, &mut audio, 512);
+        let view = latest(&rx);
+        assert_eq!(view.kind, ViewKind::Bands);
+        let bands: Vec<(f64, f64)> = (0..view.len)
+            .filter(|&b| view.freq_hz[b] > 200.0)
+            .map(|b| (view.freq_hz[b] as f64, view.gain_db[b] as f64))
+            .collect();
+        let slope = if check == "tilt" { -3.0 } else { 0.0 };
+        // Relative to the band at 1 kHz: gain − slope·log₂(f/1 kHz) is the same for all.
+        let offsets: Vec<f64> = bands
+            .iter()
+            .map(|(f, g)| g - slope * (f / 1000.0).log2())
+            .collect();
+        let mean = offsets.iter().sum::<f64>() / offsets.len() as f64;
+        let worst = offsets.iter().map(|o| (o - mean).abs()).fold(0.0, f64::max);
+        eprintln!("{check}: band gains {mean:+.2} dB ± {worst:.2}");
+        assert!(worst < 1.0, "{check}: band gains spread by {worst:.2} dB");
+        match check {
+            "flat" => assert!(mean.abs() < 0.5, "white at the reference: {mean:+.2} dB"),
+            "depth 0" => assert!(mean.abs() < 1e-4 && worst < 1e-4, "{mean} {worst}"),
+            _ => {}
+        }
+    }
+}

@@ -14,8 +14,10 @@ use super::mix::BlockContext;
 use super::race::{Race, RaceSettings};
 use super::safety::prefaulted;
 use super::shaping::HeardResponses;
+use super::view::{HeardView, ViewKind};
 use crate::circuits::CircuitError;
 use crate::eigen::HermitianEigen;
+use crate::whitener::WhitenerKind;
 use nalgebra::DMatrix;
 
 /// Work units ([`Race::advance_learning`]) a learning block of 16 channels pays for: about
@@ -160,6 +162,23 @@ impl ChannelsCore {
                 self.learn_block(ctx, block_dt);
             }
             t0 = t1;
+        }
+    }
+
+    /// What the heard whitener does: the matrix `scale · P^α` from input to wet output.
+    pub(super) fn fill_view(
+        &self,
+        selected: WhitenerKind,
+        depth: f64,
+        scale: f64,
+        view: &mut HeardView,
+    ) {
+        let h = self.heard.matrix(&self.race, selected, depth);
+        let n = h.nrows();
+        view.kind = ViewKind::Matrix;
+        view.len = n;
+        for (v, x) in view.matrix.iter_mut().zip(h.iter()) {
+            *v = (scale * x) as f32;
         }
     }
 

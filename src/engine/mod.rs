@@ -24,6 +24,7 @@ pub mod shaping;
 mod spectral;
 pub mod state;
 pub mod stats;
+pub mod view;
 
 pub use any_race::AnyRace;
 pub use change::ChangeDetector;
@@ -41,6 +42,7 @@ pub use safety::{
 pub use shaping::Shaping;
 pub use state::{LearnedState, RaceState};
 pub use stats::{Eigenvalues, StatsRecord, StatsSender};
+pub use view::{HeardView, ViewKind, ViewSender};
 
 use crate::circuits::CircuitError;
 use crate::framing::StftError;
@@ -175,6 +177,14 @@ impl Core {
         }
     }
 
+    /// What the heard whitener does (`scale`: input to wet output amplitude, `g/a_ref`).
+    fn fill_view(&self, selected: WhitenerKind, depth: f64, scale: f64, view: &mut HeardView) {
+        match self {
+            Core::Channels(c) => c.fill_view(selected, depth, scale, view),
+            Core::Spectral(s) => s.fill_view(selected, depth, scale, view),
+        }
+    }
+
     /// Whiten and learn from `buffers[c][start..end]`.
     fn process(
         &mut self,
@@ -252,6 +262,12 @@ pub struct Engine {
     non_finite_inputs: u64,
     /// Interleaved-frame scratch for the limiter.
     frame: [f32; MAX_CHANNELS],
+    /// Where views of the heard whitener go (`None`: nobody looks).
+    view_sender: Option<ViewSender>,
+    /// The view being made (boxed: a few kB, built in place).
+    view: Box<HeardView>,
+    /// Stats records until the next view.
+    view_countdown: u32,
 }
 
 /// η per update for updates every `vectors` input vectors at `vector_rate` and time constant
@@ -328,6 +344,9 @@ impl Engine {
             samples_processed: 0,
             non_finite_inputs: 0,
             frame: [0.0; MAX_CHANNELS],
+            view_sender: None,
+            view: Box::default(),
+            view_countdown: 0,
             limiter: SafetyLimiter::new(sample_rate as f32, 50.0),
             channels,
             sample_rate,
@@ -339,6 +358,12 @@ impl Engine {
     /// Send one stats record per whitener every ~10 ms on this channel (never blocking).
     pub fn set_stats_sender(&mut self, sender: Option<StatsSender>) {
         self.emitter.set_sender(sender);
+    }
+
+    /// Send a [`HeardView`] every [`view::VIEW_INTERVAL_MS`] on this channel while stats are
+    /// enabled (never blocking).
+    pub fn set_view_sender(&mut self, sender: Option<ViewSender>) {
+        self.view_sender = sender;
     }
 
     /// Compute and send stats records (default) or skip all stats work, e.g. while no
@@ -545,8 +570,29 @@ impl Engine {
                 let time_s = self.samples_processed as f64 / self.sample_rate;
                 self.emitter
                     .emit(&mut self.core, self.params.selected, time_s, change, reinit);
+                self.send_view(time_s);
             }
         }
+    }
+
+    /// Every few stats records, the view of the heard whitener (only while stats are on and
+    /// someone listens).
+    fn send_view(&mut self, time_s: f64) {
+        let Some(tx) = self.view_sender.as_ref().filter(|_| self.emitter.enabled) else {
+            return;
+        };
+        if self.view_countdown > 0 {
+            self.view_countdown -= 1;
+            return;
+        }
+        self.view_countdown = (view::VIEW_INTERVAL_MS / STATS_INTERVAL_MS).round() as u32 - 1;
+        let view = &mut *self.view;
+        view.time_s = time_s;
+        view.selected = self.params.selected;
+        let scale = self.out_gain * self.in_scale;
+        self.core
+            .fill_view(self.params.selected, self.params.shaping.depth, scale, view);
+        tx.try_send(view);
     }
 
     /// One chunk within a stats interval: sanitise, measure, whiten and learn, limit.

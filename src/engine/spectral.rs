@@ -10,9 +10,11 @@ use super::mix::BlockContext;
 use super::race::{Race, RaceSettings};
 use super::safety::prefaulted;
 use super::shaping::{tilt_gains, HeardResponses, Shaping};
+use super::view::{HeardView, ViewKind};
 use super::{EngineError, MAX_CHANNELS};
 use crate::eigen::HermitianEigen;
 use crate::framing::{BandLayout, Stft};
+use crate::whitener::WhitenerKind;
 use nalgebra::{Complex, DMatrix};
 
 /// The race settings of a band that learns every `frames` frames: its block spans `frames`
@@ -65,6 +67,10 @@ pub(super) struct SpectralCore {
     gains_depth: f64,
     /// The bins processed, `lo..hi`; the others pass through dry.
     processed: (usize, usize),
+    /// Each band's centre frequency in Hz (the geometric mean of its bins), for the view.
+    centre_hz: Vec<f32>,
+    /// The processed range in Hz, for the view.
+    limits_hz: (f32, f32),
 }
 
 impl SpectralCore {
@@ -116,6 +122,8 @@ impl SpectralCore {
             band_gain: vec![1.0; num_bands],
             gains_depth: f64::NAN,
             processed: (0, num_bins),
+            centre_hz: vec![0.0; num_bands],
+            limits_hz: (0.0, 0.0),
         })
     }
 
@@ -132,6 +140,39 @@ impl SpectralCore {
         );
         self.gains_depth = f64::NAN;
         self.processed = shaping.processed_bins(n, sample_rate);
+        let df = sample_rate / n as f64;
+        for (c, band) in self.centre_hz.iter_mut().zip(self.layout.bands()) {
+            let mean_log = band.clone().map(|k| (k as f64).max(0.5).ln()).sum::<f64>()
+                / band.len().max(1) as f64;
+            *c = (mean_log.exp() * df) as f32;
+        }
+        let (lo, hi) = self.processed;
+        self.limits_hz = (
+            (lo as f64 * df) as f32,
+            (hi.saturating_sub(1) as f64 * df) as f32,
+        );
+    }
+
+    /// What the heard whitener does: each band's gain from input to wet output, dB.
+    pub(super) fn fill_view(
+        &self,
+        selected: WhitenerKind,
+        depth: f64,
+        scale: f64,
+        view: &mut HeardView,
+    ) {
+        view.kind = ViewKind::Bands;
+        view.len = self.races.len().min(view.gain_db.len());
+        view.limits_hz = self.limits_hz;
+        for b in 0..view.len {
+            let h = self.heard[b].matrix(&self.races[b], selected, depth);
+            let n = h.nrows() as f64;
+            let power = h.iter().map(|x| x.norm_sqr()).sum::<f64>() / n;
+            // band_gain is t_b^α for the depth of the last frame; the view follows within one.
+            let amp = scale * self.band_gain[b];
+            view.gain_db[b] = (10.0 * power.log10() + 20.0 * amp.log10()) as f32;
+            view.freq_hz[b] = self.centre_hz[b];
+        }
     }
 
     /// Forget the signal history: the STFT's, and the narrow bands' partial learning blocks
@@ -186,6 +227,7 @@ impl SpectralCore {
             band_gain,
             gains_depth,
             processed,
+            ..
         } = self;
         let depth = ctx.depth;
         if *gains_depth != depth {

@@ -35,8 +35,8 @@ pub mod swap;
 pub use params::WhiteningParams;
 
 use crate::engine::{
-    DenormalGuard, Engine, EngineError, EngineParams, LearnedState, StatsRecord, StatsSender,
-    MAX_CHANNELS,
+    DenormalGuard, Engine, EngineError, EngineParams, HeardView, LearnedState, StatsRecord,
+    StatsSender, ViewSender, MAX_CHANNELS,
 };
 use bypass::Bypass;
 use crossbeam_channel::{bounded, Receiver};
@@ -57,6 +57,9 @@ const SUB_BLOCK: usize = 32;
 /// Capacity of the stats channel: 3 records per 10 ms, so ~13 s of records if the editor
 /// stalls; beyond that records are dropped (counted by the engine), never blocking.
 const STATS_CAPACITY: usize = 4096;
+/// Capacity of the view channel: the editor keeps only the latest view, and a view is a few
+/// kB, so a short queue (0.4 s at one view per 50 ms) is enough.
+const VIEW_CAPACITY: usize = 8;
 
 const fn layout(channels: u32) -> AudioIOLayout {
     AudioIOLayout {
@@ -195,6 +198,10 @@ pub struct InterneuronWhitening {
     stats_tx: StatsSender,
     /// Cloned into the editor.
     stats_rx: Receiver<StatsRecord>,
+    /// Given to every engine: what the heard whitener does, for the editor's view.
+    view_tx: ViewSender,
+    /// Cloned into the editor.
+    view_rx: Receiver<HeardView>,
     /// Whether an editor window is open (set by the editor): stats are computed only then.
     editor_open: Arc<AtomicBool>,
     /// Re-initialisations performed, so the editor's button can release the trigger.
@@ -204,7 +211,10 @@ pub struct InterneuronWhitening {
 impl Default for InterneuronWhitening {
     fn default() -> Self {
         let (tx, stats_rx) = bounded(STATS_CAPACITY);
+        let (view_tx, view_rx) = bounded(VIEW_CAPACITY);
         Self {
+            view_tx: ViewSender::new(view_tx),
+            view_rx,
             params: Arc::new(WhiteningParams::default()),
             handoff: Arc::new(Handoff::default()),
             active: None,
@@ -245,6 +255,7 @@ impl Plugin for InterneuronWhitening {
         Some(WhiteningEditor::new(EditorShared {
             params: self.params.clone(),
             stats: self.stats_rx.clone(),
+            views: self.view_rx.clone(),
             open: self.editor_open.clone(),
             reinitialisations: self.reinitialisations.clone(),
         }))
@@ -252,11 +263,11 @@ impl Plugin for InterneuronWhitening {
 
     fn task_executor(&mut self) -> TaskExecutor<Self> {
         let handoff = self.handoff.clone();
-        let stats = self.stats_tx.clone();
+        let senders = (self.stats_tx.clone(), self.view_tx.clone());
         let params = self.params.clone();
         Box::new(move |task| match task {
             Task::Build(req) => {
-                handoff.fulfil(&req, |req| build_engine(req, &stats, &params.learned));
+                handoff.fulfil(&req, |req| build_engine(req, &senders, &params.learned));
             }
             Task::Collect => handoff.collect(),
         })
@@ -307,6 +318,7 @@ impl Plugin for InterneuronWhitening {
         match new_engine(channels, sample_rate as f64, params) {
             Ok(mut engine) => {
                 engine.set_stats_sender(Some(self.stats_tx.clone()));
+                engine.set_view_sender(Some(self.view_tx.clone()));
                 // A state the host loaded, or what the previous engine learned.
                 restore_into(&mut engine, self.params.learned.latest());
                 self.params.learned.prepare(&engine);
@@ -441,18 +453,19 @@ fn apply_live_params(engine: &mut Engine, wanted: &EngineParams, stats_on: bool)
     }
 }
 
-/// Background thread: the engine `req` asks for, with the stats sender attached, the loaded
+/// Background thread: the engine `req` asks for, with the stats and view senders attached, the loaded
 /// learned state restored if asked, and the learned-state pool given room for its shape;
 /// `None` (logged) if it cannot be built.
 fn build_engine(
     req: &BuildRequest,
-    stats: &StatsSender,
+    (stats, views): &(StatsSender, ViewSender),
     learned: &LearnedStateField,
 ) -> Option<Box<Engine>> {
     let fitted = req.params.fitted_to(req.channels, req.sample_rate);
     match new_engine(req.channels, req.sample_rate, fitted) {
         Ok(mut engine) => {
             engine.set_stats_sender(Some(stats.clone()));
+            engine.set_view_sender(Some(views.clone()));
             if req.restore {
                 restore_into(&mut engine, learned.loaded());
             }

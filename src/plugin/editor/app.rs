@@ -4,6 +4,7 @@
 use super::controls::{self, ReinitPulse, PANEL_WIDTH};
 use super::labels::{format_duration, format_sig};
 use super::{plots, table, whitener_color, EditorShared, EditorSize, FRAME_INTERVAL};
+use crate::engine::HeardView;
 use crate::monitor::{Monitor, MonitorSettings};
 use crate::whitener::WhitenerKind;
 use egui::{CentralPanel, Panel, RichText, TextStyle, Ui, Vec2};
@@ -24,6 +25,8 @@ pub struct EditorApp {
     gui: Option<GuiContext>,
     /// The "Re-initialise" button's trigger, released once the audio thread has acted on it.
     reinit: ReinitPulse,
+    /// The latest view of what the heard whitener does.
+    view: Option<Box<HeardView>>,
 }
 
 impl EditorApp {
@@ -34,6 +37,7 @@ impl EditorApp {
             monitor: Monitor::new(MonitorSettings::default()),
             gui: None,
             reinit: ReinitPulse::Idle,
+            view: None,
         }
     }
 }
@@ -75,6 +79,8 @@ impl NiceEguiApp for EditorApp {
         set_style(&egui_ctx);
         self.gui = Some(nice_gui_ctx);
         while self.shared.stats.try_recv().is_ok() {}
+        while self.shared.views.try_recv().is_ok() {}
+        self.view = None;
         self.monitor.clear();
         self.reinit = ReinitPulse::Idle;
         self.shared.open.store(true, Ordering::Release);
@@ -83,6 +89,12 @@ impl NiceEguiApp for EditorApp {
 
     fn ui(&mut self, ui: &mut Ui, _frame: &mut Frame) {
         self.monitor.drain(&self.shared.stats);
+        while let Ok(v) = self.shared.views.try_recv() {
+            match &mut self.view {
+                Some(slot) => **slot = v,
+                None => self.view = Some(Box::new(v)),
+            }
+        }
         // Events are for text consumers (`whiten live`); the editor reads the table instead.
         self.monitor.take_events().for_each(drop);
         let Some(gui) = &self.gui else {
@@ -103,7 +115,8 @@ impl NiceEguiApp for EditorApp {
             .resizable(false)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    controls::panel(ui, params, &setter, &mut self.reinit, done);
+                    let view = self.view.as_deref();
+                    controls::panel(ui, params, &setter, &mut self.reinit, done, view);
                 });
             });
         CentralPanel::default().show(ui, |ui| views(ui, monitor));

@@ -2,8 +2,9 @@
 //! parameter. Every change goes through nice-plug's [`ParamSetter`] (begin / set / end), so
 //! the host records automation and undo exactly as for its own controls.
 
-use super::whitener_color;
+use super::{heard, whitener_color};
 use crate::engine::Framing;
+use crate::engine::HeardView;
 use crate::plugin::params::WhiteningParams;
 use crate::whitener::WhitenerKind;
 use egui::{Button, Color32, RichText, Ui, Vec2};
@@ -222,6 +223,7 @@ pub fn panel(
     setter: &ParamSetter,
     reinit: &mut ReinitPulse,
     reinitialisations: u64,
+    view: Option<&HeardView>,
 ) {
     let now = ui.input(|i| i.time);
     if let Some(v) = reinit.poll(now, params.reinitialise.value(), reinitialisations) {
@@ -336,6 +338,13 @@ pub fn panel(
                         );
                     });
             });
+            let caption = if spectral {
+                "Gain per band, input at the reference level → output"
+            } else {
+                "Matrix from input to output (rows: outputs)"
+            };
+            ui.label(RichText::new(caption).small().weak());
+            heard::heard_view(ui, view, PANEL_WIDTH - 24.0);
         },
     );
 

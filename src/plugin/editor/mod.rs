@@ -26,6 +26,7 @@
 
 mod app;
 mod controls;
+mod heard;
 pub mod labels;
 mod plots;
 mod table;
@@ -35,7 +36,7 @@ pub use controls::ReinitPulse;
 pub use super::editor_size::{EditorSize, DEFAULT_SIZE, MIN_SIZE};
 
 use super::params::WhiteningParams;
-use crate::engine::StatsRecord;
+use crate::engine::{HeardView, StatsRecord};
 use crate::whitener::WhitenerKind;
 use app::EditorApp;
 use crossbeam_channel::Receiver;
@@ -82,6 +83,9 @@ pub struct EditorShared {
     pub params: Arc<WhiteningParams>,
     /// The receiving end of the stats channel; every engine the plugin builds sends into it.
     pub stats: Receiver<StatsRecord>,
+    /// The receiving end of the view channel: what the heard whitener does (the editor keeps
+    /// the latest).
+    pub views: Receiver<HeardView>,
     /// Set while an editor window exists; the plugin enables the engine's stats only then.
     pub open: Arc<AtomicBool>,
     /// Re-initialisations performed by the audio thread, so the "Re-initialise" button knows
@@ -320,7 +324,9 @@ mod tests {
 
     fn editor_over(params: Arc<WhiteningParams>) -> WhiteningEditor {
         let (_tx, stats) = crossbeam_channel::bounded(1);
+        let (_tx, views) = crossbeam_channel::bounded(1);
         WhiteningEditor::new(EditorShared {
+            views,
             params,
             stats,
             open: Arc::new(AtomicBool::new(false)),
