@@ -2,7 +2,7 @@
 //! counted by a global allocator that counts only on the thread under test.
 
 use interneuron_whitening::engine::{
-    Engine, EngineParams, Framing, LearnedState, Shaping, StatsSender,
+    Engine, EngineParams, Framing, LearnedState, Shaping, StatsSender, ViewSender,
 };
 use interneuron_whitening::whitener::WhitenerKind;
 use rand::{Rng, SeedableRng};
@@ -37,6 +37,10 @@ fn process_and_realtime_setters_do_not_allocate() {
             let mut engine = Engine::new(n, 48_000.0, params).unwrap();
             let (tx, rx) = crossbeam_channel::bounded(64);
             engine.set_stats_sender(Some(StatsSender::new(tx)));
+            // The view of what is heard, made and sent every 50 ms (a small channel that
+            // fills: dropping must not allocate either).
+            let (view_tx, _view_rx) = crossbeam_channel::bounded(4);
+            engine.set_view_sender(Some(ViewSender::new(view_tx)));
             // A learned-state buffer: the first publish only records the shape, the buffer is
             // then made room for (as a background thread would) and later publishes fill it.
             let mut learned = LearnedState::default();
