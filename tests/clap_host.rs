@@ -76,6 +76,11 @@ fn bypass_persists_through_state_save_and_load() {
 }
 
 #[test]
+fn destroying_an_instance_with_builds_queued_does_not_abort_the_host() {
+    run_child("teardown");
+}
+
+#[test]
 fn depth_and_delta_through_the_host() {
     run_child("shaping");
 }
@@ -103,6 +108,7 @@ fn scenario_child() {
         "bypass_state" => bypass_state_scenario(),
         "subnormal" => subnormal_scenario(),
         "shaping" => shaping_scenario(),
+        "teardown" => teardown_scenario(),
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -221,6 +227,42 @@ fn whitening_scenario() {
         err_restored < 0.15 && err_fresh > 2.0 * err_restored,
         "a restored instance starts whitened: error {err_restored:.3} (fresh {err_fresh:.3})"
     );
+}
+
+/// Instances destroyed while engine builds they asked for are still queued on nice-plug's
+/// background thread, which every instance in the process shares: a task whose plugin is gone
+/// ends that thread, and the last instance to shut it down would then panic inside `destroy`
+/// and abort the host (found by `clap-validator fuzz`). The plugin lets its queued tasks run
+/// in `deactivate`. Here each round builds slow engines (16 channels, spectral, N = 8192, a
+/// new band count every block) and destroys the instance at once, while another instance
+/// keeps the background thread alive; that one must still process and shut down cleanly.
+fn teardown_scenario() {
+    let entry = load_entry();
+    let rate = 48_000.0;
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut keeper = Instance::new(&entry, 2, rate);
+    for round in 0..3 {
+        let mut plugin = Instance::new(&entry, 16, rate);
+        let (framing, spectral) = plugin.text_value("Framing", "Spectral");
+        let (fft, n8192) = plugin.text_value("FFT size", "8192");
+        let bands = plugin.param("Bands").id;
+        let block = vec![vec![0.0f32; 64]; 16];
+        // A new latency: CLAP restarts the plugin, which builds the spectral engine then.
+        plugin.process(&block, &[(0, framing, spectral), (0, fft, n8192)], &mut rng);
+        for k in 0..6 {
+            plugin.process(&block, &[(0, bands, 513.0 - k as f64)], &mut rng);
+        }
+        let started = Instant::now();
+        drop(plugin);
+        println!(
+            "round {round}: deactivated and destroyed in {:.1} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    let source = vec![vec![0.1f32; 4800], vec![-0.1f32; 4800]];
+    let out = keeper.process(&source, &[], &mut rng);
+    check_bounded(&out, "the instance that stayed");
+    drop(keeper);
 }
 
 /// Depth and Delta set by the host's parameter events, stereo at 48 kHz: at depth 0 the heard

@@ -45,7 +45,7 @@ use learned::LearnedStateField;
 use nice_plug::prelude::*;
 use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use swap::{Background, BuildRequest, EngineSwap, Handoff, LatencyChanges, Requested, Structure};
 
@@ -79,16 +79,39 @@ pub enum Task {
 }
 
 /// The swap's [`Background`] in a host: nice-plug's background thread, reached through the
-/// process context (whose queue hands a task over without allocating).
-struct HostBackground<'a, C>(&'a C);
+/// process context (whose queue hands a task over without allocating). Every task is counted
+/// in flight until it has run (see [`InterneuronWhitening::deactivate`]).
+struct HostBackground<'a, C>(&'a C, &'a AtomicUsize);
+
+impl<C: ProcessContext<InterneuronWhitening>> HostBackground<'_, C> {
+    fn schedule(&self, task: Task) {
+        self.1.fetch_add(1, Ordering::AcqRel);
+        self.0.execute_background(task);
+    }
+}
 
 impl<C: ProcessContext<InterneuronWhitening>> Background for HostBackground<'_, C> {
     fn build(&mut self, req: BuildRequest) {
-        self.0.execute_background(Task::Build(req));
+        self.schedule(Task::Build(req));
     }
 
     fn collect(&mut self) {
-        self.0.execute_background(Task::Collect);
+        self.schedule(Task::Collect);
+    }
+}
+
+/// Longest wait in `deactivate` for the background tasks in flight.
+const TASKS_DRAIN_S: f64 = 5.0;
+
+/// Counts a background task as finished when dropped (also if the task unwinds).
+struct TaskDone<'a>(&'a AtomicUsize);
+
+impl Drop for TaskDone<'_> {
+    fn drop(&mut self) {
+        // Saturating: `deactivate` zeroes the count after giving up on a lost task.
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 }
 
@@ -206,6 +229,11 @@ pub struct InterneuronWhitening {
     editor_open: Arc<AtomicBool>,
     /// Re-initialisations performed, so the editor's button can release the trigger.
     reinitialisations: Arc<AtomicU64>,
+    /// Background tasks queued by the audio thread and not yet run. nice-plug's background
+    /// thread (shared by every instance in the process) ends when it meets a task whose
+    /// plugin is gone, and the next instance to shut it down then aborts the host; so no task
+    /// may still be queued when the host destroys the plugin (`deactivate` waits for them).
+    tasks_in_flight: Arc<AtomicUsize>,
 }
 
 impl Default for InterneuronWhitening {
@@ -222,6 +250,7 @@ impl Default for InterneuronWhitening {
             stats_rx,
             editor_open: Arc::new(AtomicBool::new(false)),
             reinitialisations: Arc::new(AtomicU64::new(0)),
+            tasks_in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -265,12 +294,34 @@ impl Plugin for InterneuronWhitening {
         let handoff = self.handoff.clone();
         let senders = (self.stats_tx.clone(), self.view_tx.clone());
         let params = self.params.clone();
-        Box::new(move |task| match task {
-            Task::Build(req) => {
-                handoff.fulfil(&req, |req| build_engine(req, &senders, &params.learned));
+        let in_flight = self.tasks_in_flight.clone();
+        Box::new(move |task| {
+            let _done = TaskDone(&in_flight);
+            match task {
+                Task::Build(req) => {
+                    handoff.fulfil(&req, |req| build_engine(req, &senders, &params.learned));
+                }
+                Task::Collect => handoff.collect(),
             }
-            Task::Collect => handoff.collect(),
         })
+    }
+
+    /// The host stops processing (and may destroy the plugin next): let every background
+    /// task the audio thread queued run first, while the plugin still exists. A task left
+    /// queued at destruction would end nice-plug's shared background thread, and shutting that
+    /// thread down later panics across the host's call (`clap-validator fuzz` found it).
+    /// Bounded: a task the full queue refused is never run, so after [`TASKS_DRAIN_S`] the
+    /// count is given up on (zeroed) rather than delaying every later deactivation.
+    fn deactivate(&mut self) {
+        let started = std::time::Instant::now();
+        while self.tasks_in_flight.load(Ordering::Acquire) > 0 {
+            if started.elapsed().as_secs_f64() > TASKS_DRAIN_S {
+                nice_warn!("background tasks did not finish before deactivation");
+                self.tasks_in_flight.store(0, Ordering::Release);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     fn activate(
@@ -397,7 +448,7 @@ impl InterneuronWhitening {
         let mut wanted = params.engine_params();
         // Depth moves the heard response: smoothed, applied once per host block.
         wanted.shaping.depth = params.depth.smoothed.next_step(samples as u32) as f64;
-        let mut bg = HostBackground(&*context);
+        let mut bg = HostBackground(&*context, &self.tasks_in_flight);
 
         // 1. A finished engine: swap it in, or discard it if it is stale. A new latency comes
         //    only from `LatencyChanges::Live` swaps (VST3: restartComponent(kLatencyChanged)).
