@@ -2,7 +2,7 @@
 //! the responses `r = P x`, over channel-major slices so that every inner loop runs over
 //! contiguous memory and vectorises.
 //!
-//! One dispatch rule for all of them ([`simd_kernel!`]): each kernel's body is compiled twice,
+//! One dispatch rule for all of them (`simd_kernel!`): each kernel's body is compiled twice,
 //! once for the baseline x86-64 (SSE2, 2 f64 lanes) and once with AVX2/FMA (4 lanes), and the
 //! AVX2 copy runs when the CPU has it — so the binary runs on any x86-64 and is fast on modern
 //! ones. Other architectures get the portable body.

@@ -164,7 +164,7 @@ pub struct RaceSettings {
     pub init_scale: f64,
     /// Noise floor amplitude `ε` in normalised units.
     pub floor: f64,
-    /// Smoothing factor per block of the output-covariance mean ([`OutputEstimate`]).
+    /// Smoothing factor per block of the output-covariance mean (`OutputEstimate`).
     pub error_alpha: f64,
 }
 

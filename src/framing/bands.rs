@@ -75,7 +75,7 @@ impl BandLayout {
     }
 
     /// Convenience: the layout for the `N/2 + 1` bins of an FFT of size `fft_size` (validated
-    /// like [`Stft::new`]).
+    /// like [`Stft::new`](crate::framing::Stft::new)).
     pub fn for_fft_size(fft_size: usize, num_bands: usize) -> Result<Self, StftError> {
         validate_fft_size(fft_size)?;
         Self::new(fft_size / 2 + 1, num_bands)

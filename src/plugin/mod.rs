@@ -310,7 +310,7 @@ impl Plugin for InterneuronWhitening {
     /// task the audio thread queued run first, while the plugin still exists. A task left
     /// queued at destruction would end nice-plug's shared background thread, and shutting that
     /// thread down later panics across the host's call (`clap-validator fuzz` found it).
-    /// Bounded: a task the full queue refused is never run, so after [`TASKS_DRAIN_S`] the
+    /// Bounded: a task the full queue refused is never run, so after `TASKS_DRAIN_S` the
     /// count is given up on (zeroed) rather than delaying every later deactivation.
     fn deactivate(&mut self) {
         let started = std::time::Instant::now();

@@ -3,11 +3,12 @@
 //!
 //! What it shows, from the stats records the audio thread publishes:
 //! * the whitening error of every whitener over the last 20 s on a log axis, the heard one
-//!   drawn thicker, with the detected changes and the readaptation threshold ([`plots`]);
+//!   drawn thicker, with the detected changes and the readaptation threshold (`plots`);
 //! * the eigenvalue spectrum of each circuit's `M` next to the target spectrum, which is the
-//!   baseline's (`Ĉ^{1/2}` estimated from the input) ([`plots`]);
-//! * the readaptation time of each whitener after the recent changes ([`table`]);
-//! * every parameter, the circuit switch and a "Re-initialise" button ([`controls`]).
+//!   baseline's (`Ĉ^{1/2}` estimated from the input) (`plots`);
+//! * the readaptation time of each whitener after the recent changes (`table`);
+//! * every parameter, the circuit switch and a "Re-initialise" button (`controls`), and the
+//!   view of what the heard whitener does (`heard`).
 //!
 //! **Threads.** The audio thread only `try_send`s fixed-size records into a bounded channel
 //! (see `crate::plugin`, docs/DESIGN.md §5.4). The editor drains that channel into a
