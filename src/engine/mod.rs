@@ -15,6 +15,7 @@ mod emit;
 mod estimate;
 pub mod integrate;
 pub mod kernels;
+mod key;
 mod mix;
 pub mod params;
 pub mod race;
@@ -46,6 +47,7 @@ use crate::whitener::WhitenerKind;
 use channels::ChannelsCore;
 use emit::StatsEmitter;
 use kernels::energy;
+use key::{finite_energy, Key};
 use mix::{BlockContext, Changes, Crossfade};
 use nalgebra::Complex;
 use serde::Serialize;
@@ -165,17 +167,18 @@ impl Core {
         }
     }
 
-    /// Whiten and learn from `buffers[c][start..end]`.
+    /// Whiten `buffers[c][start..end]`, learning from it or from `key`.
     fn process(
         &mut self,
         ctx: &mut BlockContext<'_>,
         buffers: &mut [&mut [f32]],
+        key: Key<'_>,
         start: usize,
         end: usize,
     ) {
         match self {
-            Core::Channels(c) => c.process(ctx, buffers, start, end),
-            Core::Spectral(s) => s.process(ctx, buffers, start, end),
+            Core::Channels(c) => c.process(ctx, buffers, key, start, end),
+            Core::Spectral(s) => s.process(ctx, buffers, key, start, end),
         }
     }
 }
@@ -493,6 +496,22 @@ impl Engine {
     /// Process one block in place: `buffers` holds one slice per channel, all the same length
     /// (any length). Never allocates, locks, blocks or panics on any input values.
     pub fn process(&mut self, buffers: &mut [&mut [f32]]) {
+        self.run(buffers, None);
+    }
+
+    /// Sidechain learning (docs/DESIGN.md §3.7): process one block in place like
+    /// [`Engine::process`], but learn from `key` — the outer products, the change detector
+    /// and the stats' input level are the key's; the responses `r = P x` are applied to the
+    /// main input. `key` has one slice per channel of the main input. A key of another channel
+    /// count is silence, and so is the part of a key shorter than the main block: the
+    /// whiteners learn nothing from silence and keep whitening with what they learned. No
+    /// allocation, locks or panics.
+    pub fn process_keyed(&mut self, buffers: &mut [&mut [f32]], key: &[&[f32]]) {
+        self.run(buffers, Some(key));
+    }
+
+    /// [`Engine::process`] (`key` = `None`) or [`Engine::process_keyed`].
+    fn run(&mut self, buffers: &mut [&mut [f32]], key: Option<&[&[f32]]>) {
         let _denormals = DenormalGuard::new();
         if buffers.len() != self.channels {
             // A host handing the wrong layout gets silence rather than a panic.
@@ -502,11 +521,24 @@ impl Engine {
             return;
         }
         let len = buffers.iter().map(|b| b.len()).min().unwrap_or(0);
+        // Samples of the block the key covers; beyond them the key is silence.
+        let key_len = match key {
+            Some(k) if k.len() == self.channels => k.iter().map(|c| c.len()).min().unwrap_or(0),
+            _ => 0,
+        };
         self.core.begin_call(len);
         let mut start = 0;
         while start < len {
-            let chunk = (len - start).min(self.emitter.countdown);
-            self.process_chunk(buffers, start, start + chunk);
+            let mut chunk = (len - start).min(self.emitter.countdown);
+            let source = match key {
+                None => Key::Own,
+                Some(k) if start < key_len => {
+                    chunk = chunk.min(key_len - start);
+                    Key::Signal(k)
+                }
+                Some(_) => Key::Silence,
+            };
+            self.process_chunk(buffers, source, start, start + chunk);
             start += chunk;
             self.samples_processed += chunk as u64;
             self.emitter.countdown -= chunk;
@@ -522,10 +554,17 @@ impl Engine {
     }
 
     /// One chunk within a stats interval: sanitise, measure, whiten and learn, limit.
-    fn process_chunk(&mut self, buffers: &mut [&mut [f32]], start: usize, end: usize) {
+    fn process_chunk(
+        &mut self,
+        buffers: &mut [&mut [f32]],
+        key: Key<'_>,
+        start: usize,
+        end: usize,
+    ) {
         // Sanitise: non-finite samples become 0 and are counted; measure the input level.
         // One pass when all is well: a non-finite sample makes the energy non-finite (so does
         // a square overflowing f32, which the second look finds harmless).
+        let keyed = key.is_keyed();
         for b in buffers.iter_mut() {
             let seg = &mut b[start..end];
             let e = energy(seg);
@@ -534,11 +573,14 @@ impl Engine {
                     *v = 0.0;
                     self.non_finite_inputs += 1;
                 }
-                self.emitter.measure(seg);
-            } else {
+                if !keyed {
+                    self.emitter.measure(seg);
+                }
+            } else if !keyed {
                 self.emitter.add_energy(e, seg.len());
             }
         }
+        self.measure_key(key, start, end);
         let mut ctx = BlockContext {
             sample_rate: self.sample_rate,
             in_scale: self.in_scale,
@@ -550,7 +592,7 @@ impl Engine {
             detector: &mut self.detector,
             changes: &mut self.changes,
         };
-        self.core.process(&mut ctx, buffers, start, end);
+        self.core.process(&mut ctx, buffers, key, start, end);
         // Under FTZ/DAZ arithmetic makes no subnormals, but the dry path copies input samples,
         // which may be subnormal: none reaches the output (docs/DESIGN.md §7). The same pass
         // finds the peak the limiter needs; the limiter's own products are flushed by FTZ.
@@ -559,6 +601,33 @@ impl Engine {
             .map(|b| flush_subnormals_peak(&mut b[start..end]))
             .fold(0.0f32, f32::max);
         self.limit(buffers, start, end, peak);
+    }
+
+    /// With a key, the stats' input level is the key's — the level of what the whiteners
+    /// learn from, which is what the reference level and the noise floor are set against.
+    /// Non-finite key samples count as non-finite inputs (the cores read them as 0).
+    fn measure_key(&mut self, key: Key<'_>, start: usize, end: usize) {
+        match key {
+            Key::Own => {}
+            Key::Signal(k) => {
+                for c in k {
+                    let seg = &c[start..end];
+                    let e = energy(seg);
+                    if e.is_finite() {
+                        self.emitter.add_energy(e, seg.len());
+                    } else {
+                        let (e, bad) = finite_energy(seg);
+                        self.non_finite_inputs += bad;
+                        self.emitter.add_energy(e, seg.len());
+                    }
+                }
+            }
+            Key::Silence => {
+                for _ in 0..self.channels {
+                    self.emitter.add_energy(0.0, end - start);
+                }
+            }
+        }
     }
 
     /// Output safety: the limiter guarantees |y| ≤ 1. When it is idle and nothing in the
