@@ -384,8 +384,8 @@ impl KeyReader {
             got += r;
         }
         for (c, ch) in self.planar.iter_mut().enumerate() {
-            for t in 0..got {
-                ch[t] = self.interleaved[t * n + c];
+            for (v, frame) in ch[..got].iter_mut().zip(self.interleaved.chunks_exact(n)) {
+                *v = frame[c];
             }
             ch[got..frames].fill(0.0);
         }

@@ -190,7 +190,7 @@ fn a_missing_or_short_key_is_silence_and_keeps_the_learned_state() {
         };
         let before = snapshot(&engine);
         let mut more = mixed_noise(&a_main, FS as usize / 2, 34);
-        let mono = vec![key[0].clone()];
+        let mono = [key[0].clone()];
         let mut t = 0;
         for (i, block) in [512usize, 1024, 333, 4096]
             .iter()

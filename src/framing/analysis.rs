@@ -224,7 +224,7 @@ mod tests {
             let mut at = t0;
             stft.process_in_place(&mut bufs, |frame| {
                 assert!(ana.feed_to_frame(AnalysisInput::Signal(&key), &mut at, t1));
-                assert_eq!(frame.as_slice(), &ana.spectra()[..]);
+                assert_eq!(frame.as_slice(), ana.spectra());
                 frames += 1;
             })
             .unwrap();
