@@ -74,7 +74,7 @@ fn sec(s: f64) -> usize {
 fn mixed_noise(a: &DMatrix<f64>, len: usize, seed: u64) -> Vec<Vec<f32>> {
     let n = a.nrows();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = vec![Vec::with_capacity(len); n];
+    let mut out: Vec<Vec<f32>> = (0..n).map(|_| Vec::with_capacity(len)).collect();
     for _ in 0..len {
         let s: Vec<f64> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
         for (i, ch) in out.iter_mut().enumerate() {
