@@ -6,7 +6,8 @@
 //! per-sample arithmetic), the two framing cores (`channels`, `spectral`), [`race`] (the
 //! whiteners of one input space, reached through [`AnyRace`] whatever their field), `emit`
 //! (the stats records), [`change`] (the change detector), [`safety`], [`state`] (the
-//! learned state) and [`raw`] (the per-sample `--raw` path).
+//! learned state), [`raw`] (the per-sample `--raw` path) and `key` (where the learning
+//! statistics come from: the main input, or a sidechain key — [`Engine::process_keyed`]).
 
 mod any_race;
 pub mod change;
@@ -186,7 +187,8 @@ impl Core {
 /// Running counters a host or the CLI can read after processing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct EngineCounters {
-    /// Input samples that were NaN or ±∞ and were treated as 0.
+    /// Input samples (of the main input or a sidechain key) that were NaN or ±∞ and were
+    /// treated as 0.
     pub non_finite_inputs: u64,
     /// Whitener states reset after becoming non-finite or non-positive-definite.
     pub state_resets: u64,
