@@ -175,7 +175,9 @@ impl SpectralCore {
             let data = frame.as_mut_slice();
             // With a key, the statistics are the key frame's ending at the same sample.
             let key_data = key.is_keyed().then(|| {
-                key_stft.feed_to_frame(key_input, &mut key_at, end);
+                let aligned = key_stft.feed_to_frame(key_input, &mut key_at, end);
+                // Fed as many samples as the main STFT, it completes its frame here too.
+                debug_assert!(aligned);
                 key_stft.spectra()
             });
             for (b, range) in layout.bands().iter().enumerate() {
@@ -229,7 +231,8 @@ impl SpectralCore {
         debug_assert!(result.is_ok());
         // The key's samples after the last boundary (or, without a key, the hop phase).
         if key.is_keyed() {
-            key_stft.feed_to_frame(key_input, &mut key_at, end);
+            let extra_frame = key_stft.feed_to_frame(key_input, &mut key_at, end);
+            debug_assert!(!extra_frame);
         } else {
             key_stft.skip(end - start);
         }
