@@ -1,6 +1,8 @@
 //! Offline processing of audio files into WAV files (`whiten process`): streaming,
 //! latency-compensated, with stats written as JSON lines and nothing written to OUT unless
 //! everything succeeded — the whole input read, its end-of-stream checks passed included.
+//! With `--learn-from KEY` the whiteners learn from a key file read alongside (sidechain
+//! learning, docs/DESIGN.md §3.8).
 
 use crate::engine::{
     Engine, EngineCounters, EngineError, EngineParams, RawWhitener, StatsRecord, StatsSender,
@@ -125,6 +127,21 @@ pub fn process_file(
     input: &Path,
     output: &Path,
     opts: &ProcessOptions,
+    progress: impl FnMut(u64, u64),
+) -> Result<ProcessSummary, ProcessError> {
+    process_file_keyed(input, None, output, opts, progress)
+}
+
+/// [`process_file`], learning from the key file `key` if given (`whiten process --learn-from
+/// KEY`, docs/DESIGN.md §3.8): any format `input` may be, with its channel count and sample
+/// rate. The main input is whitened by the key's statistics; where the key is shorter than
+/// the input, the rest is learned from silence (nothing: the whiteners keep their state), and
+/// a longer key's excess is not read.
+pub fn process_file_keyed(
+    input: &Path,
+    key: Option<&Path>,
+    output: &Path,
+    opts: &ProcessOptions,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ProcessSummary, ProcessError> {
     let mut reader = AudioInput::open(input)?;
@@ -147,6 +164,17 @@ pub fn process_file(
             e => ProcessError::Engine(e),
         })?;
     }
+    if opts.raw && key.is_some() {
+        return Err(ProcessError::Usage(
+            "--learn-from is not available with --raw (raw mode learns from its input, sample \
+             by sample)"
+                .into(),
+        ));
+    }
+    let mut key_reader = match key {
+        Some(k) => Some(KeyReader::open(k, input, spec.channels, spec.sample_rate)?),
+        None => None,
+    };
     if opts.raw && opts.stats.is_some() {
         return Err(ProcessError::Usage(
             "--stats is not available with --raw (raw mode runs a single circuit)".into(),
@@ -259,7 +287,13 @@ pub fn process_file(
         }
         {
             let mut bufs: Vec<&mut [f32]> = planar.iter_mut().map(|c| &mut c[..frames]).collect();
-            engine.process(&mut bufs);
+            match key_reader.as_mut() {
+                Some(k) => {
+                    let key = k.next(frames)?;
+                    engine.process_keyed(&mut bufs, &key);
+                }
+                None => engine.process(&mut bufs),
+            }
         }
         if let Some(sf) = stats_file.as_mut() {
             for r in rx.try_iter() {
@@ -288,4 +322,73 @@ pub fn process_file(
     }
     writer.finish()?;
     Ok(summary)
+}
+
+/// The key of `--learn-from`, read in step with the input and handed to the engine planar.
+struct KeyReader {
+    /// The key file.
+    reader: AudioInput,
+    /// Interleaved frames as read.
+    interleaved: Vec<f32>,
+    /// The current chunk, one vector per channel; zeros past the key's end.
+    planar: Vec<Vec<f32>>,
+    /// The key has ended: everything after is silence.
+    done: bool,
+}
+
+impl KeyReader {
+    /// Open `key` and check it against the input's channel count and sample rate; errors name
+    /// both files.
+    fn open(key: &Path, input: &Path, channels: u16, rate: u32) -> Result<Self, ProcessError> {
+        let reader = AudioInput::open(key)?;
+        let ks = reader.spec();
+        let mismatch = |what: String| {
+            ProcessError::Usage(format!(
+                "--learn-from {}: {what}; the key must match the input {}",
+                key.display(),
+                input.display()
+            ))
+        };
+        if ks.channels != channels {
+            return Err(mismatch(format!(
+                "it has {} channel(s) and the input {channels}",
+                ks.channels
+            )));
+        }
+        if ks.sample_rate != rate {
+            return Err(mismatch(format!(
+                "its sample rate is {} Hz and the input's {rate} Hz",
+                ks.sample_rate
+            )));
+        }
+        let n = channels as usize;
+        Ok(Self {
+            reader,
+            interleaved: vec![0.0; CHUNK_FRAMES * n],
+            planar: vec![vec![0.0; CHUNK_FRAMES]; n],
+            done: false,
+        })
+    }
+
+    /// The key's next `frames` frames (at most [`CHUNK_FRAMES`]), planar; silence after its
+    /// end.
+    fn next(&mut self, frames: usize) -> Result<Vec<&[f32]>, ProcessError> {
+        let n = self.planar.len();
+        // Until the chunk is full or the key reports its end (after its end-of-stream checks).
+        let mut got = 0;
+        while !self.done && got < frames {
+            let r = self
+                .reader
+                .read_frames(&mut self.interleaved[got * n..frames * n])?;
+            self.done = r == 0;
+            got += r;
+        }
+        for (c, ch) in self.planar.iter_mut().enumerate() {
+            for (v, frame) in ch[..got].iter_mut().zip(self.interleaved.chunks_exact(n)) {
+                *v = frame[c];
+            }
+            ch[got..frames].fill(0.0);
+        }
+        Ok(self.planar.iter().map(|c| &c[..frames]).collect())
+    }
 }

@@ -44,6 +44,10 @@ const ERROR_PLOT: (u32, u32, u32, u32) = (430, 100, 710, 300);
 const SPECTRUM_PLOT: (u32, u32, u32, u32) = (415, 470, 265, 240);
 /// The "Direct" button of the circuit switch in the header (window coordinates).
 const DIRECT_BUTTON: (u32, u32) = (363, 21);
+/// The "Sidechain learning" switch in the panel's Adaptation group (window coordinates), and
+/// its fill while on (`controls::panel`): the sidechain test checks the click found it.
+const SIDECHAIN_BUTTON: (u32, u32) = (75, 245);
+const SIDECHAIN_ON: [u8; 3] = [70, 110, 170];
 
 /// Two seeded Gaussian sources mixed by a non-orthogonal matrix (channel correlation ≈ 0.8) at
 /// about −20 dBFS; at [`CHANGE_S`] the mixing changes and gets 6 dB louder, so the monitor
@@ -426,6 +430,145 @@ fn editor_shows_the_race_live() {
         assert!(rms(seg) > 1e-3, "output {c} is silent: rms {}", rms(seg));
     }
     drop(lb);
+    drop(server);
+    drop(xvfb);
+}
+
+/// Sidechain learning in the standalone (docs/DESIGN.md §3.8), which has the sidechain input
+/// under JACK: a test client plays a main signal into `input_1..2` and an independent key into
+/// `sidechain_1..2`, the "Sidechain learning" switch is clicked on in the editor, and the
+/// recorded output has the covariance `g²·C_key^{-1/2} C_main C_key^{-1/2}` of the true
+/// mixing matrices (not `g²·I`, main's own whitening).
+#[test]
+fn standalone_learns_from_its_jack_sidechain() {
+    for (program, probe) in [
+        ("Xvfb", &["-help"][..]),
+        ("xwd", &["-help"][..]),
+        ("convert", &["-version"][..]),
+        ("xdotool", &["version"][..]),
+    ] {
+        require(program, probe);
+    }
+    let xvfb = Xvfb::start();
+    let server = JackServer::start(RATE, PERIOD);
+    let logs = tempfile::tempdir().expect("temporary directory");
+    let log_path = logs.path().join("standalone.log");
+    let log = std::fs::File::create(&log_path).expect("standalone log");
+    let mut app = ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_interneuron_whitening"))
+            .args(["--backend", "jack"])
+            .env("DISPLAY", &xvfb.display)
+            .env("JACK_DEFAULT_SERVER", server.name())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log),
+        "standalone",
+    );
+    let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let inputs = server.wait_for_ports("interneuron_whitening:input_", 2, Duration::from_secs(20));
+    let outputs = server.wait_for_ports("interneuron_whitening:output_", 2, Duration::from_secs(5));
+    let sidechain = server.wait_for_ports(
+        "interneuron_whitening:sidechain_",
+        2,
+        Duration::from_secs(5),
+    );
+    // Main and key: independent Gaussian noise, differently mixed; the key louder, so that the
+    // keyed output (eigenvalues 0.29 and 1.33 times the output power) stays clear of the
+    // limiter at the default output level.
+    let a_main = [[0.12, 0.08], [0.03, -0.1]];
+    let a_key = [[0.15, -0.05], [0.1, 0.12]];
+    let seconds = 10.0;
+    let frames = (seconds * RATE as f64) as usize;
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let mut signal: Vec<Vec<f32>> = (0..4).map(|_| Vec::with_capacity(frames)).collect();
+    for _ in 0..frames {
+        for (a, out) in [(a_main, 0), (a_key, 2)] {
+            let s: [f64; 2] = [rng.sample(StandardNormal), rng.sample(StandardNormal)];
+            for i in 0..2 {
+                signal[out + i].push((a[i][0] * s[0] + a[i][1] * s[1]) as f32);
+            }
+        }
+    }
+    let lb = Loopback::new(&server, &signal, 2, frames);
+    for c in 0..2 {
+        lb.connect(&lb.play_port(c + 1), &inputs[c]);
+        lb.connect(&lb.play_port(c + 3), &sidechain[c]);
+        lb.connect(&outputs[c], &lb.rec_port(c + 1));
+    }
+    let (window_id, window) = find_window(&xvfb.display, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("the editor window did not appear; log:\n{}", log_text()));
+    // Switch sidechain learning on through the GUI, and check that the click found it.
+    let click = Command::new("xdotool")
+        .args([
+            "mousemove",
+            "--window",
+            &window_id,
+            &SIDECHAIN_BUTTON.0.to_string(),
+            &SIDECHAIN_BUTTON.1.to_string(),
+            "click",
+            "1",
+        ])
+        .env("DISPLAY", &xvfb.display)
+        .status()
+        .expect("running xdotool");
+    assert!(
+        click.success(),
+        "clicking the Sidechain learning switch failed"
+    );
+    let shot = logs.path().join("sidechain.png");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        screenshot(&xvfb.display, &shot);
+        let (x, y) = SIDECHAIN_BUTTON;
+        let lit = crop(&shot, offset(window, (x - 40, y - 5, 80, 10)))
+            .iter()
+            .filter(|p| **p == SIDECHAIN_ON)
+            .count();
+        if lit > 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Sidechain learning switch is not on after the click ({lit} pixels of its \
+             colour): has the panel's layout moved it from {SIDECHAIN_BUTTON:?}?"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    lb.start();
+    assert!(
+        lb.wait(Duration::from_secs_f64(seconds + 20.0)),
+        "JACK did not play the signal in time"
+    );
+    assert!(
+        app.try_wait().is_none(),
+        "standalone exited; log:\n{}",
+        log_text()
+    );
+    let recorded = lb.recorded();
+    drop(lb);
+    app.terminate(Duration::from_secs(5));
+
+    // The last 3 s (the output lags by a period or two; the statistics are stationary).
+    let (from, to) = (frames - 3 * RATE as usize, frames - RATE as usize / 10);
+    let g2 = 0.01; // the default output level, −20 dBFS
+    let cov = |i: usize, j: usize| {
+        (from..to)
+            .map(|t| recorded[i][t] as f64 * recorded[j][t] as f64)
+            .sum::<f64>()
+            / ((to - from) as f64 * g2)
+    };
+    let measured = nalgebra::DMatrix::from_fn(2, 2, cov);
+    let m = |a: [[f64; 2]; 2]| nalgebra::DMatrix::from_fn(2, 2, |i, j| a[i][j]);
+    let c_main = m(a_main) * m(a_main).transpose();
+    let c_key = m(a_key) * m(a_key).transpose();
+    let k = support::linalg::sqrtm(&c_key).try_inverse().unwrap();
+    let truth = &k * c_main * &k;
+    let err = support::linalg::rel_err(&measured, &truth);
+    let own = support::linalg::rel_err(&truth, &nalgebra::DMatrix::identity(2, 2));
+    eprintln!(
+        "standalone sidechain: measured {measured:.4}truth {truth:.4}relative error {err:.4}"
+    );
+    assert!(err < 0.03, "keyed output covariance off by {err:.4}");
+    assert!(own > 0.3, "the truth must differ from main's own whitening");
     drop(server);
     drop(xvfb);
 }

@@ -1,5 +1,6 @@
-//! `Engine::process` (and every real-time setter) allocates nothing after construction —
-//! counted by a global allocator that counts only on the thread under test.
+//! `Engine::process` and `Engine::process_keyed` (and every real-time setter) allocate nothing
+//! after construction — counted by a global allocator that counts only on the thread under
+//! test.
 
 use interneuron_whitening::engine::{
     Engine, EngineParams, Framing, LearnedState, Shaping, StatsSender, ViewSender,
@@ -52,6 +53,9 @@ fn process_and_realtime_setters_do_not_allocate() {
             learned.reserve_for_shape();
             let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
             let mut audio: Vec<Vec<f32>> = (0..n).map(|_| vec![0.0f32; 8192]).collect();
+            // A sidechain key (docs/DESIGN.md §3.8), some of whose rounds are short or of
+            // another channel count, and some hostile.
+            let mut key: Vec<Vec<f32>> = (0..n).map(|_| vec![0.0f32; 8192]).collect();
             for round in 0..40 {
                 for ch in audio.iter_mut() {
                     for v in ch.iter_mut() {
@@ -61,10 +65,25 @@ fn process_and_realtime_setters_do_not_allocate() {
                         ch[5] = f32::NAN;
                     }
                 }
+                for ch in key.iter_mut() {
+                    for v in ch.iter_mut() {
+                        *v = rng.random_range(-0.3..0.3);
+                    }
+                    if round % 6 == 2 {
+                        ch[9] = f32::INFINITY;
+                    }
+                }
                 let len = rng.random_range(1..=8192);
                 let mut bufs: Vec<&mut [f32]> = audio.iter_mut().map(|c| &mut c[..len]).collect();
+                let key_len = if round % 4 == 1 { len / 2 } else { len };
+                let key_channels = if round % 8 == 5 { n - 1 } else { n };
+                let keys: Vec<&[f32]> = key[..key_channels].iter().map(|c| &c[..key_len]).collect();
                 let ((), allocs) = counted(|| {
-                    engine.process(&mut bufs);
+                    if round % 2 == 0 {
+                        engine.process(&mut bufs);
+                    } else {
+                        engine.process_keyed(&mut bufs, &keys);
+                    }
                     match round % 5 {
                         0 => engine.select(WhitenerKind::ALL[round % 3]),
                         1 => engine.set_tau_ms(50.0 + round as f64).unwrap(),

@@ -208,6 +208,21 @@ fn standalone_whitens_a_correlated_mixture_over_jack() {
             ]
         )
     );
+    // The sidechain input (docs/DESIGN.md §3.8) exists under JACK as ports of its own, not
+    // connected: with "Sidechain learning" off (the default) it changes nothing.
+    let sidechain = server.wait_for_ports(
+        "interneuron_whitening:sidechain_",
+        2,
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        sidechain,
+        vec![
+            "interneuron_whitening:sidechain_1".to_string(),
+            "interneuron_whitening:sidechain_2".to_string()
+        ]
+    );
+    assert!(server.connections(&sidechain[0]).is_empty());
     let frames = signal[0].len();
     let lb = Loopback::new(&server, &signal, 2, frames + (RATE / 4) as usize);
     for c in 0..2 {

@@ -187,7 +187,11 @@ fn factory_scenario() {
     // SAFETY: VST3 calls on live objects with pointers to locals.
     unsafe {
         let c = &plugin.component;
-        assert_eq!(c.getBusCount(AUDIO, INPUT), 1, "one audio input bus");
+        assert_eq!(
+            c.getBusCount(AUDIO, INPUT),
+            2,
+            "two audio input buses: main and sidechain"
+        );
         assert_eq!(c.getBusCount(AUDIO, OUTPUT), 1, "one audio output bus");
         assert_eq!(c.getBusCount(EVENT, INPUT), 0, "no event input bus");
         assert_eq!(c.getBusCount(EVENT, OUTPUT), 0, "no event output bus");
@@ -204,22 +208,43 @@ fn factory_scenario() {
             assert_eq!(info.channelCount, 2, "stereo by default");
             assert_eq!(info.busType, BusTypes_::kMain as i32);
             assert_ne!(info.flags & BusFlags_::kDefaultActive, 0);
-            assert_ne!(
-                c.getBusInfo(AUDIO, dir, 1, &mut info),
-                kResultOk,
-                "no bus 1"
-            );
         }
+        // Input bus 1: the sidechain, auxiliary, as many channels as the main input.
+        let mut info: BusInfo = std::mem::zeroed();
+        assert_eq!(c.getBusInfo(AUDIO, INPUT, 1, &mut info), kResultOk);
+        println!(
+            "input bus 1: {:?}, {} channels, type {}",
+            utf16(&info.name),
+            info.channelCount,
+            info.busType
+        );
+        assert_eq!(
+            info.busType,
+            BusTypes_::kAux as i32,
+            "sidechain is auxiliary"
+        );
+        assert_eq!(info.channelCount, 2);
+        assert_eq!(utf16(&info.name), "Sidechain");
+        assert_ne!(
+            c.getBusInfo(AUDIO, INPUT, 2, &mut info),
+            kResultOk,
+            "no input bus 2"
+        );
+        assert_ne!(
+            c.getBusInfo(AUDIO, OUTPUT, 1, &mut info),
+            kResultOk,
+            "no output bus 1"
+        );
 
         // The layouts the plugin declares are accepted; others are refused.
         let p = &plugin.processor;
         for channels in [1usize, 2, 4, 6, 8, 16] {
             let a = speaker_arrangement(channels);
-            let (mut i, mut o) = ([a], [a]);
+            let (mut i, mut o) = ([a, a], [a]);
             assert_eq!(
-                p.setBusArrangements(i.as_mut_ptr(), 1, o.as_mut_ptr(), 1),
+                p.setBusArrangements(i.as_mut_ptr(), 2, o.as_mut_ptr(), 1),
                 kResultOk,
-                "{channels} channels in and out"
+                "{channels} channels in (and sidechain) and out"
             );
             let mut got = 0;
             assert_eq!(p.getBusArrangement(OUTPUT, 0, &mut got), kResultOk);
@@ -230,9 +255,9 @@ fn factory_scenario() {
             (SpeakerArr::k30Cine, SpeakerArr::k30Cine),
             (SpeakerArr::kStereo, SpeakerArr::kMono),
         ] {
-            let (mut i, mut o) = ([ins], [outs]);
+            let (mut i, mut o) = ([ins, ins], [outs]);
             assert_ne!(
-                p.setBusArrangements(i.as_mut_ptr(), 1, o.as_mut_ptr(), 1),
+                p.setBusArrangements(i.as_mut_ptr(), 2, o.as_mut_ptr(), 1),
                 kResultOk,
                 "{ins:#x} in, {outs:#x} out must be refused"
             );

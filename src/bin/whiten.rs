@@ -228,6 +228,11 @@ struct ProcessArgs {
     /// Write one JSON line per circuit every 10 ms of audio to this file.
     #[arg(long)]
     stats: Option<PathBuf>,
+    /// Sidechain learning: learn the whitening from this key file (any format INPUT may be,
+    /// same channels and sample rate) and apply it to INPUT. Past the key's end nothing is
+    /// learned.
+    #[arg(long, value_name = "KEY")]
+    learn_from: Option<PathBuf>,
     /// Exactly the §2 algorithm per sample: no reference level, floor, limiter or gain; float
     /// output. Needs --eta (default 0.001) and --mode channels.
     #[arg(long)]
@@ -456,7 +461,7 @@ fn reproduce_cmd(args: &ReproduceArgs) -> Result<()> {
 }
 
 fn process_cmd(a: &ProcessArgs) -> Result<()> {
-    use interneuron_whitening::offline::{process_file, ProcessOptions};
+    use interneuron_whitening::offline::{process_file_keyed, ProcessOptions};
     if a.raw && a.engine.mode == Framing::Spectral {
         anyhow::bail!(
             "--raw runs the per-sample algorithm of docs/DESIGN.md §2.1: use --mode channels"
@@ -500,7 +505,8 @@ fn process_cmd(a: &ProcessArgs) -> Result<()> {
             .progress_chars("=> "),
     );
     bar.set_message(format!("whitening {}", a.input.display()));
-    let summary = process_file(&a.input, &a.output, &opts, |done, total| {
+    let key = a.learn_from.as_deref();
+    let summary = process_file_keyed(&a.input, key, &a.output, &opts, |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })

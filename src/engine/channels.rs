@@ -10,6 +10,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::kernels::{accumulate_outer, mix_out, respond_planar, scale_in};
+use super::key::{scale_key_in, Key};
 use super::mix::BlockContext;
 use super::race::{Race, RaceSettings};
 use super::safety::prefaulted;
@@ -41,6 +42,9 @@ pub(super) struct ChannelsCore {
     /// Scaled input of the current segment, channel-major with stride `learn_interval`, so
     /// the kernels read contiguous slices.
     xs: Vec<f64>,
+    /// Scaled sidechain key of the current segment, same layout: with a key, the outer
+    /// product is accumulated from it instead of `xs` (docs/DESIGN.md §3.8).
+    ks: Vec<f64>,
     /// Responses of the heard whitener, same layout.
     rs: Vec<f64>,
     /// Responses of the whitener fading out, same layout.
@@ -69,6 +73,7 @@ impl ChannelsCore {
             outer: DMatrix::zeros(channels, channels),
             count: 0,
             xs: prefaulted(channels * learn_interval, 0.0),
+            ks: prefaulted(channels * learn_interval, 0.0),
             rs: prefaulted(channels * learn_interval, 0.0),
             rs_from: prefaulted(channels * learn_interval, 0.0),
             credit: 0.0,
@@ -85,11 +90,12 @@ impl ChannelsCore {
         self.count = 0;
     }
 
-    /// Whiten `buffers[c][start..end]` in place and learn from it.
+    /// Whiten `buffers[c][start..end]` in place and learn from it — or from `key`.
     pub(super) fn process(
         &mut self,
         ctx: &mut BlockContext<'_>,
         buffers: &mut [&mut [f32]],
+        key: Key<'_>,
         start: usize,
         end: usize,
     ) {
@@ -106,7 +112,7 @@ impl ChannelsCore {
                 let xs = &mut self.xs[c * stride..c * stride + len];
                 scale_in(xs, &buffers[c][t0..t1], ctx.in_scale);
             }
-            accumulate_outer(&mut self.outer, &self.xs, n, len, stride);
+            self.accumulate_learning(key, n, t0, t1, ctx.in_scale);
             self.count += len;
             // Responses r = P^α x of the heard whitener (and of the one fading out).
             let depth = ctx.depth;
@@ -179,6 +185,27 @@ impl ChannelsCore {
         view.len = n;
         for (v, x) in view.matrix.iter_mut().zip(h.iter()) {
             *v = (scale * x) as f32;
+        }
+    }
+
+    /// Add the segment `t0..t1`'s outer products to the learning block: of the scaled main
+    /// input already in `xs`, or of the key (a silent key adds nothing).
+    fn accumulate_learning(&mut self, key: Key<'_>, n: usize, t0: usize, t1: usize, scale: f64) {
+        let (stride, len) = (self.learn_interval, t1 - t0);
+        match key {
+            Key::Own => accumulate_outer(&mut self.outer, &self.xs, n, len, stride),
+            Key::Signal(k) => {
+                for c in 0..n {
+                    let ks = &mut self.ks[c * stride..c * stride + len];
+                    // The engine hands a key as long as the chunk; anything else is silence.
+                    match k.get(c).and_then(|kc| kc.get(t0..t1)) {
+                        Some(src) => scale_key_in(ks, src, scale),
+                        None => ks.fill(0.0),
+                    }
+                }
+                accumulate_outer(&mut self.outer, &self.ks, n, len, stride);
+            }
+            Key::Silence => {}
         }
     }
 

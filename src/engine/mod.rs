@@ -6,7 +6,8 @@
 //! per-sample arithmetic), the two framing cores (`channels`, `spectral`), [`race`] (the
 //! whiteners of one input space, reached through [`AnyRace`] whatever their field), `emit`
 //! (the stats records), [`change`] (the change detector), [`safety`], [`state`] (the
-//! learned state) and [`raw`] (the per-sample `--raw` path).
+//! learned state), [`raw`] (the per-sample `--raw` path) and `key` (where the learning
+//! statistics come from: the main input, or a sidechain key — [`Engine::process_keyed`]).
 
 mod any_race;
 pub mod change;
@@ -15,6 +16,7 @@ mod emit;
 mod estimate;
 pub mod integrate;
 pub mod kernels;
+mod key;
 mod mix;
 pub mod params;
 pub mod race;
@@ -50,6 +52,7 @@ use crate::whitener::WhitenerKind;
 use channels::ChannelsCore;
 use emit::StatsEmitter;
 use kernels::energy;
+use key::{finite_energy, Key};
 use mix::{BlockContext, Changes, Crossfade};
 use nalgebra::Complex;
 use serde::Serialize;
@@ -185,17 +188,18 @@ impl Core {
         }
     }
 
-    /// Whiten and learn from `buffers[c][start..end]`.
+    /// Whiten `buffers[c][start..end]`, learning from it or from `key`.
     fn process(
         &mut self,
         ctx: &mut BlockContext<'_>,
         buffers: &mut [&mut [f32]],
+        key: Key<'_>,
         start: usize,
         end: usize,
     ) {
         match self {
-            Core::Channels(c) => c.process(ctx, buffers, start, end),
-            Core::Spectral(s) => s.process(ctx, buffers, start, end),
+            Core::Channels(c) => c.process(ctx, buffers, key, start, end),
+            Core::Spectral(s) => s.process(ctx, buffers, key, start, end),
         }
     }
 }
@@ -203,7 +207,8 @@ impl Core {
 /// Running counters a host or the CLI can read after processing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct EngineCounters {
-    /// Input samples that were NaN or ±∞ and were treated as 0.
+    /// Input samples (of the main input or a sidechain key) that were NaN or ±∞ and were
+    /// treated as 0.
     pub non_finite_inputs: u64,
     /// Whitener states reset after becoming non-finite or non-positive-definite.
     pub state_resets: u64,
@@ -546,6 +551,22 @@ impl Engine {
     /// Process one block in place: `buffers` holds one slice per channel, all the same length
     /// (any length). Never allocates, locks, blocks or panics on any input values.
     pub fn process(&mut self, buffers: &mut [&mut [f32]]) {
+        self.run(buffers, None);
+    }
+
+    /// Sidechain learning (docs/DESIGN.md §3.8): process one block in place like
+    /// [`Engine::process`], but learn from `key` — the outer products, the change detector
+    /// and the stats' input level are the key's; the responses `r = P x` are applied to the
+    /// main input. `key` has one slice per channel of the main input. A key of another channel
+    /// count is silence, and so is the part of a key shorter than the main block: the
+    /// whiteners learn nothing from silence and keep whitening with what they learned. No
+    /// allocation, locks or panics.
+    pub fn process_keyed(&mut self, buffers: &mut [&mut [f32]], key: &[&[f32]]) {
+        self.run(buffers, Some(key));
+    }
+
+    /// [`Engine::process`] (`key` = `None`) or [`Engine::process_keyed`].
+    fn run(&mut self, buffers: &mut [&mut [f32]], key: Option<&[&[f32]]>) {
         let _denormals = DenormalGuard::new();
         if buffers.len() != self.channels {
             // A host handing the wrong layout gets silence rather than a panic.
@@ -555,11 +576,24 @@ impl Engine {
             return;
         }
         let len = buffers.iter().map(|b| b.len()).min().unwrap_or(0);
+        // Samples of the block the key covers; beyond them the key is silence.
+        let key_len = match key {
+            Some(k) if k.len() == self.channels => k.iter().map(|c| c.len()).min().unwrap_or(0),
+            _ => 0,
+        };
         self.core.begin_call(len);
         let mut start = 0;
         while start < len {
-            let chunk = (len - start).min(self.emitter.countdown);
-            self.process_chunk(buffers, start, start + chunk);
+            let mut chunk = (len - start).min(self.emitter.countdown);
+            let source = match key {
+                None => Key::Own,
+                Some(k) if start < key_len => {
+                    chunk = chunk.min(key_len - start);
+                    Key::Signal(k)
+                }
+                Some(_) => Key::Silence,
+            };
+            self.process_chunk(buffers, source, start, start + chunk);
             start += chunk;
             self.samples_processed += chunk as u64;
             self.emitter.countdown -= chunk;
@@ -596,10 +630,17 @@ impl Engine {
     }
 
     /// One chunk within a stats interval: sanitise, measure, whiten and learn, limit.
-    fn process_chunk(&mut self, buffers: &mut [&mut [f32]], start: usize, end: usize) {
+    fn process_chunk(
+        &mut self,
+        buffers: &mut [&mut [f32]],
+        key: Key<'_>,
+        start: usize,
+        end: usize,
+    ) {
         // Sanitise: non-finite samples become 0 and are counted; measure the input level.
         // One pass when all is well: a non-finite sample makes the energy non-finite (so does
         // a square overflowing f32, which the second look finds harmless).
+        let keyed = key.is_keyed();
         for b in buffers.iter_mut() {
             let seg = &mut b[start..end];
             let e = energy(seg);
@@ -608,11 +649,14 @@ impl Engine {
                     *v = 0.0;
                     self.non_finite_inputs += 1;
                 }
-                self.emitter.measure(seg);
-            } else {
+                if !keyed {
+                    self.emitter.measure(seg);
+                }
+            } else if !keyed {
                 self.emitter.add_energy(e, seg.len());
             }
         }
+        self.measure_key(key, start, end);
         let mut ctx = BlockContext {
             sample_rate: self.sample_rate,
             in_scale: self.in_scale,
@@ -626,7 +670,7 @@ impl Engine {
             detector: &mut self.detector,
             changes: &mut self.changes,
         };
-        self.core.process(&mut ctx, buffers, start, end);
+        self.core.process(&mut ctx, buffers, key, start, end);
         // Under FTZ/DAZ arithmetic makes no subnormals, but the dry path copies input samples,
         // which may be subnormal: none reaches the output (docs/DESIGN.md §7). The same pass
         // finds the peak the limiter needs; the limiter's own products are flushed by FTZ.
@@ -635,6 +679,33 @@ impl Engine {
             .map(|b| flush_subnormals_peak(&mut b[start..end]))
             .fold(0.0f32, f32::max);
         self.limit(buffers, start, end, peak);
+    }
+
+    /// With a key, the stats' input level is the key's — the level of what the whiteners
+    /// learn from, which is what the reference level and the noise floor are set against.
+    /// Non-finite key samples count as non-finite inputs (the cores read them as 0).
+    fn measure_key(&mut self, key: Key<'_>, start: usize, end: usize) {
+        match key {
+            Key::Own => {}
+            Key::Signal(k) => {
+                for c in k {
+                    let seg = &c[start..end];
+                    let e = energy(seg);
+                    if e.is_finite() {
+                        self.emitter.add_energy(e, seg.len());
+                    } else {
+                        let (e, bad) = finite_energy(seg);
+                        self.non_finite_inputs += bad;
+                        self.emitter.add_energy(e, seg.len());
+                    }
+                }
+            }
+            Key::Silence => {
+                for _ in 0..self.channels {
+                    self.emitter.add_energy(0.0, end - start);
+                }
+            }
+        }
     }
 
     /// Output safety: the limiter guarantees |y| ≤ 1. When it is idle and nothing in the

@@ -6,6 +6,7 @@
 //! Latency N.
 
 use super::kernels::{band_outer, mix_band, respond_band};
+use super::key::Key;
 use super::mix::BlockContext;
 use super::race::{Race, RaceSettings};
 use super::safety::prefaulted;
@@ -13,7 +14,7 @@ use super::shaping::{tilt_gains, HeardResponses, Shaping};
 use super::view::{HeardView, ViewKind};
 use super::{EngineError, MAX_CHANNELS};
 use crate::eigen::HermitianEigen;
-use crate::framing::{BandLayout, Stft};
+use crate::framing::{AnalysisInput, BandLayout, Stft, StftAnalysis};
 use crate::whitener::WhitenerKind;
 use nalgebra::{Complex, DMatrix};
 
@@ -32,6 +33,10 @@ pub(super) fn band_settings(settings: &RaceSettings, frames: usize) -> RaceSetti
 pub(super) struct SpectralCore {
     /// The streaming STFT of every channel.
     pub(super) stft: Stft,
+    /// The sidechain key's analysis, in step with `stft` (fed the same number of samples), so
+    /// each key frame describes the main frame it whitens (docs/DESIGN.md §3.8). Allocated
+    /// always, so that turning sidechain learning on needs no new engine.
+    key_stft: StftAnalysis,
     /// Which bins form each band.
     layout: BandLayout,
     /// One race per band.
@@ -84,6 +89,7 @@ impl SpectralCore {
     ) -> Result<Self, EngineError> {
         let mut stft = Stft::new(fft_size, channels)?;
         stft.set_active_channels(channels)?;
+        let key_stft = StftAnalysis::new(fft_size, channels)?;
         let layout = BandLayout::for_fft_size(fft_size, bands)?;
         let widest = layout.bands().iter().map(|b| b.len()).max().unwrap_or(1);
         let (num_bands, num_bins) = (layout.num_bands(), layout.num_bins());
@@ -109,6 +115,7 @@ impl SpectralCore {
             frames_per_update,
             band_power: vec![0.0; layout.num_bands()],
             stft,
+            key_stft,
             layout,
             races,
             outer: DMatrix::zeros(channels, channels),
@@ -179,6 +186,7 @@ impl SpectralCore {
     /// (as the channels framing drops its partial block).
     pub(super) fn reset_audio(&mut self) {
         self.stft.reset();
+        self.key_stft.reset();
         for (acc, count) in self.pending.iter_mut().zip(&mut self.pending_frames) {
             acc.fill(Complex::new(0.0, 0.0));
             *count = 0;
@@ -200,11 +208,13 @@ impl SpectralCore {
         self.layout.num_bands()
     }
 
-    /// Whiten `buffers[c][start..end]` in place (delayed by the latency) and learn from it.
+    /// Whiten `buffers[c][start..end]` in place (delayed by the latency) and learn from it —
+    /// or from `key`'s frames.
     pub(super) fn process(
         &mut self,
         ctx: &mut BlockContext<'_>,
         buffers: &mut [&mut [f32]],
+        key: Key<'_>,
         start: usize,
         end: usize,
     ) {
@@ -212,6 +222,7 @@ impl SpectralCore {
         let frame_dt = self.stft.hop_size() as f64 / ctx.sample_rate;
         let Self {
             stft,
+            key_stft,
             layout,
             races,
             outer,
@@ -245,6 +256,12 @@ impl SpectralCore {
         let wet_gain = ctx.wet * ctx.out_gain * ctx.in_scale;
         let dry = 1.0 - ctx.wet;
         let s2 = ctx.in_scale * ctx.in_scale;
+        let key_input = match key {
+            Key::Signal(k) => AnalysisInput::Signal(k),
+            _ => AnalysisInput::Silence,
+        };
+        // How far the key has been fed: up to each main frame's boundary inside its callback.
+        let mut key_at = start;
         let result = stft.process_in_place(&mut chunk[..n], |frame| {
             let fade_w = ctx.fade.map(|f| f.pos);
             let bins = frame.bins();
@@ -252,13 +269,20 @@ impl SpectralCore {
             // Delta listening subtracts the dry spectrum (per frame; the overlap-add of
             // the windowed frames makes the fade smooth within a frame).
             let d = ctx.delta.value;
+            // With a key, the statistics are the key frame's ending at the same sample.
+            let key_data = key.is_keyed().then(|| {
+                let aligned = key_stft.feed_to_frame(key_input, &mut key_at, end);
+                // Fed as many samples as the main STFT, it completes its frame here too.
+                debug_assert!(aligned);
+                key_stft.spectra()
+            });
             for (b, range) in layout.bands().iter().enumerate() {
                 let race = &mut races[b];
                 let (lo, len) = (range.start, range.len());
                 // Band-mean outer product of the scaled input: complex dot products of the
                 // channels' contiguous bin slices. Learning sees the whole band, whatever
                 // the limits.
-                band_outer(outer, data, n, bins, lo, len, s2);
+                band_outer(outer, key_data.unwrap_or(&*data), n, bins, lo, len, s2);
                 band_power[b] = (0..n).map(|j| outer[(j, j)].re).sum::<f64>() / n as f64;
                 // The processed part of the band; the rest stays dry (or, in delta, silent).
                 let plo = processed.0.clamp(lo, lo + len);
@@ -316,5 +340,12 @@ impl SpectralCore {
         });
         // Channel counts were validated at construction; a mismatch cannot happen here.
         debug_assert!(result.is_ok());
+        // The key's samples after the last boundary (or, without a key, the hop phase).
+        if key.is_keyed() {
+            let extra_frame = key_stft.feed_to_frame(key_input, &mut key_at, end);
+            debug_assert!(!extra_frame);
+        } else {
+            key_stft.skip(end - start);
+        }
     }
 }

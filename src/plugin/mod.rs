@@ -61,13 +61,27 @@ const STATS_CAPACITY: usize = 4096;
 /// kB, so a short queue (0.4 s at one view per 50 ms) is enough.
 const VIEW_CAPACITY: usize = 8;
 
-const fn layout(channels: u32) -> AudioIOLayout {
-    AudioIOLayout {
-        main_input_channels: NonZeroU32::new(channels),
-        main_output_channels: NonZeroU32::new(channels),
-        ..AudioIOLayout::const_default()
-    }
+/// The layout of `$n` channels in and out, with a sidechain input of as many channels: the key
+/// of sidechain learning (docs/DESIGN.md §3.8), declared as an auxiliary (non-main) input so
+/// that a host which does not connect it still runs the plugin — it then hands the plugin
+/// silence there. A macro so that the port list is a `'static` constant.
+macro_rules! layout {
+    ($n:expr) => {
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new($n),
+            main_output_channels: NonZeroU32::new($n),
+            aux_input_ports: &[new_nonzero_u32($n)],
+            names: PortNames {
+                aux_inputs: &[SIDECHAIN_PORT],
+                ..PortNames::const_default()
+            },
+            ..AudioIOLayout::const_default()
+        }
+    };
 }
+
+/// The sidechain input's name as hosts show it.
+pub const SIDECHAIN_PORT: &str = "Sidechain";
 
 /// Work done on nice-plug's background thread. Plain data: creating and sending a task never
 /// allocates.
@@ -175,10 +189,12 @@ impl Active {
     }
 
     /// The audio of one host block, in sub-blocks so the smoothed gains reach the engine
-    /// often: delay the dry input, run the engine(s) in place, apply the bypass.
+    /// often: delay the dry input, run the engine(s) in place — learning from `key` if given
+    /// (sidechain learning) — apply the bypass.
     fn render(
         &mut self,
         buffers: &mut [&mut [f32]],
+        key: Option<&[&[f32]]>,
         samples: usize,
         params: &WhiteningParams,
         bg: &mut impl Background,
@@ -192,7 +208,8 @@ impl Active {
             let output_db = params.output_db.smoothed.next_step(len) as f64;
             let wet = params.dry_wet.smoothed.next_step(len) as f64;
             self.bypass.delay_dry(buffers, start, end, latency);
-            self.swap.process(buffers, start, end, output_db, wet, bg);
+            self.swap
+                .process_keyed(buffers, key, start, end, output_db, wet, bg);
             self.bypass.apply(buffers, start, end, bypassed);
             start = end;
         }
@@ -264,12 +281,12 @@ impl Plugin for InterneuronWhitening {
 
     /// Stereo first (the default a host picks), then mono, quad, 5.1, 7.1 and 16 channels.
     const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
-        layout(2),
-        layout(1),
-        layout(4),
-        layout(6),
-        layout(8),
-        layout(MAX_CHANNELS as u32),
+        layout!(2),
+        layout!(1),
+        layout!(4),
+        layout!(6),
+        layout!(8),
+        layout!(MAX_CHANNELS as u32),
     ];
 
     type Editor = WhiteningEditor;
@@ -406,12 +423,14 @@ impl Plugin for InterneuronWhitening {
     fn process(
         &mut self,
         buffer: &mut Buffer,
-        _aux: &mut AuxiliaryBuffers,
+        aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         // Flush-to-zero for everything the plugin computes around the engine (fades, mixes).
         let _denormals = DenormalGuard::new();
-        let caught = catch_unwind(AssertUnwindSafe(|| self.process_inner(buffer, context)));
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            self.process_inner(buffer, aux, context)
+        }));
         if caught.is_err() {
             if let Some(a) = &mut self.active {
                 a.poisoned = true;
@@ -436,7 +455,12 @@ impl Plugin for InterneuronWhitening {
 
 impl InterneuronWhitening {
     /// One host block (docs/DESIGN.md §9, "Plugin wrapping").
-    fn process_inner(&mut self, buffer: &mut Buffer, context: &mut impl ProcessContext<Self>) {
+    fn process_inner(
+        &mut self,
+        buffer: &mut Buffer,
+        aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) {
         let samples = buffer.samples();
         let buffers = buffer.as_slice();
         let params = &*self.params;
@@ -470,8 +494,22 @@ impl InterneuronWhitening {
         );
         let trigger = params.reinitialise.value();
         a.reinitialise_on_edge(trigger, wanted.init_scale, &self.reinitialisations);
-        // 4. Audio.
-        a.render(buffers, samples, params, &mut bg);
+        // 4. Audio, learning from the sidechain input when sidechain learning is on (a host
+        //    that does not connect it hands over silence: nothing is learned).
+        let mut key: [&[f32]; MAX_CHANNELS] = Default::default();
+        let keyed = match aux.inputs.first() {
+            Some(port) if params.sidechain.value() => {
+                let port = port.as_slice_immutable();
+                for (k, c) in key.iter_mut().zip(port) {
+                    *k = &c[..];
+                }
+                Some(&key[..port.len().min(MAX_CHANNELS)])
+            }
+            // No port at all (a layout without one): a missing key, i.e. silence.
+            None if params.sidechain.value() => Some(&key[..0]),
+            _ => None,
+        };
+        a.render(buffers, keyed, samples, params, &mut bg);
         // 5. About once a second, the learned state for the next save.
         a.publish_learned_state(samples, &params.learned);
     }

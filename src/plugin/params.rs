@@ -5,8 +5,8 @@
 //! and automation lanes: never rename them.
 //!
 //! Parameters fall in three groups, by what changing them costs on the audio thread:
-//! * **live** (circuit, adaptation time, output level, dry/wet, learning, bypass, the
-//!   re-initialise trigger, and the reference level and noise floor): applied inside
+//! * **live** (circuit, adaptation time, output level, dry/wet, learning, sidechain learning,
+//!   bypass, the re-initialise trigger, and the reference level and noise floor): applied inside
 //!   `process` with the engine's real-time setters, keeping what the circuits have learned;
 //! * **structural** (framing, FFT size, bands, interneurons): they need a new engine, which
 //!   is built off the audio thread and swapped in with a short crossfade (see `super::swap`);
@@ -288,6 +288,15 @@ pub struct WhiteningParams {
     #[id = "high_limit"]
     pub high_limit_hz: FloatParam,
 
+    /// Sidechain learning (docs/DESIGN.md §3.8): the whiteners learn from the sidechain input
+    /// (the key) and whiten the main input with what they learn. Off by default: a plugin
+    /// on a track whitens that track. A switch of the statistics' source, not a gain on the
+    /// audio, so not smoothed: the whiteners move to the key's statistics over the adaptation
+    /// time, without a jump. Not part of the engine's parameters: the plugin chooses which
+    /// input the engine learns from in each block.
+    #[id = "sidechain"]
+    pub sidechain: BoolParam,
+
     /// Host bypass. Latency-compensated and click-free: the plugin crossfades (20 ms) to the
     /// dry input delayed by its current latency. The engine keeps running while bypassed so the
     /// circuits stay adapted and un-bypassing is click-free too.
@@ -387,6 +396,7 @@ impl Default for WhiteningParams {
                 .with_string_to_value(Arc::new(|s| number_before(s, &["db/oct", "db"]))),
             low_limit_hz: limit_param(&LOW_LIMIT),
             high_limit_hz: limit_param(&HIGH_LIMIT),
+            sidechain: BoolParam::new("Sidechain learning", false),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             editor_size: Arc::new(RwLock::new(EditorSize::default())),
             learned: LearnedStateField::default(),

@@ -459,8 +459,33 @@ impl EngineSwap {
         wet: f64,
         bg: &mut impl Background,
     ) {
+        self.process_keyed(buffers, None, start, end, output_db, wet, bg);
+    }
+
+    /// [`EngineSwap::process`], with sidechain learning from `key` (one slice per channel,
+    /// indexed like `buffers`) if given: both engines of a crossfade learn from it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn process_keyed(
+        &mut self,
+        buffers: &mut [&mut [f32]],
+        key: Option<&[&[f32]]>,
+        start: usize,
+        end: usize,
+        output_db: f64,
+        wet: f64,
+        bg: &mut impl Background,
+    ) {
         let len = end - start;
         let n = self.channels;
+        // The key's part of this sub-block; a channel too short for it is a missing key,
+        // which the engine takes for silence.
+        let mut key_chunk: [&[f32]; MAX_CHANNELS] = Default::default();
+        let key = key.map(|k| {
+            for (slot, c) in key_chunk.iter_mut().zip(k) {
+                *slot = c.get(start..end).unwrap_or(&[]);
+            }
+            &key_chunk[..k.len().min(MAX_CHANNELS)]
+        });
         if let Some(old) = &mut self.old {
             let mut chunk: [&mut [f32]; MAX_CHANNELS] = Default::default();
             for ((slot, buf), src) in chunk.iter_mut().zip(&mut self.old_buf).zip(&*buffers) {
@@ -468,14 +493,20 @@ impl EngineSwap {
                 *slot = &mut buf[..len];
             }
             old.set_output(output_db, wet);
-            old.process(&mut chunk[..n]);
+            match key {
+                Some(k) => old.process_keyed(&mut chunk[..n], k),
+                None => old.process(&mut chunk[..n]),
+            }
         }
         let mut chunk: [&mut [f32]; MAX_CHANNELS] = Default::default();
         for (slot, b) in chunk.iter_mut().zip(buffers.iter_mut()) {
             *slot = &mut b[start..end];
         }
         self.engine.set_output(output_db, wet);
-        self.engine.process(&mut chunk[..n]);
+        match key {
+            Some(k) => self.engine.process_keyed(&mut chunk[..n], k),
+            None => self.engine.process(&mut chunk[..n]),
+        }
         if self.old.is_some() {
             self.crossfade(buffers, start, end);
             if self.fade_pos >= 1.0 && self.handoff.garbage_room(1) {

@@ -62,7 +62,7 @@ NUMERIC = {
     "FFT size": 512,
     "Bands": 16,
 }
-BOOLEAN = {"Learning": True, "Re-initialise": False}
+BOOLEAN = {"Learning": True, "Re-initialise": False, "Sidechain learning": False}
 
 
 def scene(seconds, seed=1):

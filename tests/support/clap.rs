@@ -2,6 +2,8 @@
 //! layout through the audio-ports-config extension, activates it, processes planar audio in
 //! random block sizes on an audio thread (with parameter events) while the calling thread
 //! serves the plugin's main-thread callbacks and restart requests, and saves and loads state.
+//! Like a CLAP host must, it hands the plugin a buffer for every port it declares: the
+//! sidechain input gets silence unless a test feeds it a key ([`Instance::process_keyed`]).
 
 use crate::support::signals::{check_bounded, Looper};
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
@@ -317,14 +319,30 @@ impl Instance {
 
     /// Process `input` (planar) on an audio thread in random block sizes, with parameter
     /// `events` (frame, id, value), while this thread serves the plugin's main-thread requests.
+    /// The sidechain input gets silence.
     pub fn process(
         &mut self,
         input: &[Vec<f32>],
         events: &[(usize, ClapId, f64)],
         rng: &mut ChaCha8Rng,
     ) -> Vec<Vec<f32>> {
+        self.process_keyed(input, None, events, rng)
+    }
+
+    /// [`Instance::process`] with `key` (planar, as long as `input`) on the sidechain input.
+    pub fn process_keyed(
+        &mut self,
+        input: &[Vec<f32>],
+        key: Option<&[Vec<f32>]>,
+        events: &[(usize, ClapId, f64)],
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<Vec<f32>> {
         let n = self.channels;
         assert_eq!(input.len(), n);
+        if let Some(k) = key {
+            assert_eq!(k.len(), n);
+            assert!(k.iter().all(|c| c.len() == input[0].len()));
+        }
         let frames = input[0].len();
         // Random block sizes: mostly large, sometimes tiny, always ≤ MAX_FRAMES.
         let mut blocks = Vec::new();
@@ -351,6 +369,11 @@ impl Instance {
                 for &(start, len) in &blocks {
                     for (b, x) in ins.iter_mut().zip(input) {
                         b[..len].copy_from_slice(&x[start..start + len]);
+                    }
+                    if let Some(k) = key {
+                        for (b, x) in ports.key.iter_mut().zip(k) {
+                            b[..len].copy_from_slice(&x[start..start + len]);
+                        }
                     }
                     for &(frame, id, value) in events {
                         if (start..start + len).contains(&frame) {
@@ -449,6 +472,8 @@ fn list_params(handle: &mut PluginMainThreadHandle) -> Vec<Param> {
 pub struct BlockPorts {
     in_ports: AudioPorts,
     out_ports: AudioPorts,
+    /// The sidechain input's samples of the next block (silence unless a test writes a key).
+    pub key: Vec<Vec<f32>>,
     /// Parameter events of the next block (frame within the block, id, value).
     pub events: EventBuffer,
     out_events: EventBuffer,
@@ -458,8 +483,9 @@ impl BlockPorts {
     /// Buffers for `channels` in and out.
     pub fn new(channels: usize) -> Self {
         Self {
-            in_ports: AudioPorts::with_capacity(channels, 1),
+            in_ports: AudioPorts::with_capacity(2 * channels, 2),
             out_ports: AudioPorts::with_capacity(channels, 1),
+            key: vec![vec![0.0; MAX_FRAMES as usize]; channels],
             events: EventBuffer::with_capacity(64),
             out_events: EventBuffer::with_capacity(64),
         }
@@ -475,13 +501,19 @@ impl BlockPorts {
         len: usize,
         steady: u64,
     ) {
-        let in_audio = self.in_ports.with_input_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_input_only(
-                ins.iter_mut()
-                    .map(|b| InputChannel::variable(&mut b[..len])),
-            ),
-        }]);
+        for k in self.key.iter_mut().filter(|k| k.len() < len) {
+            k.resize(len, 0.0);
+        }
+        let in_audio = self.in_ports.with_input_buffers([
+            AudioPortBuffer {
+                latency: 0,
+                channels: AudioPortBufferType::f32_input_only(input_channels(ins, len)),
+            },
+            AudioPortBuffer {
+                latency: 0,
+                channels: AudioPortBufferType::f32_input_only(input_channels(&mut self.key, len)),
+            },
+        ]);
         let mut out_audio = self.out_ports.with_output_buffers([AudioPortBuffer {
             latency: 0,
             channels: AudioPortBufferType::f32_output_only(outs.iter_mut().map(|b| &mut b[..len])),
@@ -499,4 +531,14 @@ impl BlockPorts {
         self.events.clear();
         self.out_events.clear();
     }
+}
+
+/// The first `len` samples of each buffer as one input port's channels (one function, so that
+/// every port's iterator has the same type).
+fn input_channels(
+    bufs: &mut [Vec<f32>],
+    len: usize,
+) -> impl Iterator<Item = InputChannel<'_, f32>> + '_ {
+    bufs.iter_mut()
+        .map(move |b| InputChannel::variable(&mut b[..len]))
 }

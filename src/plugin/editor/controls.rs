@@ -264,6 +264,18 @@ pub fn panel(
                 "Time unit of the learning dynamics (η = 1/(τ·rate)); not the time to converge",
             );
         });
+        // What the whiteners learn from (docs/DESIGN.md §3.8).
+        bool_button(
+            ui,
+            setter,
+            &params.sidechain,
+            "Sidechain learning",
+            Color32::from_rgb(70, 110, 170),
+        )
+        .on_hover_text(
+            "Learn the whitening from the sidechain input and apply it to the main input; \
+             with nothing connected there, nothing is learned",
+        );
     });
 
     section(

@@ -209,13 +209,15 @@ impl Instance {
         let arrangement = speaker_arrangement(channels);
         // SAFETY: plain VST3 calls with pointers to locals.
         unsafe {
-            let mut ins = [arrangement];
+            // The main input and the sidechain (auxiliary) input, of as many channels.
+            assert_eq!(self.component.getBusCount(AUDIO, INPUT), 2, "input buses");
+            let mut ins = [arrangement, arrangement];
             let mut outs = [arrangement];
             assert_eq!(
                 self.processor
-                    .setBusArrangements(ins.as_mut_ptr(), 1, outs.as_mut_ptr(), 1),
+                    .setBusArrangements(ins.as_mut_ptr(), 2, outs.as_mut_ptr(), 1),
                 kResultOk,
-                "setBusArrangements {channels} in, {channels} out"
+                "setBusArrangements {channels} + {channels} in, {channels} out"
             );
             for dir in [INPUT, OUTPUT] {
                 let mut got: SpeakerArrangement = 0;
@@ -238,6 +240,18 @@ impl Instance {
                     "bus info channel count"
                 );
             }
+            // The sidechain: an auxiliary bus (a host may leave it unconnected).
+            let mut info: BusInfo = std::mem::zeroed();
+            assert_eq!(
+                self.component.getBusInfo(AUDIO, INPUT, 1, &mut info),
+                kResultOk
+            );
+            assert_eq!(
+                info.busType,
+                vst3::Steinberg::Vst::BusTypes_::kAux as i32,
+                "the sidechain bus is auxiliary"
+            );
+            assert_eq!(info.channelCount as usize, channels, "sidechain channels");
             assert_eq!(
                 self.processor
                     .canProcessSampleSize(SymbolicSampleSizes_::kSample32 as i32),

@@ -1,5 +1,7 @@
 //! Processing as a host drives it: blocks of varied size on an audio thread, with parameter
-//! automation and a process context, and zero-sample parameter flushes.
+//! automation and a process context, and zero-sample parameter flushes. Every bus the plugin
+//! declares gets its buffers, as a DAW hands them: the sidechain bus silence unless a test
+//! feeds it a key ([`Instance::process_keyed`]).
 
 use super::param_changes::ParamChanges;
 use super::{Event, Instance, MAX_FRAMES};
@@ -26,10 +28,26 @@ impl Instance {
         rng: &mut ChaCha8Rng,
         in_place: bool,
     ) -> Vec<Vec<f32>> {
+        self.process_keyed(input, None, events, rng, in_place)
+    }
+
+    /// [`Instance::process`] with `key` (planar, as long as `input`) on the sidechain bus.
+    pub fn process_keyed(
+        &mut self,
+        input: &[Vec<f32>],
+        key: Option<&[Vec<f32>]>,
+        events: &[Event],
+        rng: &mut ChaCha8Rng,
+        in_place: bool,
+    ) -> Vec<Vec<f32>> {
         assert!(self.processing, "process without setProcessing(true)");
         let n = self.channels;
         assert_eq!(input.len(), n);
         let frames = input[0].len();
+        if let Some(k) = key {
+            assert_eq!(k.len(), n);
+            assert!(k.iter().all(|c| c.len() == frames));
+        }
         // Varied block sizes: mostly large, sometimes tiny, sometimes the maximum.
         let mut blocks = Vec::new();
         let mut pos = 0;
@@ -49,7 +67,7 @@ impl Instance {
         let output = std::thread::scope(|s| {
             s.spawn(move || {
                 audio_thread(
-                    processor, n, rate, input, events, &blocks, start_time, in_place,
+                    processor, n, rate, input, key, events, &blocks, start_time, in_place,
                 )
             })
             .join()
@@ -71,16 +89,17 @@ impl Instance {
                     params.add(id, 0, v);
                 }
                 let mut in_ptrs = vec![std::ptr::null_mut::<f32>(); n];
+                let mut key_ptrs = vec![std::ptr::null_mut::<f32>(); n];
                 let mut out_ptrs = vec![std::ptr::null_mut::<f32>(); n];
-                let mut in_bus = bus(&mut in_ptrs);
+                let mut in_buses = [bus(&mut in_ptrs), bus(&mut key_ptrs)];
                 let mut out_bus = bus(&mut out_ptrs);
                 let mut data = ProcessData {
                     processMode: ProcessModes_::kRealtime as i32,
                     symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
                     numSamples: 0,
-                    numInputs: 1,
+                    numInputs: 2,
                     numOutputs: 1,
-                    inputs: &mut in_bus,
+                    inputs: in_buses.as_mut_ptr(),
                     outputs: &mut out_bus,
                     inputParameterChanges: params
                         .as_com_ref::<IParameterChanges>()
@@ -139,6 +158,7 @@ fn audio_thread(
     n: usize,
     rate: f64,
     input: &[Vec<f32>],
+    key: Option<&[Vec<f32>]>,
     events: &[Event],
     blocks: &[(usize, usize)],
     start_time: i64,
@@ -147,8 +167,10 @@ fn audio_thread(
     let frames = input[0].len();
     let mut output = vec![vec![0.0f32; frames]; n];
     let mut ins = vec![vec![0.0f32; MAX_FRAMES]; n];
+    let mut keys = vec![vec![0.0f32; MAX_FRAMES]; n];
     let mut outs = vec![vec![0.0f32; MAX_FRAMES]; n];
     let mut in_ptrs: Vec<*mut f32> = vec![std::ptr::null_mut(); n];
+    let mut key_ptrs: Vec<*mut f32> = vec![std::ptr::null_mut(); n];
     let mut out_ptrs: Vec<*mut f32> = vec![std::ptr::null_mut(); n];
     let params_in = ComWrapper::new(ParamChanges::new(32));
     let params_out = ComWrapper::new(ParamChanges::new(32));
@@ -156,6 +178,11 @@ fn audio_thread(
     for &(start, len) in blocks {
         for (b, x) in ins.iter_mut().zip(input) {
             b[..len].copy_from_slice(&x[start..start + len]);
+        }
+        if let Some(k) = key {
+            for (b, x) in keys.iter_mut().zip(k) {
+                b[..len].copy_from_slice(&x[start..start + len]);
+            }
         }
         if !in_place {
             // Garbage in the output buffers: the plugin must overwrite every sample.
@@ -174,13 +201,16 @@ fn audio_thread(
         for (p, b) in in_ptrs.iter_mut().zip(ins.iter_mut()) {
             *p = b.as_mut_ptr();
         }
+        for (p, b) in key_ptrs.iter_mut().zip(keys.iter_mut()) {
+            *p = b.as_mut_ptr();
+        }
         for (p, b) in out_ptrs.iter_mut().zip(outs.iter_mut()) {
             *p = b.as_mut_ptr();
         }
         if in_place {
             out_ptrs.copy_from_slice(&in_ptrs);
         }
-        let mut in_bus = bus(&mut in_ptrs);
+        let mut in_buses = [bus(&mut in_ptrs), bus(&mut key_ptrs)];
         let mut out_bus = bus(&mut out_ptrs);
         // SAFETY: ProcessContext is plain data; all-zero is a valid (empty) value.
         let mut context: ProcessContext = unsafe { std::mem::zeroed() };
@@ -198,9 +228,9 @@ fn audio_thread(
             processMode: ProcessModes_::kRealtime as i32,
             symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
             numSamples: len as i32,
-            numInputs: 1,
+            numInputs: 2,
             numOutputs: 1,
-            inputs: &mut in_bus,
+            inputs: in_buses.as_mut_ptr(),
             outputs: &mut out_bus,
             inputParameterChanges: params_in
                 .as_com_ref::<IParameterChanges>()
