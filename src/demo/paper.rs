@@ -66,9 +66,9 @@ pub struct PaperRow {
     /// The level before and after (dB relative to the reference).
     pub level_db: (f64, f64),
     /// Measured readaptation time per whitener (`None`: not detected or not readapted).
-    pub measured: [Option<f64>; 3],
+    pub measured: [Option<f64>; WhitenerKind::ALL.len()],
     /// Continuous-time theory per whitener (s).
-    pub theory: [Option<f64>; 3],
+    pub theory: [Option<f64>; WhitenerKind::ALL.len()],
 }
 
 /// What the paper scene wrote and measured.
@@ -232,7 +232,7 @@ fn table(stats: &[StatsRecord], params: &EngineParams) -> Vec<PaperRow> {
                 time_s,
                 event,
                 level_db: (before, after),
-                measured: row.map_or([None; 3], |r| r.readaptation_s),
+                measured: row.map_or([None; WhitenerKind::ALL.len()], |r| r.readaptation_s),
                 theory,
             }
         })

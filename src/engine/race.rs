@@ -1,5 +1,6 @@
-//! The race (docs/DESIGN.md §5): the direct circuit, the interneuron circuit and the classical
-//! baseline learn from the same input statistics; any of them can feed the output.
+//! The race (docs/DESIGN.md §5): the direct circuit, the interneuron circuit, the classical
+//! baseline and the gain-modulating circuit learn from the same input statistics; any of them
+//! can feed the output.
 //!
 //! Learning is done once per block of `L` input vectors with the averaged outer product
 //! (docs/DESIGN.md §4). Within a block every whitener's response matrix `P = M⁻¹` is
@@ -23,8 +24,8 @@ use super::params::MAX_CHANNELS;
 use super::stats::Eigenvalues;
 use crate::baseline::ZcaBaseline;
 use crate::circuits::{
-    matmul_into, Circuit, CircuitError, DirectCircuit, InterneuronBasis, InterneuronCircuit,
-    Scalar, Solver,
+    matmul_into, Circuit, CircuitError, DirectCircuit, GainConfig, GainFrame,
+    GainModulatingCircuit, InterneuronBasis, InterneuronCircuit, Scalar, Solver,
 };
 use crate::eigen::HermitianEigen;
 use crate::whitener::WhitenerKind;
@@ -58,6 +59,16 @@ fn circuit_eta(t: f64) -> f64 {
     t.min(0.5)
 }
 
+/// Whiteners in a race: the length of every per-whitener array.
+const KINDS: usize = WhitenerKind::ALL.len();
+
+/// The race's circuits, whose dynamics the block integrator carries out (docs/DESIGN.md §4.3).
+const CIRCUITS: [WhitenerKind; 3] = [
+    WhitenerKind::Direct,
+    WhitenerKind::Interneuron,
+    WhitenerKind::Gain,
+];
+
 /// Per-whitener numbers the stats record reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct WhitenerSnapshot {
@@ -74,7 +85,7 @@ pub struct WhitenerSnapshot {
     pub resets: u64,
 }
 
-/// The three whiteners of one input space of dimension `n`, with every buffer they need.
+/// The whiteners of one input space of dimension `n`, with every buffer they need.
 #[derive(Debug)]
 pub struct Race<T: Scalar> {
     /// Direct circuit.
@@ -83,16 +94,18 @@ pub struct Race<T: Scalar> {
     interneuron: InterneuronCircuit<T>,
     /// Classical baseline.
     baseline: ZcaBaseline<T>,
-    /// Response matrices `P = M⁻¹` of the three whiteners, refreshed after each block.
-    p: [DMatrix<T>; 3],
-    /// Smoothed output covariances `R̄` of the three whiteners (for the error estimate).
-    out_cov: [OutputEstimate<T>; 3],
+    /// Gain-modulating circuit on the pairs frame (docs/DESIGN.md §2.9), synapses fixed.
+    gain: GainModulatingCircuit<T>,
+    /// Response matrices `P = M⁻¹` of the whiteners, refreshed after each block.
+    p: [DMatrix<T>; KINDS],
+    /// Smoothed output covariances `R̄` of the whiteners (for the error estimate).
+    out_cov: [OutputEstimate<T>; KINDS],
     /// Smoothing factor per block of the error estimate at rest.
     error_alpha: f64,
     /// Noise floor power `ε²` (in the circuit's normalised units).
     floor2: f64,
     /// State resets per whitener.
-    resets: [u64; 3],
+    resets: [u64; KINDS],
     /// Scale of the last (re-)initialisation, restored on a reset.
     init_scale: f64,
     /// `X̂ + ε²I`.
@@ -102,15 +115,16 @@ pub struct Race<T: Scalar> {
     /// n×n scratch.
     scratch_b: DMatrix<T>,
     /// Eigen-solvers for the extreme eigenvalues of `M` in snapshots, one per circuit so each
-    /// warm-starts from its own previous decomposition.
-    eig: [HermitianEigen<T>; 2],
+    /// warm-starts from its own previous decomposition (indexed by whitener; the baseline's
+    /// slot is unused, it has its own).
+    eig: [HermitianEigen<T>; KINDS],
     /// Sum of the input outer products since the baseline's last update.
     baseline_acc: DMatrix<T>,
     /// Blocks accumulated in `baseline_acc`.
     baseline_count: usize,
     /// Last computed eigenvalues of `M` per whitener, for snapshots that skip the
     /// eigendecomposition.
-    eig_cache: [Eigenvalues; 3],
+    eig_cache: [Eigenvalues; KINDS],
     /// Time span of one block in units of τ (`L·η` per block), integrated by `integrator`.
     block_time: f64,
     /// Integrates the circuits' dynamics over a block (docs/DESIGN.md §4).
@@ -119,11 +133,12 @@ pub struct Race<T: Scalar> {
     /// (docs/DESIGN.md §4.6).
     pending: Pending,
     /// The statistics `X̂ + ε²I` each circuit integrates with while its update is pending
-    /// (direct, interneuron): an update that is merged into an unfinished one averages them.
-    x_task: [DMatrix<T>; 2],
+    /// (indexed by whitener; the baseline's slot is unused): an update that is merged into an
+    /// unfinished one averages them.
+    x_task: [DMatrix<T>; KINDS],
     /// `R̂ = P X P` of each circuit for the `P` of the update's start: the integrator's first
-    /// sub-step (formed for the error estimate anyway).
-    r0: [DMatrix<T>; 2],
+    /// sub-step (formed for the error estimate anyway; the baseline's slot is unused).
+    r0: [DMatrix<T>; KINDS],
 }
 
 /// What is left of a learning update: each circuit's integration and the baseline's update.
@@ -133,13 +148,24 @@ struct Pending {
     direct: Span,
     /// The interneuron circuit's integration.
     interneuron: Span,
+    /// The gain-modulating circuit's integration.
+    gain: Span,
     /// The baseline updates on the mean of its accumulated blocks.
     baseline: bool,
 }
 
 impl Pending {
     fn idle(&self) -> bool {
-        self.direct.done() && self.interneuron.done() && !self.baseline
+        self.direct.done() && self.interneuron.done() && self.gain.done() && !self.baseline
+    }
+
+    /// The integration of one of [`CIRCUITS`].
+    fn span(&mut self, kind: WhitenerKind) -> &mut Span {
+        match kind {
+            WhitenerKind::Direct => &mut self.direct,
+            WhitenerKind::Interneuron => &mut self.interneuron,
+            _ => &mut self.gain,
+        }
     }
 }
 
@@ -154,7 +180,7 @@ pub struct RaceSettings {
     /// Time span of one block update in units of τ: the per-vector learning rate times the
     /// vectors per update (`L·η`).
     pub eta: f64,
-    /// Interneurons `k ≥ n`.
+    /// Interneurons `k ≥ n` of the interneuron circuit (the gain circuit's `k` is its frame's).
     pub interneurons: usize,
     /// Initial scale `s`.
     pub init_scale: f64,
@@ -181,11 +207,16 @@ impl<T: Scalar> Race<T> {
                 Solver::Naive,
             )?,
             baseline: ZcaBaseline::new(n, baseline_alpha(s.eta), s.floor, s.init_scale)?,
+            gain: GainModulatingCircuit::new(
+                n,
+                GainFrame::Pairs,
+                GainConfig::racing(circuit_eta(s.eta), s.init_scale),
+            )?,
             p: std::array::from_fn(|_| DMatrix::zeros(n, n)),
             out_cov: std::array::from_fn(|_| OutputEstimate::new(&DMatrix::identity(n, n))),
             error_alpha: s.error_alpha,
             floor2: s.floor * s.floor,
-            resets: [0; 3],
+            resets: [0; KINDS],
             init_scale: s.init_scale,
             x_floor: DMatrix::zeros(n, n),
             scratch_a: DMatrix::zeros(n, n),
@@ -198,7 +229,7 @@ impl<T: Scalar> Race<T> {
             }),
             baseline_acc: DMatrix::zeros(n, n),
             baseline_count: 0,
-            eig_cache: [Eigenvalues::from_slice(&vec![s.init_scale; n]); 3],
+            eig_cache: [Eigenvalues::from_slice(&vec![s.init_scale; n]); KINDS],
             block_time: s.eta,
             integrator: BlockIntegrator::new(n),
             pending: Pending::default(),
@@ -221,6 +252,8 @@ impl<T: Scalar> Race<T> {
         }
         self.direct.set_learning_rate(circuit_eta(eta))?;
         self.interneuron.set_learning_rate(circuit_eta(eta))?;
+        // Keeps η_w/η_g (the racing circuit's synapses stay as much slower as configured).
+        Circuit::set_learning_rate(&mut self.gain, circuit_eta(eta))?;
         self.block_time = eta;
         self.baseline.set_alpha(baseline_alpha(eta))
     }
@@ -237,6 +270,7 @@ impl<T: Scalar> Race<T> {
         self.direct.reinitialise(scale)?;
         self.interneuron.reinitialise(scale)?;
         self.baseline.reinitialise(scale)?;
+        self.gain.reinitialise(scale)?;
         self.init_scale = scale;
         self.refresh_responses();
         Ok(())
@@ -260,6 +294,11 @@ impl<T: Scalar> Race<T> {
     /// The baseline.
     pub fn baseline(&self) -> &ZcaBaseline<T> {
         &self.baseline
+    }
+
+    /// The gain-modulating circuit.
+    pub fn gain(&self) -> &GainModulatingCircuit<T> {
+        &self.gain
     }
 
     /// Restore learned state: the direct circuit's `M`, the interneuron circuit's `W` and the
@@ -295,6 +334,8 @@ impl<T: Scalar> Race<T> {
         self.interneuron
             .inverse_recurrent_matrix_into(&mut self.p[WhitenerKind::Interneuron.index()]);
         self.p[WhitenerKind::Baseline.index()].copy_from(self.baseline.whitening_matrix());
+        self.gain
+            .inverse_recurrent_matrix_into(&mut self.p[WhitenerKind::Gain.index()]);
         for (est, p) in self.out_cov.iter_mut().zip(&self.p) {
             est.state_moved_to(p);
         }
@@ -363,12 +404,9 @@ impl<T: Scalar> Race<T> {
             return;
         }
         let t = self.block_time;
-        for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
+        for kind in CIRCUITS {
             let idx = kind.index();
-            let span = match kind {
-                WhitenerKind::Direct => &mut self.pending.direct,
-                _ => &mut self.pending.interneuron,
-            };
+            let span = self.pending.span(kind);
             if span.done() {
                 *span = Span::new(t);
                 self.x_task[idx].copy_from(&self.x_floor);
@@ -420,7 +458,7 @@ impl<T: Scalar> Race<T> {
             self.update_baseline();
         }
         let floor = self.floor2.sqrt();
-        for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
+        for kind in CIRCUITS {
             if used >= budget {
                 return used;
             }
@@ -447,6 +485,14 @@ impl<T: Scalar> Race<T> {
                         budget - used,
                     )
                 }
+                WhitenerKind::Gain if !self.pending.gain.done() => self.integrator.gain_steps(
+                    &mut self.gain,
+                    &mut self.p[idx],
+                    &self.x_task[idx],
+                    Some(&self.r0[idx]),
+                    &mut self.pending.gain,
+                    budget - used,
+                ),
                 _ => Ok(0),
             };
             match result {
@@ -500,6 +546,10 @@ impl<T: Scalar> Race<T> {
                 self.interneuron.reinitialise(s)
             }
             WhitenerKind::Baseline => self.baseline.reinitialise(s),
+            WhitenerKind::Gain => {
+                self.pending.gain = Span::default();
+                self.gain.reinitialise(s)
+            }
         };
         let idx = kind.index();
         match kind {
@@ -508,6 +558,7 @@ impl<T: Scalar> Race<T> {
                 .interneuron
                 .inverse_recurrent_matrix_into(&mut self.p[idx]),
             WhitenerKind::Baseline => self.p[idx].copy_from(self.baseline.whitening_matrix()),
+            WhitenerKind::Gain => self.gain.inverse_recurrent_matrix_into(&mut self.p[idx]),
         }
     }
 
@@ -551,10 +602,10 @@ impl<T: Scalar> Race<T> {
                 Eigenvalues::from_slice(self.baseline.recurrent_eigenvalues())
             }
             _ => {
-                if kind == WhitenerKind::Direct {
-                    self.direct.recurrent_matrix_into(&mut self.scratch_a);
-                } else {
-                    self.interneuron.recurrent_matrix_into(&mut self.scratch_a);
+                match kind {
+                    WhitenerKind::Direct => self.direct.recurrent_matrix_into(&mut self.scratch_a),
+                    WhitenerKind::Gain => self.gain.recurrent_matrix_into(&mut self.scratch_a),
+                    _ => self.interneuron.recurrent_matrix_into(&mut self.scratch_a),
                 }
                 let eig = &mut self.eig[idx];
                 if eig.decompose_warm(&self.scratch_a).is_ok() {
