@@ -176,7 +176,8 @@ pub fn process_file(
         let kind = opts.params.selected;
         if !kind.is_circuit() {
             return Err(ProcessError::Usage(
-                "--raw runs one of the paper's circuits: use --circuit direct or interneuron"
+                "--raw runs a recurrent circuit: use --circuit direct or interneuron (the \
+                 paper's), or gain"
                     .into(),
             ));
         }

@@ -38,9 +38,9 @@ pub enum WhitenerKind {
     /// Classical reference, not a neural circuit: an exponentially weighted covariance and ZCA
     /// whitening by eigendecomposition.
     Baseline,
-    /// Interneurons with fixed (slowly plastic) synapses `W` and adaptive gains `g`,
-    /// `M = αI + W diag(g) Wᴴ` (Duong et al., ICML 2023 / NeurIPS 2023; docs/DESIGN.md §2.9).
-    /// Last in [`WhitenerKind::ALL`]: saved plugin states store the whitener as an index.
+    // Last in `ALL`: saved plugin states store the whitener as an index.
+    /// Interneurons with fixed synapses `W` and adaptive gains `g`, `M = αI + W diag(g) Wᴴ`
+    /// (Duong et al., ICML 2023; docs/DESIGN.md §2.9).
     Gain,
 }
 

@@ -480,8 +480,9 @@ impl<T: Scalar> GainModulatingCircuit<T> {
         self.refresh()
     }
 
-    /// Bookkeeping after `W` changed: `‖w_i‖²` and the column supports.
+    /// Bookkeeping after `W` changed: `‖w_i‖²`, the column supports, the block rule's factor.
     fn synapses_changed(&mut self) {
+        self.blk.invalidate();
         let (n, k) = self.w.shape();
         self.support_rows.clear();
         self.support_start.clear();

@@ -273,23 +273,25 @@ pub fn format_table(rows: &[ChangeReport], extra: Option<ExtraColumn<'_>>) -> St
     };
     let mut s = format!(
         "readaptation time (s) after each detected change and re-initialisation: error back \
-         under {DEFAULT_THRESHOLD} for {DEFAULT_HOLD_S} s\n{:>9} {:>7} {}{:>12} {:>11} {:>11}\n",
+         under {DEFAULT_THRESHOLD} for {DEFAULT_HOLD_S} s\n{:>9} {:>7} {}{:>12} {:>11} {:>11} {:>11}\n",
         "time",
         "cause",
         extra.map_or(String::new(), |(h, _)| format!("{h:>11} ")),
         "direct",
         "interneuron",
-        "baseline"
+        "baseline",
+        "gain"
     );
     for row in rows {
         s.push_str(&format!(
-            "{:>8.2}s {:>7} {}{:>12} {:>11} {:>11}\n",
+            "{:>8.2}s {:>7} {}{:>12} {:>11} {:>11} {:>11}\n",
             row.time_s,
             row.cause.name(),
             extra.map_or(String::new(), |(_, f)| format!("{:>11} ", f(row))),
             cell(row, 0),
             cell(row, 1),
             cell(row, 2),
+            cell(row, 3),
         ));
     }
     s

@@ -131,7 +131,7 @@ pub fn header(ui: &mut Ui, params: &WhiteningParams, setter: &ParamSetter) {
             }
             if ui
                 .add(button)
-                .on_hover_text("Which whitener feeds the output; all three always run")
+                .on_hover_text("Which whitener feeds the output; all four always run")
                 .clicked()
                 && !selected
             {
