@@ -172,6 +172,10 @@ pub fn process_file(
         channels: spec.channels,
         ..Default::default()
     };
+    opts.params
+        .selected
+        .check_heard(n)
+        .map_err(ProcessError::Usage)?;
     if opts.raw {
         let kind = opts.params.selected;
         if !kind.is_circuit() {

@@ -95,6 +95,23 @@ impl WhitenerKind {
         !matches!(self, WhitenerKind::Baseline)
     }
 
+    /// Whether this whitener whitens `channels` channels when heard; if not, the message says
+    /// why, for the command line (the gain-modulating circuit races on a spanning frame only up
+    /// to [`crate::circuits::RACE_SPANNING_MAX_CHANNELS`] channels, docs/DESIGN.md §2.9).
+    pub fn check_heard(self, channels: usize) -> Result<(), String> {
+        let max = crate::circuits::RACE_SPANNING_MAX_CHANNELS;
+        if self == WhitenerKind::Gain && channels > max {
+            return Err(format!(
+                "--circuit gain whitens up to {max} channels, and this input has {channels}: \
+                 above {max} the gain-modulating circuit races with one interneuron per channel \
+                 (a spanning frame's n(n+1)/2 interneurons would cost O(n⁶) per update), which \
+                 equalises the channels' levels but cannot decorrelate them; choose direct, \
+                 interneuron or baseline"
+            ));
+        }
+        Ok(())
+    }
+
     /// The whitener's colour in the editor and in every figure. Colour-blind-safe hues of the
     /// Okabe–Ito palette, chosen to read on the editor's dark background and on white figures.
     pub fn colour(self) -> Rgb {

@@ -89,6 +89,14 @@ impl GainConfig {
     }
 }
 
+/// The most channels for which the racing circuit runs on the spanning pairs frame: its block
+/// rule factorises a k×k system, `k = n(n+1)/2` (ℝ) or `n²` (ℂ), in O(k³/6) — at 16 channels
+/// (k = 136) that alone cost more than the rest of the race and made 16-channel learning fall
+/// behind its budget (docs/DESIGN.md §4.3, §4.6). Above it the racing circuit has one interneuron
+/// per channel (the identity frame, `k = n`): it equalises the channels' levels but cannot
+/// decorrelate them, and `whiten process` / `whiten live` refuse to let it be heard.
+pub const RACE_SPANNING_MAX_CHANNELS: usize = 8;
+
 /// Primary neurons whose recurrence runs through `k` interneurons with synapses `W` (n×k)
 /// and adaptive gains `g` (length k, real):
 ///
@@ -165,6 +173,18 @@ impl<T: Scalar> GainModulatingCircuit<T> {
     /// A circuit of `n` primary neurons on the frame `frame`.
     pub fn new(n: usize, frame: GainFrame, config: GainConfig) -> Result<Self, CircuitError> {
         Self::with_frame(frame.columns(n)?, config)
+    }
+
+    /// The circuit the race runs for `n` channels at per-vector rate `eta` and initial scale
+    /// `scale` ([`GainConfig::racing`]): on the pairs frame up to [`RACE_SPANNING_MAX_CHANNELS`],
+    /// on the identity frame above.
+    pub fn racing(n: usize, eta: f64, scale: f64) -> Result<Self, CircuitError> {
+        let config = GainConfig::racing(eta, scale);
+        if n <= RACE_SPANNING_MAX_CHANNELS {
+            Self::new(n, GainFrame::Pairs, config)
+        } else {
+            Self::with_frame(DMatrix::identity(n, n), config)
+        }
     }
 
     /// A circuit on a given frame `W₀` (n×k; any non-zero finite columns, not necessarily

@@ -31,7 +31,9 @@ pub use frame::{
     frame_gains, frame_spans, outer_product_gram, outer_product_rank, pairs_frame,
     random_unit_frame, spanning_frame_size, GainFrame,
 };
-pub use gain::{GainConfig, GainModulatingCircuit, GainSolver, RACE_SYNAPTIC_RATIO};
+pub use gain::{
+    GainConfig, GainModulatingCircuit, GainSolver, RACE_SPANNING_MAX_CHANNELS, RACE_SYNAPTIC_RATIO,
+};
 pub use init::{dct_rows, random_orthonormal_rows, random_unitary, InterneuronBasis};
 pub use interneuron::{InterneuronCircuit, Solver};
 pub use linalg::distance_from_identity;
@@ -148,11 +150,7 @@ pub fn build_circuit<T: Scalar>(
         WhitenerKind::Interneuron => {
             Box::new(InterneuronCircuit::new(n, k, eta, scale, basis, solver)?)
         }
-        WhitenerKind::Gain => Box::new(GainModulatingCircuit::new(
-            n,
-            GainFrame::Pairs,
-            GainConfig::racing(eta, scale),
-        )?),
+        WhitenerKind::Gain => Box::new(GainModulatingCircuit::racing(n, eta, scale)?),
         WhitenerKind::Baseline => return Err(CircuitError::NotACircuit(kind)),
     })
 }

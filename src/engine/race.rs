@@ -24,8 +24,8 @@ use super::params::MAX_CHANNELS;
 use super::stats::Eigenvalues;
 use crate::baseline::ZcaBaseline;
 use crate::circuits::{
-    matmul_into, Circuit, CircuitError, DirectCircuit, GainConfig, GainFrame,
-    GainModulatingCircuit, InterneuronBasis, InterneuronCircuit, Scalar, Solver,
+    matmul_into, Circuit, CircuitError, DirectCircuit, GainModulatingCircuit, InterneuronBasis,
+    InterneuronCircuit, Scalar, Solver,
 };
 use crate::eigen::HermitianEigen;
 use crate::whitener::WhitenerKind;
@@ -94,7 +94,8 @@ pub struct Race<T: Scalar> {
     interneuron: InterneuronCircuit<T>,
     /// Classical baseline.
     baseline: ZcaBaseline<T>,
-    /// Gain-modulating circuit on the pairs frame (docs/DESIGN.md §2.9), synapses fixed.
+    /// Gain-modulating circuit (docs/DESIGN.md §2.9), synapses fixed: the pairs frame up to
+    /// `RACE_SPANNING_MAX_CHANNELS`, one interneuron per channel above.
     gain: GainModulatingCircuit<T>,
     /// Response matrices `P = M⁻¹` of the whiteners, refreshed after each block.
     p: [DMatrix<T>; KINDS],
@@ -207,11 +208,7 @@ impl<T: Scalar> Race<T> {
                 Solver::Naive,
             )?,
             baseline: ZcaBaseline::new(n, baseline_alpha(s.eta), s.floor, s.init_scale)?,
-            gain: GainModulatingCircuit::new(
-                n,
-                GainFrame::Pairs,
-                GainConfig::racing(circuit_eta(s.eta), s.init_scale),
-            )?,
+            gain: GainModulatingCircuit::racing(n, circuit_eta(s.eta), s.init_scale)?,
             p: std::array::from_fn(|_| DMatrix::zeros(n, n)),
             out_cov: std::array::from_fn(|_| OutputEstimate::new(&DMatrix::identity(n, n))),
             error_alpha: s.error_alpha,

@@ -131,7 +131,11 @@ pub fn header(ui: &mut Ui, params: &WhiteningParams, setter: &ParamSetter) {
             }
             if ui
                 .add(button)
-                .on_hover_text("Which whitener feeds the output; all four always run")
+                .on_hover_text(
+                    "Which whitener feeds the output; all four always run. The gain-modulating \
+                     circuit whitens up to 8 channels (above, one interneuron per channel only \
+                     equalises levels)",
+                )
                 .clicked()
                 && !selected
             {
