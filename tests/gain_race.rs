@@ -54,11 +54,10 @@ fn heard_output_covariance(framing: Framing, seconds: f64) -> (DMatrix<f64>, u64
         let mut views: Vec<&mut [f32]> = bufs.iter_mut().map(|b| &mut b[..]).collect();
         engine.process(&mut views);
         if t >= from {
-            for i in 0..block {
-                for r in 0..N {
-                    for c in 0..N {
-                        cov[(r, c)] += bufs[r][i] as f64 * bufs[c][i] as f64;
-                    }
+            for (r, br) in bufs.iter().enumerate() {
+                for (c, bc) in bufs.iter().enumerate() {
+                    let dot: f64 = br.iter().zip(bc).map(|(a, b)| *a as f64 * *b as f64).sum();
+                    cov[(r, c)] += dot;
                 }
             }
             count += block;
