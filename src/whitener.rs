@@ -119,8 +119,8 @@ impl WhitenerKind {
             WhitenerKind::Direct => Rgb(230, 159, 0),
             WhitenerKind::Interneuron => Rgb(0, 140, 215),
             WhitenerKind::Baseline => Rgb(0, 158, 115),
-            // Okabe–Ito reddish purple.
-            WhitenerKind::Gain => Rgb(204, 121, 167),
+            // Okabe–Ito vermillion (its reddish purple marks the editor's detected changes).
+            WhitenerKind::Gain => Rgb(213, 94, 0),
         }
     }
 }

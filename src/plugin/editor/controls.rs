@@ -331,6 +331,7 @@ pub fn panel(
             "direct:  M ← M + η (r r⊤ − I),  r = M⁻¹x",
             "interneuron:  W ← W + η (r z⊤ − W),  z = W⊤r",
             "baseline:  ZCA of the running covariance",
+            "gain:  g ← g + η (z∘z − diag(W⊤W)),  z = W⊤r,  r = (I + W diag(g) W⊤)⁻¹x",
             "Theory (Lipshutz et al., ICLR 2023): from a start s times too large, the direct \
              circuit needs time linear in s, the interneuron circuit logarithmic in s.",
         ] {
