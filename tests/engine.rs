@@ -492,7 +492,9 @@ fn learned_state_restores_into_a_fresh_engine_and_it_starts_whitened() {
             assert!(
                 close(&g.direct_m, &w.direct_m)
                     && close(&g.interneuron_w, &w.interneuron_w)
-                    && close(&g.baseline_c, &w.baseline_c),
+                    && close(&g.baseline_c, &w.baseline_c)
+                    && close(&g.gain_g, &w.gain_g)
+                    && !w.gain_g.is_empty(),
                 "{framing:?}: restored state differs"
             );
         }

@@ -320,6 +320,22 @@ impl<T: Scalar> Race<T> {
         result
     }
 
+    /// Restore the gain circuit's gains (on its fixed frame). If they are not finite, of the
+    /// wrong count or make `M` indefinite, it is re-initialised at the current scale instead.
+    pub fn restore_gains(&mut self, g: &[f64]) -> Result<(), CircuitError> {
+        self.pending.gain = Span::default();
+        let finite = g.iter().all(|v| v.is_finite());
+        let result = match finite {
+            true => self.gain.set_gains(g),
+            false => Err(CircuitError::NotPositiveDefinite),
+        };
+        if result.is_err() {
+            self.gain.reinitialise(self.init_scale)?;
+        }
+        self.refresh_responses();
+        result
+    }
+
     /// The response matrix `P` of a whitener.
     pub fn response_matrix(&self, kind: WhitenerKind) -> &DMatrix<T> {
         &self.p[kind.index()]
