@@ -200,11 +200,16 @@ pub fn process_file_keyed(
         channels: spec.channels,
         ..Default::default()
     };
+    opts.params
+        .selected
+        .check_heard(n)
+        .map_err(ProcessError::Usage)?;
     if opts.raw {
         let kind = opts.params.selected;
         if !kind.is_circuit() {
             return Err(ProcessError::Usage(
-                "--raw runs one of the paper's circuits: use --circuit direct or interneuron"
+                "--raw runs a recurrent circuit: use --circuit direct or interneuron (the \
+                 paper's), or gain"
                     .into(),
             ));
         }

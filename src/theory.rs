@@ -34,12 +34,16 @@ pub fn interneuron_time(sigma2: f64, m0: f64, m: f64) -> f64 {
     0.25 * ((m0 * m0 - sigma2) / (m * m - sigma2)).ln()
 }
 
-/// The eigenvalue `m(τ)` of `M` along a direction with input variance `sigma2`, started at `m0`.
+/// The eigenvalue `m(τ)` of `M` along a direction with input variance `sigma2`, started at `m0`
+/// (NaN for the gain circuit, which has no per-eigenvalue law).
 pub fn eigenvalue_at(kind: WhitenerKind, sigma2: f64, m0: f64, tau: f64) -> f64 {
     let sigma = sigma2.sqrt();
     match kind {
         WhitenerKind::Interneuron => (sigma2 + (m0 * m0 - sigma2) * (-4.0 * tau).exp()).sqrt(),
         WhitenerKind::Baseline => (sigma2 + (m0 * m0 - sigma2) * (-tau).exp()).sqrt(),
+        // No per-eigenvalue law: its preconditioner Φ mixes the eigen-directions of `C`
+        // (docs/DESIGN.md §2.9).
+        WhitenerKind::Gain => f64::NAN,
         WhitenerKind::Direct => {
             if tau <= 0.0 || m0 == sigma {
                 return m0;
@@ -85,7 +89,7 @@ fn error_from(kind: WhitenerKind, spectrum: &[f64], m0: impl Fn(usize) -> f64, t
 }
 
 /// Continuous time `τ` until the whitening error first drops below `tol`, from `M₀ = s·I`.
-/// `None` if it never does (only when `tol ≤ 0`).
+/// `None` if it never does (only when `tol ≤ 0`), and for the gain circuit (no theory yet).
 pub fn convergence_time(kind: WhitenerKind, spectrum: &[f64], scale: f64, tol: f64) -> Option<f64> {
     convergence_time_from(kind, spectrum, &vec![scale; spectrum.len()], tol)
 }
@@ -100,6 +104,7 @@ pub fn convergence_time_from(
     tol: f64,
 ) -> Option<f64> {
     if tol.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+        || kind == WhitenerKind::Gain
         || spectrum.is_empty()
         || m0.len() != spectrum.len()
     {

@@ -1,6 +1,7 @@
 //! Which whitener: the one identity every part of the product uses (docs/DESIGN.md §5).
 //!
-//! The race runs the paper's two circuits and a classical baseline on the same input. Engine,
+//! The race runs the paper's two circuits, a classical baseline and the gain-modulating circuit
+//! of Duong et al. (docs/DESIGN.md §2.9) on the same input. Engine,
 //! plugin parameter, command line, stats JSON, monitor, editor, figures and the paper
 //! reproduction all name them through [`WhitenerKind`], so a whitener has one name, one label
 //! and one colour everywhere.
@@ -37,17 +38,25 @@ pub enum WhitenerKind {
     /// Classical reference, not a neural circuit: an exponentially weighted covariance and ZCA
     /// whitening by eigendecomposition.
     Baseline,
+    // Last in `ALL`: saved plugin states store the whitener as an index.
+    /// Interneurons with fixed synapses `W` and adaptive gains `g`, `M = αI + W diag(g) Wᴴ`
+    /// (Duong et al., ICML 2023; docs/DESIGN.md §2.9).
+    Gain,
 }
 
 impl WhitenerKind {
     /// Every whitener of the race, in report order (also the order of per-whitener arrays).
-    pub const ALL: [WhitenerKind; 3] = [
+    /// New whiteners are appended: saved plugin states store the choice as an index into it.
+    pub const ALL: [WhitenerKind; 4] = [
         WhitenerKind::Direct,
         WhitenerKind::Interneuron,
         WhitenerKind::Baseline,
+        WhitenerKind::Gain,
     ];
 
-    /// The paper's recurrent circuits (what `whiten reproduce` compares).
+    /// The paper's recurrent circuits (what `whiten reproduce` compares). The gain-modulating
+    /// circuit races but is not yet part of the reproduction (its initial scale and theory are
+    /// issue #14's part 3).
     pub const CIRCUITS: [WhitenerKind; 2] = [WhitenerKind::Direct, WhitenerKind::Interneuron];
 
     /// Index into per-whitener arrays ([`WhitenerKind::ALL`] order).
@@ -67,6 +76,7 @@ impl WhitenerKind {
             WhitenerKind::Direct => "direct",
             WhitenerKind::Interneuron => "interneuron",
             WhitenerKind::Baseline => "baseline",
+            WhitenerKind::Gain => "gain",
         }
     }
 
@@ -76,12 +86,30 @@ impl WhitenerKind {
             WhitenerKind::Direct => "Direct",
             WhitenerKind::Interneuron => "Interneuron",
             WhitenerKind::Baseline => "Baseline (ZCA)",
+            WhitenerKind::Gain => "Gain-modulating",
         }
     }
 
-    /// Whether this is one of the paper's recurrent circuits (as opposed to the baseline).
+    /// Whether this is a recurrent circuit (as opposed to the baseline).
     pub fn is_circuit(self) -> bool {
         !matches!(self, WhitenerKind::Baseline)
+    }
+
+    /// Whether this whitener whitens `channels` channels when heard; if not, the message says
+    /// why, for the command line (the gain-modulating circuit races on a spanning frame only up
+    /// to [`crate::circuits::RACE_SPANNING_MAX_CHANNELS`] channels, docs/DESIGN.md §2.9).
+    pub fn check_heard(self, channels: usize) -> Result<(), String> {
+        let max = crate::circuits::RACE_SPANNING_MAX_CHANNELS;
+        if self == WhitenerKind::Gain && channels > max {
+            return Err(format!(
+                "--circuit gain whitens up to {max} channels, and this input has {channels}: \
+                 above {max} the gain-modulating circuit races with one interneuron per channel \
+                 (a spanning frame's n(n+1)/2 interneurons would cost O(n⁶) per update), which \
+                 equalises the channels' levels but cannot decorrelate them; choose direct, \
+                 interneuron or baseline"
+            ));
+        }
+        Ok(())
     }
 
     /// The whitener's colour in the editor and in every figure. Colour-blind-safe hues of the
@@ -91,6 +119,8 @@ impl WhitenerKind {
             WhitenerKind::Direct => Rgb(230, 159, 0),
             WhitenerKind::Interneuron => Rgb(0, 140, 215),
             WhitenerKind::Baseline => Rgb(0, 158, 115),
+            // Okabe–Ito vermillion (its reddish purple marks the editor's detected changes).
+            WhitenerKind::Gain => Rgb(213, 94, 0),
         }
     }
 }

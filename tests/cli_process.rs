@@ -333,12 +333,12 @@ fn every_circuit_is_accepted_and_is_the_one_heard() {
     let inp = dir.path().join("in.wav");
     write_noise(&inp, s, frames, 11);
     let mut outputs = Vec::new();
-    for circuit in ["direct", "interneuron", "baseline"] {
+    for circuit in ["direct", "interneuron", "baseline", "gain"] {
         for mode in ["channels", "spectral"] {
             let what = format!("--circuit {circuit} --mode {mode}");
             let out = dir.path().join(format!("out-{circuit}-{mode}.wav"));
             let stats = dir.path().join(format!("stats-{circuit}-{mode}.jsonl"));
-            // A large initial scale so the three whiteners sound different for a while.
+            // A large initial scale so the whiteners sound different for a while.
             let o = process(&[
                 inp.as_os_str(),
                 out.as_os_str(),
@@ -414,7 +414,7 @@ fn read_stats(what: &str, path: &Path) -> BTreeMap<String, Vec<Value>> {
             .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("{what}: 'circuit' missing or not a string in {line}"));
         assert!(
-            ["direct", "interneuron", "baseline"].contains(&c),
+            ["direct", "interneuron", "baseline", "gain"].contains(&c),
             "{what}: unknown circuit in {line}"
         );
         per.entry(c.to_string()).or_default().push(v);
@@ -451,8 +451,8 @@ fn stats_are_json_lines_every_10_ms_for_each_whitener() {
         let per = read_stats(&what, &stats);
         assert_eq!(
             per.keys().collect::<Vec<_>>(),
-            ["baseline", "direct", "interneuron"],
-            "{what}: records for all three whiteners"
+            ["baseline", "direct", "gain", "interneuron"],
+            "{what}: records for all four whiteners"
         );
         let interval = (0.01 * rate as f64).round() as usize;
         let (lo, hi) = (frames / interval, (frames + latency) / interval + 1);
@@ -536,7 +536,9 @@ fn raw_mode_writes_float_and_runs_the_paper_update_per_sample() {
     let inp = dir.path().join("mono.wav");
     let x = write_noise(&inp, s, 30_000, 99);
     let (eta, scale) = (0.002f64, 4.0f64);
-    for circuit in ["direct", "interneuron"] {
+    // The gain circuit at n = 1: its pairs frame is w = 1, M = α + g, so the gain update
+    // Δg = η(z² − 1) with z = r is the direct circuit's ΔM = η(r² − 1).
+    for circuit in ["direct", "interneuron", "gain"] {
         let out = dir.path().join(format!("mono-{circuit}.wav"));
         let o = process(&[
             inp.as_os_str(),
@@ -551,14 +553,14 @@ fn raw_mode_writes_float_and_runs_the_paper_update_per_sample() {
         ]);
         assert!(o.status.success(), "--raw {circuit}: {}", stderr_of(&o));
         let (_, y) = read_wav(&out).unwrap();
-        let mut state = if circuit == "direct" {
+        let mut state = if circuit != "interneuron" {
             scale
         } else {
             scale.sqrt()
         };
         for (t, (&xt, &yt)) in x.iter().zip(&y).enumerate() {
             let xt = xt as f64;
-            let r = if circuit == "direct" {
+            let r = if circuit != "interneuron" {
                 let r = xt / state;
                 state += eta * (r * r - 1.0);
                 r

@@ -15,7 +15,12 @@ fn the_paper_scene_shows_the_effect_measured_beside_the_theory() {
         );
     }
     for row in &report.rows {
-        for kind in WhitenerKind::ALL {
+        // The gain-modulating circuit has no closed-form theory (docs/DESIGN.md §2.9).
+        assert_eq!(row.theory[WhitenerKind::Gain.index()], None);
+        for kind in WhitenerKind::ALL
+            .into_iter()
+            .filter(|k| *k != WhitenerKind::Gain)
+        {
             let (m, t) = (row.measured[kind.index()], row.theory[kind.index()]);
             let (m, t) = (m.unwrap(), t.unwrap());
             assert!(

@@ -156,7 +156,11 @@ fn known_mixtures_are_whitened_in_every_context_both_framings_both_circuits() {
     let out_db = -20.0;
     let g2 = 10f64.powf(out_db / 10.0);
     for framing in [Framing::Channels, Framing::Spectral] {
-        for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
+        for kind in [
+            WhitenerKind::Direct,
+            WhitenerKind::Interneuron,
+            WhitenerKind::Gain,
+        ] {
             let out = dir.path().join(format!("out-{framing:?}-{kind}.wav"));
             let params = EngineParams {
                 framing,
@@ -187,6 +191,7 @@ fn known_mixtures_are_whitened_in_every_context_both_framings_both_circuits() {
                 }
                 cov /= (to - from) as f64 * g2;
                 let dev = (cov.clone() - DMatrix::identity(2, 2)).abs().max();
+                eprintln!("{framing:?} {kind} context {ctx}: max |cov/g² − I| = {dev:.4}");
                 assert!(
                     dev < 0.1,
                     "{framing:?} {kind} context {ctx}: output covariance / g² = {cov}"
@@ -487,7 +492,9 @@ fn learned_state_restores_into_a_fresh_engine_and_it_starts_whitened() {
             assert!(
                 close(&g.direct_m, &w.direct_m)
                     && close(&g.interneuron_w, &w.interneuron_w)
-                    && close(&g.baseline_c, &w.baseline_c),
+                    && close(&g.baseline_c, &w.baseline_c)
+                    && close(&g.gain_g, &w.gain_g)
+                    && !w.gain_g.is_empty(),
                 "{framing:?}: restored state differs"
             );
         }
@@ -634,7 +641,7 @@ fn no_output_sample_is_ever_subnormal() {
                 engine.set_output(rng.random_range(-60.0..=0.0), wet);
             }
             if rng.random_bool(0.05) {
-                engine.select(WhitenerKind::ALL[rng.random_range(0..3)]);
+                engine.select(WhitenerKind::ALL[rng.random_range(0..WhitenerKind::ALL.len())]);
             }
             if rng.random_bool(0.05) {
                 let _ = engine.set_levels(

@@ -85,7 +85,7 @@ fn process_and_realtime_setters_do_not_allocate() {
                         engine.process_keyed(&mut bufs, &keys);
                     }
                     match round % 5 {
-                        0 => engine.select(WhitenerKind::ALL[round % 3]),
+                        0 => engine.select(WhitenerKind::ALL[round % WhitenerKind::ALL.len()]),
                         1 => engine.set_tau_ms(50.0 + round as f64).unwrap(),
                         2 => engine.set_output(-12.0, 0.7),
                         3 => engine.reinitialise(1.0 + round as f64).unwrap(),

@@ -2,11 +2,15 @@
 //! known covariance, each circuit's readaptation time as the monitor measures it — after a
 //! re-initialisation at scale `s`, or after a level step — against the continuous-time theory,
 //! computed here by integrating the per-eigenvalue ODEs of docs/DESIGN.md §2.5 (not with
-//! `src/theory.rs`).
+//! `src/theory.rs`); for the gain-modulating circuit, which has no per-eigenvalue law, by
+//! integrating its mean-field dynamics (docs/DESIGN.md §2.9) in small steps.
 
 mod support;
 
-use interneuron_whitening::circuits::{build_circuit, Circuit, InterneuronBasis, Solver};
+use interneuron_whitening::circuits::{
+    build_circuit, Circuit, GainConfig, GainFrame, GainModulatingCircuit, InterneuronBasis, Scalar,
+    Solver,
+};
 use interneuron_whitening::engine::{
     db_to_amp, Engine, EngineParams, Framing, StatsRecord, StatsSender,
 };
@@ -43,6 +47,7 @@ fn theory_s(kind: WhitenerKind, sigma2: &[f64], m0: &[f64]) -> f64 {
             WhitenerKind::Interneuron => 2.0 * (s2 / m - m),
             // Ĉ relaxes to C: d(m²)/dτ = σ² − m².
             WhitenerKind::Baseline => (s2 - m * m) / (2.0 * m),
+            WhitenerKind::Gain => unreachable!("no per-eigenvalue law: gain_theory_s"),
         }
     };
     let error = |m: &[f64]| -> f64 {
@@ -74,6 +79,58 @@ fn theory_s(kind: WhitenerKind, sigma2: &[f64], m0: &[f64]) -> f64 {
         assert!(tau < 1e4, "theory does not converge");
     }
     tau * TAU_S
+}
+
+/// The time (s) until the gain-modulating circuit's mean-field dynamics — no per-eigenvalue law
+/// exists: its preconditioner mixes the eigen-directions (docs/DESIGN.md §2.9) — bring the
+/// whitening error under the monitor's threshold, from `M₀ = U diag(m0) Uᵀ` for the input
+/// covariance `C = U diag(sigma2) Uᵀ` (`U` the test's rotation), on the pairs frame over `T`
+/// (ℝ: the channels framing; ℂ: a spectral band), gains only (the race's synapses learn 500
+/// times slower). Euler steps of `10⁻³·min(1, μ_min)` in τ, small against the stiff rates
+/// `~2n/μ`.
+fn gain_theory_s<T: Scalar>(sigma2: &[f64], m0: &[f64]) -> f64 {
+    let u = mixing(0.4)
+        * DMatrix::from_diagonal(&nalgebra::DVector::from_iterator(
+            2,
+            SPECTRUM.iter().map(|v| 1.0 / v.sqrt()),
+        ));
+    let spd = |d: &[f64]| {
+        (&u * DMatrix::from_diagonal(&nalgebra::DVector::from_column_slice(d)) * u.transpose())
+            .map(|v| T::from_real(v))
+    };
+    let c = spd(sigma2);
+    let m0_sq: Vec<f64> = m0.iter().map(|m| m * m).collect();
+    let mut circuit = GainModulatingCircuit::<T>::new(
+        2,
+        GainFrame::Pairs,
+        GainConfig {
+            eta_g: 1e-3,
+            ..GainConfig::default()
+        },
+    )
+    .unwrap();
+    let g0 = circuit.optimal_gains(&spd(&m0_sq)).unwrap();
+    circuit.set_gains(g0.as_slice()).unwrap();
+    let mut tau = 0.0;
+    while circuit.whitening_error(&c) >= DEFAULT_THRESHOLD {
+        let m = circuit.recurrent_matrix().map(|v| v.real());
+        let mu_min = m.symmetric_eigen().eigenvalues.min();
+        let h = 1e-3 * mu_min.min(1.0);
+        circuit.set_learning_rate(h).unwrap();
+        circuit.mean_field_step(&c).unwrap();
+        tau += h;
+        assert!(tau < 1e4, "the gain circuit's mean field does not converge");
+    }
+    tau * TAU_S
+}
+
+/// The theory for `kind` (s): [`theory_s`], or [`gain_theory_s`] in the framing's field.
+fn theory_for(kind: WhitenerKind, framing: Framing, sigma2: &[f64], m0: &[f64]) -> f64 {
+    match (kind, framing) {
+        (WhitenerKind::Gain, Framing::Channels) => gain_theory_s::<f64>(sigma2, m0),
+        (WhitenerKind::Gain, _) => gain_theory_s::<nalgebra::Complex<f64>>(sigma2, m0),
+        _ => theory_s(kind, sigma2, m0),
+    }
 }
 
 /// A rotated mixing `A` with `A Aᵀ = U diag(SPECTRUM) Uᵀ`.
@@ -290,7 +347,8 @@ fn readaptation(records: &[StatsRecord], kind: WhitenerKind) -> Option<f64> {
 
 /// Both framings (spectral: N = 1024 in 4 bands, each of at least 4 bins), every event, every
 /// whitener: the monitor's readaptation time within max(0.2 s, 20 %) of the continuous-time
-/// theory.
+/// theory (for the gain circuit after `s = 100` the theory, 20 s, is beyond the 14 s window:
+/// it must not have readapted within it).
 #[test]
 fn readaptation_follows_the_continuous_time_theory() {
     let layout = interneuron_whitening::framing::BandLayout::for_fft_size(1024, 4).unwrap();
@@ -312,12 +370,13 @@ fn readaptation_follows_the_continuous_time_theory() {
             }
             let (sigma2, m0) = theory_case(event);
             for kind in WhitenerKind::ALL {
-                let theory = theory_s(kind, &sigma2, &m0);
+                let theory = theory_for(kind, framing, &sigma2, &m0);
                 let got = readaptation(&records, kind);
                 let line =
                     format!("{framing} {event:?} {kind}: measured {got:?} s, theory {theory:.3} s");
                 eprintln!("{line}");
-                if !close(got, theory) {
+                let beyond = theory > AFTER_S && got.is_none();
+                if !(close(got, theory) || beyond) {
                     failures.push(line);
                 }
             }
@@ -337,6 +396,8 @@ fn per_sample_step(kind: WhitenerKind, event: Event) -> f64 {
     let m = m0.iter().cloned().fold(f64::INFINITY, f64::min);
     match kind {
         WhitenerKind::Direct => eta * s2 / (m * m * m),
+        // ΔM = η Φ(r rᴴ − I), ‖Φ(r rᴴ)‖ ≤ λ_max(Φ(I))|r|² = n|r|² on the real pairs frame.
+        WhitenerKind::Gain => 2.0 * eta * s2 / (m * m * m),
         _ => eta * s2 / (m * m),
     }
 }
@@ -349,16 +410,32 @@ fn per_sample_step(kind: WhitenerKind, event: Event) -> f64 {
 /// its target by an amount that depends on the first few samples — the per-sample algorithm is
 /// no longer the dynamics of the theory, and the engine, which integrates those dynamics, must
 /// be at least as close to the theory as it is.
+///
+/// The gain-modulating circuit's per-sample steps are bounded from below (`Δg ≥ −η‖w‖²`) and it
+/// does not throw `M` past its target the way the direct circuit does: where its first steps
+/// are large (after `s ≤ 0.1` or a rise in level) the per-sample algorithm follows the mean-field
+/// dynamics closely, and "at least as close as per sample" would compare the two instruments'
+/// lags (the engine's error estimate trails by 0.03–0.12 s, docs/DESIGN.md §4.4) instead of the
+/// dynamics; there the engine must be within max(0.2 s, 20 %) of the mean-field theory, the
+/// criterion of the theory test. (The window is too short for its `s = 100`, 20 s.)
 #[test]
 fn block_learning_readapts_like_the_per_sample_algorithm() {
     let mut failures = Vec::new();
     for event in EVENTS {
         let records = engine_records(Framing::Channels, event, 4);
         let (sigma2, m0) = theory_case(event);
-        for kind in WhitenerKind::CIRCUITS {
+        for kind in WhitenerKind::CIRCUITS
+            .into_iter()
+            .chain([WhitenerKind::Gain])
+        {
+            if let (WhitenerKind::Gain, Event::Reinit(s)) = (kind, event) {
+                if s > 10.0 {
+                    continue;
+                }
+            }
             let engine = readaptation(&records, kind);
             let per_sample = readaptation(&per_sample_records(kind, event), kind);
-            let theory = theory_s(kind, &sigma2, &m0);
+            let theory = theory_for(kind, Framing::Channels, &sigma2, &m0);
             let step = per_sample_step(kind, event);
             let line = format!(
                 "{event:?} {kind}: engine {engine:?} s, per sample {per_sample:?} s (first steps \
@@ -367,6 +444,7 @@ fn block_learning_readapts_like_the_per_sample_algorithm() {
             eprintln!("{line}");
             let ok = match (engine, per_sample) {
                 (Some(_), Some(p)) if step <= 0.1 => close(engine, p),
+                (Some(_), Some(_)) if kind == WhitenerKind::Gain => close(engine, theory),
                 (Some(e), Some(p)) => (e - theory).abs() <= (p - theory).abs() + 0.05,
                 _ => false,
             };
@@ -399,7 +477,7 @@ fn report() {
             let mut line = format!("{framing:8} {event:14?}");
             for kind in WhitenerKind::ALL {
                 let (sigma2, m0) = theory_case(event);
-                let theory = theory_s(kind, &sigma2, &m0);
+                let theory = theory_for(kind, framing, &sigma2, &m0);
                 let measured = readaptation_time(
                     &records,
                     kind,

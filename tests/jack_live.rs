@@ -344,7 +344,7 @@ fn whiten_live_over_jack_prints_the_race_and_whitens() {
     eprintln!("{stdout}{stderr}");
 
     // One line per second per circuit: "   1.0 s  interneuron*  level -20.3 dBFS  error 0.084".
-    for name in ["direct", "interneuron*", "baseline"] {
+    for name in ["direct", "interneuron*", "baseline", "gain"] {
         let lines: Vec<Vec<&str>> = stdout
             .lines()
             .map(|l| l.split_whitespace().collect::<Vec<_>>())

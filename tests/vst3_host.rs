@@ -322,7 +322,7 @@ fn factory_scenario() {
         "exactly one parameter, Bypass, is the host's bypass: {bypass:?}"
     );
     let circuit = plugin.param("Circuit");
-    assert_eq!(circuit.steps, 2, "three circuits");
+    assert_eq!(circuit.steps, 3, "four whiteners");
     assert_eq!(
         plugin.value_text(circuit.id, circuit.default),
         "Interneuron"
@@ -331,6 +331,8 @@ fn factory_scenario() {
     let (_, baseline) = plugin.text_value("Circuit", "Baseline (ZCA)");
     assert_eq!(plugin.value_text(circuit.id, direct), "Direct");
     assert_eq!(plugin.value_text(circuit.id, baseline), "Baseline (ZCA)");
+    let (_, gain) = plugin.text_value("Circuit", "Gain-modulating");
+    assert_eq!(plugin.value_text(circuit.id, gain), "Gain-modulating");
     let mix = plugin.param("Dry/wet");
     assert!((mix.default - 1.0).abs() < 1e-9, "fully wet by default");
     // SAFETY: plain VST3 calls.

@@ -2,9 +2,12 @@
 //! (docs/DESIGN.md §2.9; Duong, Lipshutz, Heeger, Chklovskii & Simoncelli, ICML 2023, and the
 //! slow synaptic plasticity of Duong, Simoncelli, Chklovskii & Lipshutz, NeurIPS 2023).
 
+mod block;
+
 use super::frame::{frame_gains, GainFrame};
 use super::linalg::{mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
-use super::{check_eta, check_scale, check_square, matmul_into, CircuitError, Scalar};
+use super::{check_eta, check_scale, check_square, matmul_into, Circuit, CircuitError, Scalar};
+use crate::whitener::WhitenerKind;
 use nalgebra::{DMatrix, DVector, DVectorView};
 
 /// How the recurrent matrix `M = αI + W diag(g) Wᴴ` is re-formed after each update. Both
@@ -60,6 +63,40 @@ impl Default for GainConfig {
     }
 }
 
+/// The synapses' learning rate relative to the gains' wherever the gain circuit races (engine,
+/// `whiten process --raw`) if its plasticity is switched on: `η_w = η_g / 500`, the ratio of
+/// the returning-contexts test of docs/DESIGN.md §2.9 (`η_g = 0.05`, `η_w = 10⁻⁴`), under which
+/// `W` learns what contexts share instead of re-fitting each one.
+pub const RACE_SYNAPTIC_RATIO: f64 = 1.0 / 500.0;
+
+impl GainConfig {
+    /// The configuration of the racing circuit: ICML's leak `α = 1`, gains learning at the
+    /// race's per-vector rate `η`, the sparse solver, initial scale `s`, and **no** slow
+    /// plasticity (its rate set to [`RACE_SYNAPTIC_RATIO`] for when it is switched on). In the
+    /// race the synapses' decay term `−W diag(g)` collapses `W` after a re-initialisation at a
+    /// large scale, where every gain is about `s − α`: `W` shrinks as `e^{−ρ(s−α)τ}` while the
+    /// gains descend, which at `s = 100` left a spectral band non-positive-definite
+    /// (docs/DESIGN.md §4.3).
+    pub fn racing(eta: f64, scale: f64) -> Self {
+        Self {
+            alpha: 1.0,
+            eta_g: eta,
+            eta_w: eta * RACE_SYNAPTIC_RATIO,
+            plastic: false,
+            scale,
+            solver: GainSolver::Sparse,
+        }
+    }
+}
+
+/// The most channels for which the racing circuit runs on the spanning pairs frame: its block
+/// rule factorises a k×k system, `k = n(n+1)/2` (ℝ) or `n²` (ℂ), in O(k³/6) — at 16 channels
+/// (k = 136) that alone cost more than the rest of the race and made 16-channel learning fall
+/// behind its budget (docs/DESIGN.md §4.3, §4.6). Above it the racing circuit has one interneuron
+/// per channel (the identity frame, `k = n`): it equalises the channels' levels but cannot
+/// decorrelate them, and `whiten process` / `whiten live` refuse to let it be heard.
+pub const RACE_SPANNING_MAX_CHANNELS: usize = 8;
+
 /// Primary neurons whose recurrence runs through `k` interneurons with synapses `W` (n×k)
 /// and adaptive gains `g` (length k, real):
 ///
@@ -73,9 +110,9 @@ impl Default for GainConfig {
 /// `r rᴴ` by `M⁻¹CM⁻¹`. Both use the state before the step (response, `z`, `n`, `diag(WᴴW)`
 /// and `diag(g)` are all evaluated before anything changes).
 ///
-/// This circuit does not implement [`super::Circuit`] yet: that trait's `kind()` returns a
-/// `WhitenerKind`, which has no variant for it until it is wired into the engine. Its inherent
-/// methods carry the trait's names and signatures so that the impl will only forward.
+/// It races as [`WhitenerKind::Gain`]; [`super::Circuit`] forwards to the inherent methods of
+/// the same names. The engine integrates it over a block with [`Self::block_substep`]
+/// (docs/DESIGN.md §4.3).
 #[derive(Clone, Debug)]
 pub struct GainModulatingCircuit<T: Scalar> {
     /// Leak `α` of `M = αI + W G Wᴴ`.
@@ -128,12 +165,26 @@ pub struct GainModulatingCircuit<T: Scalar> {
     scratch_a: DMatrix<T>,
     /// A second n×n scratch buffer (holds `R̂` during a block or mean-field step).
     scratch_b: DMatrix<T>,
+    /// Scratch of the engine's block rule ([`Self::block_substep`]).
+    blk: block::BlockScratch<T>,
 }
 
 impl<T: Scalar> GainModulatingCircuit<T> {
     /// A circuit of `n` primary neurons on the frame `frame`.
     pub fn new(n: usize, frame: GainFrame, config: GainConfig) -> Result<Self, CircuitError> {
         Self::with_frame(frame.columns(n)?, config)
+    }
+
+    /// The circuit the race runs for `n` channels at per-vector rate `eta` and initial scale
+    /// `scale` ([`GainConfig::racing`]): on the pairs frame up to [`RACE_SPANNING_MAX_CHANNELS`],
+    /// on the identity frame above.
+    pub fn racing(n: usize, eta: f64, scale: f64) -> Result<Self, CircuitError> {
+        let config = GainConfig::racing(eta, scale);
+        if n <= RACE_SPANNING_MAX_CHANNELS {
+            Self::new(n, GainFrame::Pairs, config)
+        } else {
+            Self::with_frame(DMatrix::identity(n, n), config)
+        }
     }
 
     /// A circuit on a given frame `W₀` (n×k; any non-zero finite columns, not necessarily
@@ -185,6 +236,7 @@ impl<T: Scalar> GainModulatingCircuit<T> {
             rw: DMatrix::zeros(n, k),
             scratch_a: DMatrix::zeros(n, n),
             scratch_b: DMatrix::zeros(n, n),
+            blk: block::BlockScratch::new(n, k),
         };
         c.reinitialise(config.scale)?;
         Ok(c)
@@ -448,8 +500,9 @@ impl<T: Scalar> GainModulatingCircuit<T> {
         self.refresh()
     }
 
-    /// Bookkeeping after `W` changed: `‖w_i‖²` and the column supports.
+    /// Bookkeeping after `W` changed: `‖w_i‖²`, the column supports, the block rule's factor.
     fn synapses_changed(&mut self) {
+        self.blk.invalidate();
         let (n, k) = self.w.shape();
         self.support_rows.clear();
         self.support_start.clear();
@@ -515,5 +568,65 @@ impl<T: Scalar> GainModulatingCircuit<T> {
             self.chol.inverse_into(&mut self.m_inv);
             self.inverse_stale = false;
         }
+    }
+}
+
+impl<T: Scalar> Circuit<T> for GainModulatingCircuit<T> {
+    fn kind(&self) -> WhitenerKind {
+        WhitenerKind::Gain
+    }
+
+    fn dim(&self) -> usize {
+        GainModulatingCircuit::dim(self)
+    }
+
+    fn learning_rate(&self) -> f64 {
+        GainModulatingCircuit::learning_rate(self)
+    }
+
+    /// Changes `η_g` and `η_w` together, keeping their ratio (the synapses stay as much slower
+    /// than the gains as they were configured).
+    fn set_learning_rate(&mut self, eta: f64) -> Result<(), CircuitError> {
+        let ratio = self.eta_w / self.eta_g;
+        let eta_w = check_eta(eta * ratio)?;
+        GainModulatingCircuit::set_learning_rate(self, eta)?;
+        self.eta_w = eta_w;
+        Ok(())
+    }
+
+    fn init_scale(&self) -> f64 {
+        GainModulatingCircuit::init_scale(self)
+    }
+
+    fn reinitialise(&mut self, scale: f64) -> Result<(), CircuitError> {
+        GainModulatingCircuit::reinitialise(self, scale)
+    }
+
+    fn respond(&self, x: &[T], r: &mut [T]) {
+        GainModulatingCircuit::respond(self, x, r)
+    }
+
+    fn step(&mut self, x: &[T], r: &mut [T]) -> Result<(), CircuitError> {
+        GainModulatingCircuit::step(self, x, r)
+    }
+
+    fn step_outer(&mut self, r_outer_mean: &DMatrix<T>) -> Result<(), CircuitError> {
+        GainModulatingCircuit::step_outer(self, r_outer_mean)
+    }
+
+    fn mean_field_step(&mut self, c: &DMatrix<T>) -> Result<(), CircuitError> {
+        GainModulatingCircuit::mean_field_step(self, c)
+    }
+
+    fn recurrent_matrix_into(&self, out: &mut DMatrix<T>) {
+        GainModulatingCircuit::recurrent_matrix_into(self, out)
+    }
+
+    fn inverse_recurrent_matrix_into(&mut self, out: &mut DMatrix<T>) {
+        GainModulatingCircuit::inverse_recurrent_matrix_into(self, out)
+    }
+
+    fn whitening_error(&mut self, c: &DMatrix<T>) -> f64 {
+        GainModulatingCircuit::whitening_error(self, c)
     }
 }

@@ -31,7 +31,9 @@ pub use frame::{
     frame_gains, frame_spans, outer_product_gram, outer_product_rank, pairs_frame,
     random_unit_frame, spanning_frame_size, GainFrame,
 };
-pub use gain::{GainConfig, GainModulatingCircuit, GainSolver};
+pub use gain::{
+    GainConfig, GainModulatingCircuit, GainSolver, RACE_SPANNING_MAX_CHANNELS, RACE_SYNAPTIC_RATIO,
+};
 pub use init::{dct_rows, random_orthonormal_rows, random_unitary, InterneuronBasis};
 pub use interneuron::{InterneuronCircuit, Solver};
 pub use linalg::distance_from_identity;
@@ -126,13 +128,14 @@ pub enum CircuitError {
     InvalidFrame(String),
     /// A circuit was asked for by the name of a whitener that is not one of the paper's
     /// recurrent circuits (the baseline).
-    #[error("{0} is not one of the paper's circuits: use direct or interneuron")]
+    #[error("{0} is not one of the paper's circuits: use direct, interneuron or gain")]
     NotACircuit(WhitenerKind),
 }
 
 /// Build the recurrent circuit `kind` with `n` primary neurons (and `k ≥ n` interneurons for
-/// the interneuron circuit), learning rate η and initial scale `s` (docs/DESIGN.md §2). The
-/// baseline is not a circuit: [`CircuitError::NotACircuit`].
+/// the interneuron circuit; the gain circuit's `k` is its pairs frame's), learning rate η and
+/// initial scale `s` (docs/DESIGN.md §2). The baseline is not a circuit:
+/// [`CircuitError::NotACircuit`].
 pub fn build_circuit<T: Scalar>(
     kind: WhitenerKind,
     n: usize,
@@ -147,6 +150,7 @@ pub fn build_circuit<T: Scalar>(
         WhitenerKind::Interneuron => {
             Box::new(InterneuronCircuit::new(n, k, eta, scale, basis, solver)?)
         }
+        WhitenerKind::Gain => Box::new(GainModulatingCircuit::racing(n, eta, scale)?),
         WhitenerKind::Baseline => return Err(CircuitError::NotACircuit(kind)),
     })
 }

@@ -66,9 +66,9 @@ pub struct PaperRow {
     /// The level before and after (dB relative to the reference).
     pub level_db: (f64, f64),
     /// Measured readaptation time per whitener (`None`: not detected or not readapted).
-    pub measured: [Option<f64>; 3],
+    pub measured: [Option<f64>; WhitenerKind::ALL.len()],
     /// Continuous-time theory per whitener (s).
-    pub theory: [Option<f64>; 3],
+    pub theory: [Option<f64>; WhitenerKind::ALL.len()],
 }
 
 /// What the paper scene wrote and measured.
@@ -232,7 +232,7 @@ fn table(stats: &[StatsRecord], params: &EngineParams) -> Vec<PaperRow> {
                 time_s,
                 event,
                 level_db: (before, after),
-                measured: row.map_or([None; 3], |r| r.readaptation_s),
+                measured: row.map_or([None; WhitenerKind::ALL.len()], |r| r.readaptation_s),
                 theory,
             }
         })
@@ -243,8 +243,8 @@ fn table(stats: &[StatsRecord], params: &EngineParams) -> Vec<PaperRow> {
 pub fn format_table(report: &PaperReport) -> String {
     let mut s = format!(
         "the paper's effect in audio (τ = {TAU_MS} ms, reference {REFERENCE_DB} dBFS): \
-         readaptation time (s), measured / continuous-time theory\n{:>7}  {:<34} {:>15} {:>15} {:>15}\n",
-        "time", "event", "direct", "interneuron", "baseline"
+         readaptation time (s), measured / continuous-time theory\n{:>7}  {:<34} {:>15} {:>15} {:>15} {:>15}\n",
+        "time", "event", "direct", "interneuron", "baseline", "gain"
     );
     let cell = |m: Option<f64>, t: Option<f64>| {
         let m = m.map_or("—".to_string(), |v| format!("{v:.2}"));
@@ -260,11 +260,12 @@ pub fn format_table(report: &PaperReport) -> String {
             ),
         };
         s.push_str(&format!(
-            "{:>6.1}s  {what:<34} {:>15} {:>15} {:>15}\n",
+            "{:>6.1}s  {what:<34} {:>15} {:>15} {:>15} {:>15}\n",
             row.time_s,
             cell(row.measured[0], row.theory[0]),
             cell(row.measured[1], row.theory[1]),
             cell(row.measured[2], row.theory[2]),
+            cell(row.measured[3], row.theory[3]),
         ));
     }
     if let Some(r) = report

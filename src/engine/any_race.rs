@@ -84,6 +84,8 @@ impl<T: Scalar> AnyRace for Race<T> {
         push_matrix(self.direct().m(), &mut out.direct_m);
         push_matrix(self.interneuron().w(), &mut out.interneuron_w);
         push_matrix(self.baseline().covariance(), &mut out.baseline_c);
+        out.gain_g.clear();
+        out.gain_g.extend_from_slice(self.gain().gains());
     }
 
     fn restore_state(&mut self, state: &RaceState) -> Result<(), EngineError> {
@@ -92,6 +94,9 @@ impl<T: Scalar> AnyRace for Race<T> {
         let w = read_matrix::<T>(&state.interneuron_w, n, k)?;
         let c = read_matrix::<T>(&state.baseline_c, n, n)?;
         self.restore(&m, &w, &c)?;
+        if !state.gain_g.is_empty() {
+            self.restore_gains(&state.gain_g)?;
+        }
         Ok(())
     }
 }

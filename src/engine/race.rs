@@ -1,5 +1,6 @@
-//! The race (docs/DESIGN.md §5): the direct circuit, the interneuron circuit and the classical
-//! baseline learn from the same input statistics; any of them can feed the output.
+//! The race (docs/DESIGN.md §5): the direct circuit, the interneuron circuit, the classical
+//! baseline and the gain-modulating circuit learn from the same input statistics; any of them
+//! can feed the output.
 //!
 //! Learning is done once per block of `L` input vectors with the averaged outer product
 //! (docs/DESIGN.md §4). Within a block every whitener's response matrix `P = M⁻¹` is
@@ -23,8 +24,8 @@ use super::params::MAX_CHANNELS;
 use super::stats::Eigenvalues;
 use crate::baseline::ZcaBaseline;
 use crate::circuits::{
-    matmul_into, Circuit, CircuitError, DirectCircuit, InterneuronBasis, InterneuronCircuit,
-    Scalar, Solver,
+    matmul_into, Circuit, CircuitError, DirectCircuit, GainModulatingCircuit, InterneuronBasis,
+    InterneuronCircuit, Scalar, Solver,
 };
 use crate::eigen::HermitianEigen;
 use crate::whitener::WhitenerKind;
@@ -58,6 +59,16 @@ fn circuit_eta(t: f64) -> f64 {
     t.min(0.5)
 }
 
+/// Whiteners in a race: the length of every per-whitener array.
+const KINDS: usize = WhitenerKind::ALL.len();
+
+/// The race's circuits, whose dynamics the block integrator carries out (docs/DESIGN.md §4.3).
+const CIRCUITS: [WhitenerKind; 3] = [
+    WhitenerKind::Direct,
+    WhitenerKind::Interneuron,
+    WhitenerKind::Gain,
+];
+
 /// Per-whitener numbers the stats record reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct WhitenerSnapshot {
@@ -74,7 +85,7 @@ pub struct WhitenerSnapshot {
     pub resets: u64,
 }
 
-/// The three whiteners of one input space of dimension `n`, with every buffer they need.
+/// The whiteners of one input space of dimension `n`, with every buffer they need.
 #[derive(Debug)]
 pub struct Race<T: Scalar> {
     /// Direct circuit.
@@ -83,16 +94,19 @@ pub struct Race<T: Scalar> {
     interneuron: InterneuronCircuit<T>,
     /// Classical baseline.
     baseline: ZcaBaseline<T>,
-    /// Response matrices `P = M⁻¹` of the three whiteners, refreshed after each block.
-    p: [DMatrix<T>; 3],
-    /// Smoothed output covariances `R̄` of the three whiteners (for the error estimate).
-    out_cov: [OutputEstimate<T>; 3],
+    /// Gain-modulating circuit (docs/DESIGN.md §2.9), synapses fixed: the pairs frame up to
+    /// `RACE_SPANNING_MAX_CHANNELS`, one interneuron per channel above.
+    gain: GainModulatingCircuit<T>,
+    /// Response matrices `P = M⁻¹` of the whiteners, refreshed after each block.
+    p: [DMatrix<T>; KINDS],
+    /// Smoothed output covariances `R̄` of the whiteners (for the error estimate).
+    out_cov: [OutputEstimate<T>; KINDS],
     /// Smoothing factor per block of the error estimate at rest.
     error_alpha: f64,
     /// Noise floor power `ε²` (in the circuit's normalised units).
     floor2: f64,
     /// State resets per whitener.
-    resets: [u64; 3],
+    resets: [u64; KINDS],
     /// Scale of the last (re-)initialisation, restored on a reset.
     init_scale: f64,
     /// `X̂ + ε²I`.
@@ -102,15 +116,16 @@ pub struct Race<T: Scalar> {
     /// n×n scratch.
     scratch_b: DMatrix<T>,
     /// Eigen-solvers for the extreme eigenvalues of `M` in snapshots, one per circuit so each
-    /// warm-starts from its own previous decomposition.
-    eig: [HermitianEigen<T>; 2],
+    /// warm-starts from its own previous decomposition (indexed by whitener; the baseline's
+    /// slot is unused, it has its own).
+    eig: [HermitianEigen<T>; KINDS],
     /// Sum of the input outer products since the baseline's last update.
     baseline_acc: DMatrix<T>,
     /// Blocks accumulated in `baseline_acc`.
     baseline_count: usize,
     /// Last computed eigenvalues of `M` per whitener, for snapshots that skip the
     /// eigendecomposition.
-    eig_cache: [Eigenvalues; 3],
+    eig_cache: [Eigenvalues; KINDS],
     /// Time span of one block in units of τ (`L·η` per block), integrated by `integrator`.
     block_time: f64,
     /// Integrates the circuits' dynamics over a block (docs/DESIGN.md §4).
@@ -119,11 +134,12 @@ pub struct Race<T: Scalar> {
     /// (docs/DESIGN.md §4.6).
     pending: Pending,
     /// The statistics `X̂ + ε²I` each circuit integrates with while its update is pending
-    /// (direct, interneuron): an update that is merged into an unfinished one averages them.
-    x_task: [DMatrix<T>; 2],
+    /// (indexed by whitener; the baseline's slot is unused): an update that is merged into an
+    /// unfinished one averages them.
+    x_task: [DMatrix<T>; KINDS],
     /// `R̂ = P X P` of each circuit for the `P` of the update's start: the integrator's first
-    /// sub-step (formed for the error estimate anyway).
-    r0: [DMatrix<T>; 2],
+    /// sub-step (formed for the error estimate anyway; the baseline's slot is unused).
+    r0: [DMatrix<T>; KINDS],
     /// Counts the changes of the response matrices that listeners of the settled state care
     /// about: a completed learning update, a reset, a re-initialisation or restore. Shaped
     /// copies of `P` (docs/DESIGN.md §3.7) are remade when it moves.
@@ -137,13 +153,24 @@ struct Pending {
     direct: Span,
     /// The interneuron circuit's integration.
     interneuron: Span,
+    /// The gain-modulating circuit's integration.
+    gain: Span,
     /// The baseline updates on the mean of its accumulated blocks.
     baseline: bool,
 }
 
 impl Pending {
     fn idle(&self) -> bool {
-        self.direct.done() && self.interneuron.done() && !self.baseline
+        self.direct.done() && self.interneuron.done() && self.gain.done() && !self.baseline
+    }
+
+    /// The integration of one of [`CIRCUITS`].
+    fn span(&mut self, kind: WhitenerKind) -> &mut Span {
+        match kind {
+            WhitenerKind::Direct => &mut self.direct,
+            WhitenerKind::Interneuron => &mut self.interneuron,
+            _ => &mut self.gain,
+        }
     }
 }
 
@@ -158,7 +185,7 @@ pub struct RaceSettings {
     /// Time span of one block update in units of τ: the per-vector learning rate times the
     /// vectors per update (`L·η`).
     pub eta: f64,
-    /// Interneurons `k ≥ n`.
+    /// Interneurons `k ≥ n` of the interneuron circuit (the gain circuit's `k` is its frame's).
     pub interneurons: usize,
     /// Initial scale `s`.
     pub init_scale: f64,
@@ -185,11 +212,12 @@ impl<T: Scalar> Race<T> {
                 Solver::Naive,
             )?,
             baseline: ZcaBaseline::new(n, baseline_alpha(s.eta), s.floor, s.init_scale)?,
+            gain: GainModulatingCircuit::racing(n, circuit_eta(s.eta), s.init_scale)?,
             p: std::array::from_fn(|_| DMatrix::zeros(n, n)),
             out_cov: std::array::from_fn(|_| OutputEstimate::new(&DMatrix::identity(n, n))),
             error_alpha: s.error_alpha,
             floor2: s.floor * s.floor,
-            resets: [0; 3],
+            resets: [0; KINDS],
             init_scale: s.init_scale,
             x_floor: DMatrix::zeros(n, n),
             scratch_a: DMatrix::zeros(n, n),
@@ -202,7 +230,7 @@ impl<T: Scalar> Race<T> {
             }),
             baseline_acc: DMatrix::zeros(n, n),
             baseline_count: 0,
-            eig_cache: [Eigenvalues::from_slice(&vec![s.init_scale; n]); 3],
+            eig_cache: [Eigenvalues::from_slice(&vec![s.init_scale; n]); KINDS],
             block_time: s.eta,
             integrator: BlockIntegrator::new(n),
             pending: Pending::default(),
@@ -226,6 +254,8 @@ impl<T: Scalar> Race<T> {
         }
         self.direct.set_learning_rate(circuit_eta(eta))?;
         self.interneuron.set_learning_rate(circuit_eta(eta))?;
+        // Keeps η_w/η_g (the racing circuit's synapses stay as much slower as configured).
+        Circuit::set_learning_rate(&mut self.gain, circuit_eta(eta))?;
         self.block_time = eta;
         self.baseline.set_alpha(baseline_alpha(eta))
     }
@@ -242,6 +272,7 @@ impl<T: Scalar> Race<T> {
         self.direct.reinitialise(scale)?;
         self.interneuron.reinitialise(scale)?;
         self.baseline.reinitialise(scale)?;
+        self.gain.reinitialise(scale)?;
         self.init_scale = scale;
         self.refresh_responses();
         Ok(())
@@ -267,6 +298,11 @@ impl<T: Scalar> Race<T> {
         &self.baseline
     }
 
+    /// The gain-modulating circuit.
+    pub fn gain(&self) -> &GainModulatingCircuit<T> {
+        &self.gain
+    }
+
     /// Restore learned state: the direct circuit's `M`, the interneuron circuit's `W` and the
     /// baseline's `Ĉ`. On an error every whitener is re-initialised at the current scale (a
     /// half-restored race would race from different starting points).
@@ -284,6 +320,22 @@ impl<T: Scalar> Race<T> {
             .and_then(|_| self.baseline.set_covariance(c));
         if result.is_err() {
             self.reinitialise(self.init_scale)?;
+        }
+        self.refresh_responses();
+        result
+    }
+
+    /// Restore the gain circuit's gains (on its fixed frame). If they are not finite, of the
+    /// wrong count or make `M` indefinite, it is re-initialised at the current scale instead.
+    pub fn restore_gains(&mut self, g: &[f64]) -> Result<(), CircuitError> {
+        self.pending.gain = Span::default();
+        let finite = g.iter().all(|v| v.is_finite());
+        let result = match finite {
+            true => self.gain.set_gains(g),
+            false => Err(CircuitError::NotPositiveDefinite),
+        };
+        if result.is_err() {
+            self.gain.reinitialise(self.init_scale)?;
         }
         self.refresh_responses();
         result
@@ -308,6 +360,8 @@ impl<T: Scalar> Race<T> {
         self.interneuron
             .inverse_recurrent_matrix_into(&mut self.p[WhitenerKind::Interneuron.index()]);
         self.p[WhitenerKind::Baseline.index()].copy_from(self.baseline.whitening_matrix());
+        self.gain
+            .inverse_recurrent_matrix_into(&mut self.p[WhitenerKind::Gain.index()]);
         for (est, p) in self.out_cov.iter_mut().zip(&self.p) {
             est.state_moved_to(p);
         }
@@ -376,12 +430,9 @@ impl<T: Scalar> Race<T> {
             return;
         }
         let t = self.block_time;
-        for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
+        for kind in CIRCUITS {
             let idx = kind.index();
-            let span = match kind {
-                WhitenerKind::Direct => &mut self.pending.direct,
-                _ => &mut self.pending.interneuron,
-            };
+            let span = self.pending.span(kind);
             if span.done() {
                 *span = Span::new(t);
                 self.x_task[idx].copy_from(&self.x_floor);
@@ -433,7 +484,7 @@ impl<T: Scalar> Race<T> {
             self.update_baseline();
         }
         let floor = self.floor2.sqrt();
-        for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
+        for kind in CIRCUITS {
             if used >= budget {
                 return used;
             }
@@ -460,6 +511,14 @@ impl<T: Scalar> Race<T> {
                         budget - used,
                     )
                 }
+                WhitenerKind::Gain if !self.pending.gain.done() => self.integrator.gain_steps(
+                    &mut self.gain,
+                    &mut self.p[idx],
+                    &self.x_task[idx],
+                    Some(&self.r0[idx]),
+                    &mut self.pending.gain,
+                    budget - used,
+                ),
                 _ => Ok(0),
             };
             match result {
@@ -515,6 +574,10 @@ impl<T: Scalar> Race<T> {
                 self.interneuron.reinitialise(s)
             }
             WhitenerKind::Baseline => self.baseline.reinitialise(s),
+            WhitenerKind::Gain => {
+                self.pending.gain = Span::default();
+                self.gain.reinitialise(s)
+            }
         };
         let idx = kind.index();
         match kind {
@@ -523,6 +586,7 @@ impl<T: Scalar> Race<T> {
                 .interneuron
                 .inverse_recurrent_matrix_into(&mut self.p[idx]),
             WhitenerKind::Baseline => self.p[idx].copy_from(self.baseline.whitening_matrix()),
+            WhitenerKind::Gain => self.gain.inverse_recurrent_matrix_into(&mut self.p[idx]),
         }
     }
 
@@ -566,10 +630,10 @@ impl<T: Scalar> Race<T> {
                 Eigenvalues::from_slice(self.baseline.recurrent_eigenvalues())
             }
             _ => {
-                if kind == WhitenerKind::Direct {
-                    self.direct.recurrent_matrix_into(&mut self.scratch_a);
-                } else {
-                    self.interneuron.recurrent_matrix_into(&mut self.scratch_a);
+                match kind {
+                    WhitenerKind::Direct => self.direct.recurrent_matrix_into(&mut self.scratch_a),
+                    WhitenerKind::Gain => self.gain.recurrent_matrix_into(&mut self.scratch_a),
+                    _ => self.interneuron.recurrent_matrix_into(&mut self.scratch_a),
                 }
                 let eig = &mut self.eig[idx];
                 if eig.decompose_warm(&self.scratch_a).is_ok() {
@@ -596,151 +660,4 @@ impl<T: Scalar> Race<T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
-    use rand_distr::StandardNormal;
-
-    const N: usize = 5;
-
-    fn settings() -> RaceSettings {
-        RaceSettings {
-            eta: 0.05,
-            interneurons: N,
-            init_scale: 1.0,
-            floor: 1e-3,
-            error_alpha: 0.1,
-        }
-    }
-
-    /// Mean outer products of `blocks` blocks of 64 vectors, mixed by a random matrix that
-    /// changes (and changes level by up to ±30 dB) every 40 blocks.
-    fn blocks(blocks: usize, seed: u64) -> Vec<DMatrix<f64>> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut mix = DMatrix::<f64>::identity(N, N);
-        (0..blocks)
-            .map(|b| {
-                if b % 40 == 0 {
-                    let g = 10f64.powf(rng.random_range(-1.5..1.5));
-                    mix = DMatrix::from_fn(N, N, |_, _| g * rng.sample::<f64, _>(StandardNormal));
-                }
-                let mut x = DMatrix::zeros(N, N);
-                for _ in 0..64 {
-                    let w = DMatrix::from_fn(N, 1, |_, _| rng.sample::<f64, _>(StandardNormal));
-                    let v = &mix * w;
-                    x += &v * v.transpose() / 64.0;
-                }
-                x
-            })
-            .collect()
-    }
-
-    fn state(race: &Race<f64>) -> (DMatrix<f64>, DMatrix<f64>, DMatrix<f64>) {
-        (
-            race.direct().m().clone(),
-            race.interneuron().w().clone(),
-            race.baseline().covariance().clone(),
-        )
-    }
-
-    fn relative(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
-        (a - b).norm() / b.norm()
-    }
-
-    /// Carried out one unit at a time, each update ends exactly where the update carried out
-    /// at once does (the same sub-steps in the same order), and no call takes more than one
-    /// sub-step.
-    #[test]
-    fn slices_of_an_update_are_the_update_at_once() {
-        let xs = blocks(200, 1);
-        let mut at_once = Race::<f64>::new(N, &settings()).unwrap();
-        let mut sliced = Race::<f64>::new(N, &settings()).unwrap();
-        let mut calls = 0;
-        for x in &xs {
-            at_once.learn(x, true);
-            sliced.begin_learning(x, true);
-            while sliced.learning_pending() {
-                let before = sliced.integrator_counters().substeps;
-                sliced.advance_learning(1);
-                assert!(sliced.integrator_counters().substeps - before <= 1);
-                calls += 1;
-            }
-            assert_eq!(state(&sliced), state(&at_once));
-            for kind in WhitenerKind::ALL {
-                assert_eq!(sliced.response_matrix(kind), at_once.response_matrix(kind));
-            }
-        }
-        let c = sliced.integrator_counters();
-        assert_eq!(c, at_once.integrator_counters());
-        assert_eq!(c.merged, 0);
-        // Changes of up to ±30 dB take many sub-steps: the slicing did slice.
-        assert!(
-            calls > xs.len() + 100,
-            "{calls} calls for {} blocks",
-            xs.len()
-        );
-    }
-
-    /// Starved of budget, updates merge into the unfinished ones and the state falls behind;
-    /// given the budget again it catches up with the state learned at once.
-    #[test]
-    fn merged_updates_catch_up() {
-        let xs = blocks(400, 2);
-        let mut at_once = Race::<f64>::new(N, &settings()).unwrap();
-        let mut starved = Race::<f64>::new(N, &settings()).unwrap();
-        let mut behind = 0.0;
-        for (b, x) in xs.iter().enumerate() {
-            at_once.learn(x, true);
-            starved.begin_learning(x, true);
-            // One unit per block for the first half, then enough for everything.
-            let budget = if b < 200 { 1 } else { usize::MAX };
-            starved.advance_learning(budget);
-            if b < 200 {
-                behind = f64::max(behind, relative(starved.direct().m(), at_once.direct().m()));
-            }
-        }
-        assert!(
-            starved.integrator_counters().merged > 100,
-            "nothing was merged"
-        );
-        // Starved, the direct circuit fell well behind after the changes.
-        assert!(behind > 0.1, "{behind}");
-        let (m0, w0, c0) = state(&at_once);
-        let (m1, w1, c1) = state(&starved);
-        // Both track the same statistics: 200 blocks (10 τ) after the starving ended they
-        // agree to within a fraction of one block's learning.
-        assert!(relative(&m1, &m0) < 0.01, "M: {}", relative(&m1, &m0));
-        let (mw0, mw1) = (&w0 * w0.transpose(), &w1 * w1.transpose());
-        assert!(relative(&mw1, &mw0) < 0.01, "WWᵀ: {}", relative(&mw1, &mw0));
-        assert_eq!(c1, c0, "the baseline is never starved");
-    }
-
-    /// The stats take the direct circuit's eigenvalues from the integrator's last exponential
-    /// sub-step, to first order, when it moved `M` little: they agree with a fresh
-    /// decomposition of `M`; after larger steps `M` is decomposed afresh.
-    #[test]
-    fn direct_eigenvalues_for_the_stats_at_rest_are_those_of_m() {
-        let xs = blocks(120, 4);
-        let mut race = Race::<f64>::new(N, &settings()).unwrap();
-        let mut reused = 0;
-        for x in &xs {
-            race.learn(x, true);
-            reused += usize::from(race.integrator.direct_eigenvalues().is_some());
-            let snap = race.snapshot(WhitenerKind::Direct);
-            let want = race.direct().m().clone().symmetric_eigen().eigenvalues;
-            let (lo, hi) = (want.min(), want.max());
-            assert!(
-                (snap.eig_min - lo).abs() <= 0.01 * lo,
-                "{} vs {lo}",
-                snap.eig_min
-            );
-            assert!(
-                (snap.eig_max - hi).abs() <= 0.01 * hi,
-                "{} vs {hi}",
-                snap.eig_max
-            );
-        }
-        assert!(reused > 30, "reused {reused} of {}", xs.len());
-    }
-}
+mod tests;

@@ -2,7 +2,8 @@
 //! reopened in a DAW starts whitened instead of re-learning from `M₀ = s·I`.
 //!
 //! Only the learned matrices are kept (`M` of the direct circuit, `W` of the interneuron
-//! circuit, `Ĉ` of the baseline, per band in the spectral framing), in the circuits' units
+//! circuit, `Ĉ` of the baseline, the gains `g` of the gain-modulating circuit, per band in the
+//! spectral framing), in the circuits' units
 //! (input divided by the reference level). Parameters are saved separately by the host; a state
 //! only restores into an engine of the same shape.
 
@@ -20,6 +21,11 @@ pub struct RaceState {
     pub interneuron_w: Vec<f64>,
     /// The baseline's covariance estimate `Ĉ` (n×n).
     pub baseline_c: Vec<f64>,
+    /// The gain-modulating circuit's gains `g` (one per interneuron of its frame; its synapses
+    /// are the fixed frame). Empty in states saved before it raced: it then restarts from
+    /// `M₀ = s·I`.
+    #[serde(default)]
+    pub gain_g: Vec<f64>,
 }
 
 /// Everything an engine has learned, with the shape it was learned in.
@@ -67,6 +73,8 @@ impl LearnedState {
             r.direct_m.reserve(n * n * per);
             r.interneuron_w.reserve(n * k * per);
             r.baseline_c.reserve(n * n * per);
+            // The gain circuit's k is at most n² (ℂ pairs frame).
+            r.gain_g.reserve(n * n);
         }
     }
 
@@ -83,6 +91,7 @@ impl LearnedState {
                 r.direct_m.capacity() >= n * n * per
                     && r.interneuron_w.capacity() >= n * k * per
                     && r.baseline_c.capacity() >= n * n * per
+                    && r.gain_g.capacity() >= n * n
             })
     }
 }

@@ -164,6 +164,10 @@ fn engine_with_stats(
     devices: &Devices,
     params: &EngineParams,
 ) -> Result<(Engine, Receiver<StatsRecord>)> {
+    params
+        .selected
+        .check_heard(devices.channels)
+        .map_err(|e| anyhow!("{e}"))?;
     let mut engine = Engine::new(devices.channels, devices.rate as f64, params.clone())
         .map_err(|e| anyhow!("{e}"))?;
     let (stats_tx, stats_rx) = crossbeam_channel::bounded::<StatsRecord>(STATS_CAPACITY);

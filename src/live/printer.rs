@@ -79,7 +79,7 @@ struct Printer {
     /// The next second of audio to report.
     next_s: f64,
     /// Readaptation events not printed yet, per whitener.
-    pending: [Option<MonitorEvent>; 3],
+    pending: [Option<MonitorEvent>; WhitenerKind::ALL.len()],
     /// Changes, re-initialisations and resets not printed yet, with their times.
     changes: Vec<(f64, MonitorEvent)>,
 }
@@ -88,7 +88,7 @@ impl Printer {
     fn new() -> Self {
         Self {
             next_s: 1.0,
-            pending: [None; 3],
+            pending: [None; WhitenerKind::ALL.len()],
             changes: Vec::new(),
         }
     }

@@ -136,10 +136,10 @@ pub struct ChangeReport {
     pub cause: ChangeCause,
     /// Readaptation time per whitener, in [`WhitenerKind::ALL`] order; `None` = not (yet)
     /// readapted.
-    pub readaptation_s: [Option<f64>; 3],
+    pub readaptation_s: [Option<f64>; WhitenerKind::ALL.len()],
     /// State resets of each whitener within the window (a reset restarts a whitener from its
     /// initial state mid-race, so its readaptation time is not the learning rule's alone).
-    pub resets: [u64; 3],
+    pub resets: [u64; WhitenerKind::ALL.len()],
     /// Whether the window is still open (a live monitor's latest change): a `None` may still
     /// become a time.
     pub open: bool,
@@ -164,7 +164,7 @@ pub fn readaptation_table(
                 cause: ChangeCause::Input,
                 readaptation_s: WhitenerKind::ALL
                     .map(|k| readaptation_time(records, k, t, until, threshold, hold_s)),
-                resets: [0; 3],
+                resets: [0; WhitenerKind::ALL.len()],
                 open: false,
             }
         })
@@ -273,23 +273,25 @@ pub fn format_table(rows: &[ChangeReport], extra: Option<ExtraColumn<'_>>) -> St
     };
     let mut s = format!(
         "readaptation time (s) after each detected change and re-initialisation: error back \
-         under {DEFAULT_THRESHOLD} for {DEFAULT_HOLD_S} s\n{:>9} {:>7} {}{:>12} {:>11} {:>11}\n",
+         under {DEFAULT_THRESHOLD} for {DEFAULT_HOLD_S} s\n{:>9} {:>7} {}{:>12} {:>11} {:>11} {:>11}\n",
         "time",
         "cause",
         extra.map_or(String::new(), |(h, _)| format!("{h:>11} ")),
         "direct",
         "interneuron",
-        "baseline"
+        "baseline",
+        "gain"
     );
     for row in rows {
         s.push_str(&format!(
-            "{:>8.2}s {:>7} {}{:>12} {:>11} {:>11}\n",
+            "{:>8.2}s {:>7} {}{:>12} {:>11} {:>11} {:>11}\n",
             row.time_s,
             row.cause.name(),
             extra.map_or(String::new(), |(_, f)| format!("{:>11} ", f(row))),
             cell(row, 0),
             cell(row, 1),
             cell(row, 2),
+            cell(row, 3),
         ));
     }
     s
@@ -299,7 +301,7 @@ pub fn format_table(rows: &[ChangeReport], extra: Option<ExtraColumn<'_>>) -> St
 #[derive(Clone, Debug)]
 struct ChangeWindow {
     report: ChangeReport,
-    trackers: [Tracker; 3],
+    trackers: [Tracker; WhitenerKind::ALL.len()],
 }
 
 /// The online monitor: per-whitener histories in ring buffers, the changes the engine
@@ -309,7 +311,7 @@ struct ChangeWindow {
 pub struct Monitor {
     settings: MonitorSettings,
     /// Records per whitener, oldest first, at most `history_len`.
-    history: [VecDeque<StatsRecord>; 3],
+    history: [VecDeque<StatsRecord>; WhitenerKind::ALL.len()],
     /// Recent changes, oldest first, at most `max_changes`; only the newest can be open, but
     /// records stamped at its own time still belong to the one before.
     changes: VecDeque<ChangeWindow>,
@@ -443,11 +445,11 @@ impl Monitor {
                 report: ChangeReport {
                     time_s: r.time_s,
                     cause,
-                    readaptation_s: [None; 3],
-                    resets: [0; 3],
+                    readaptation_s: [None; WhitenerKind::ALL.len()],
+                    resets: [0; WhitenerKind::ALL.len()],
                     open: true,
                 },
-                trackers: [Tracker::default(); 3],
+                trackers: [Tracker::default(); WhitenerKind::ALL.len()],
             });
             self.emit(MonitorEvent::Change {
                 time_s: r.time_s,
@@ -477,7 +479,7 @@ impl Monitor {
         let w = &mut self.changes[i];
         w.report.open = false;
         let change_s = w.report.time_s;
-        let mut events = [None; 3];
+        let mut events = [None; WhitenerKind::ALL.len()];
         for kind in WhitenerKind::ALL {
             let k = kind.index();
             if w.trackers[k].settled.is_some() {

@@ -81,7 +81,9 @@ impl LearnedStateField {
             let small = state
                 .races
                 .iter()
-                .map(|r| r.direct_m.len() + r.interneuron_w.len() + r.baseline_c.len())
+                .map(|r| {
+                    r.direct_m.len() + r.interneuron_w.len() + r.baseline_c.len() + r.gain_g.len()
+                })
                 .sum::<usize>()
                 <= MAX_SAVED_NUMBERS;
             match (&mut *saved, small) {

@@ -215,7 +215,7 @@ impl Fits {
         match kind {
             WhitenerKind::Direct => self.direct.as_ref(),
             WhitenerKind::Interneuron => self.interneuron.as_ref(),
-            WhitenerKind::Baseline => None,
+            WhitenerKind::Baseline | WhitenerKind::Gain => None,
         }
     }
 }
@@ -226,7 +226,8 @@ impl Fits {
 /// squared eigenvalues relax exponentially.
 pub fn law_of(kind: WhitenerKind) -> Law {
     match kind {
-        WhitenerKind::Direct => Law::Linear,
+        // The gain circuit's trace falls at most at a constant rate from above (§2.9).
+        WhitenerKind::Direct | WhitenerKind::Gain => Law::Linear,
         WhitenerKind::Interneuron | WhitenerKind::Baseline => Law::Logarithmic,
     }
 }

@@ -44,7 +44,7 @@ BUNDLE = os.environ.get("INTERNEURON_VST3") or os.path.join(
 )
 RATE = 48000
 BUFFER_SIZES = (64, 1000, 4096)
-CIRCUITS = ("Direct", "Interneuron", "Baseline (ZCA)")
+CIRCUITS = ("Direct", "Interneuron", "Baseline (ZCA)", "Gain-modulating")
 FRAMINGS = ("Channels", "Spectral")
 OUTPUT_DB = -18.0
 GAIN = 10 ** (OUTPUT_DB / 20)

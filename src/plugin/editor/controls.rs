@@ -132,7 +132,11 @@ pub fn header(ui: &mut Ui, params: &WhiteningParams, setter: &ParamSetter) {
             }
             if ui
                 .add(button)
-                .on_hover_text("Which whitener feeds the output; all three always run")
+                .on_hover_text(
+                    "Which whitener feeds the output; all four always run. The gain-modulating \
+                     circuit whitens up to 8 channels (above, one interneuron per channel only \
+                     equalises levels)",
+                )
                 .clicked()
                 && !selected
             {
@@ -399,6 +403,7 @@ pub fn panel(
             "direct:  M ← M + η (r r⊤ − I),  r = M⁻¹x",
             "interneuron:  W ← W + η (r z⊤ − W),  z = W⊤r",
             "baseline:  ZCA of the running covariance",
+            "gain:  g ← g + η (z∘z − diag(W⊤W)),  z = W⊤r,  r = (I + W diag(g) W⊤)⁻¹x",
             "Theory (Lipshutz et al., ICLR 2023): from a start s times too large, the direct \
              circuit needs time linear in s, the interneuron circuit logarithmic in s.",
         ] {

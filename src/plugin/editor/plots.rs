@@ -181,10 +181,10 @@ fn readaptation_markers(plot: &mut egui_plot::PlotUi, monitor: &Monitor, x_min: 
     }
 }
 
-/// The eigenvalues of `M` for the two circuits, per index (ascending), next to the target
+/// The eigenvalues of `M` for the three circuits, per index (ascending), next to the target
 /// spectrum `Ĉ^{1/2}` — the baseline's eigenvalues — drawn as a short grey bar at each
 /// index. A circuit has adapted when its markers sit on the bars; after a re-initialisation
-/// at scale `s` they start at `s` and the two circuits' approach can be watched directly.
+/// at scale `s` they start at `s` and the circuits' approach can be watched directly.
 pub fn spectrum_plot(ui: &mut Ui, monitor: &Monitor, size: Vec2) {
     let eig = |k: WhitenerKind| -> Vec<f64> {
         monitor
@@ -194,12 +194,19 @@ pub fn spectrum_plot(ui: &mut Ui, monitor: &Monitor, size: Vec2) {
     };
     let direct = eig(WhitenerKind::Direct);
     let interneuron = eig(WhitenerKind::Interneuron);
+    let gain = eig(WhitenerKind::Gain);
     let target = eig(WhitenerKind::Baseline);
-    let n = direct.len().max(interneuron.len()).max(target.len()).max(1);
+    let n = direct
+        .len()
+        .max(interneuron.len())
+        .max(gain.len())
+        .max(target.len())
+        .max(1);
     let (lo, hi) = decade_bounds(
         direct
             .iter()
             .chain(&interneuron)
+            .chain(&gain)
             .chain(&target)
             .map(|v| log10_clamped(*v)),
         &[],
@@ -246,6 +253,7 @@ pub fn spectrum_plot(ui: &mut Ui, monitor: &Monitor, size: Vec2) {
                 0.12,
                 MarkerShape::Diamond,
             ),
+            (WhitenerKind::Gain, &gain, 0.0, MarkerShape::Square),
         ] {
             let points: Vec<[f64; 2]> = values
                 .iter()

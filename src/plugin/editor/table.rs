@@ -43,7 +43,7 @@ pub fn change_table(ui: &mut Ui, monitor: &Monitor, size: Vec2) {
 
 fn rows(ui: &mut Ui, monitor: &Monitor) {
     egui::Grid::new("changes")
-        .num_columns(6)
+        .num_columns(2 + WhitenerKind::ALL.len() + 1)
         .striped(true)
         .spacing([14.0, 4.0])
         .show(ui, |ui| {
@@ -72,7 +72,8 @@ fn rows(ui: &mut Ui, monitor: &Monitor) {
                     }
                     ui.label(RichText::new(cell).monospace());
                 }
-                let [direct, interneuron, _] = change.readaptation_s;
+                let direct = change.readaptation_s[WhitenerKind::Direct.index()];
+                let interneuron = change.readaptation_s[WhitenerKind::Interneuron.index()];
                 ui.label(RichText::new(speedup_cell(direct, interneuron)).monospace());
                 ui.end_row();
             }

@@ -1,0 +1,338 @@
+//! The gain-modulating circuit's block rule (docs/DESIGN.md §4.3): one sub-step of its expected
+//! per-sample dynamics over a block whose response outer product is `R = P X P`.
+//!
+//! In the circuits' time `τ = η_g t` the per-sample updates of §2.9 have the mean dynamics
+//!
+//! ```text
+//!     dg_l/dτ = d_l = w_lᴴ R w_l − ‖w_l‖²           (E|z_l|² − ‖w_l‖²)
+//!     dW/dτ   = ρ (R − I) W diag(g)                 (ρ = η_w/η_g; E[r nᴴ] = R W G)
+//! ```
+//!
+//! The gains are stiff where the input is quiet: linearised, `d` changes with `g` by the
+//! Jacobian `−J`, `J_lj = 2 Re[(w_lᴴ P w_j)(w_jᴴ R w_l)]`, symmetric positive semidefinite
+//! (a Schur product of the Gram matrices of `W` under `P` and `R`), whose scale is `n/μ` for
+//! the eigenvalues `μ` of `M` — as for the direct circuit, times the pairs frame's
+//! `λ_max(Φ(I)) = n`. The sub-step is therefore linearly implicit (Rosenbrock–Euler), with `J`
+//! replaced by the bound `c J₀ ⪰ J` — `J₀` is `J` at the optimum `R = I`, `c = max(1, λ_max(R))`
+//! (by warm power iteration), and the Schur product is monotone in `R`:
+//!
+//! ```text
+//!     (I/h + c J₀) δg = d.
+//! ```
+//!
+//! For the linearised dynamics this multiplies the distance to the fixed point by
+//! `I − (I/h + cJ₀)⁻¹ J`, eigenvalues in `(0, 1]`: stable and monotone for every `h`, the Euler
+//! step `h d` where `h c J₀ ≪ 1`. Near the optimum (`c = 1`) it is exactly linear in `X`, so a
+//! noisy block moves the gains by its mean dynamics instead of taking a Newton step to the block's
+//! own noisy optimum. `J₀` is k×k, formed over the columns' supports and factorised in O(k³/6);
+//! at rest `P` repeats from block to block, and the factor is reused while `P` and `c` stay within
+//! [`REUSE_CHANGE`] of those it was formed with. The length `h` is the largest up to `left` whose
+//! relative change of `M`, `‖P^{1/2} ΔM P^{1/2}‖_F` (exact), stays within the caller's limit —
+//! which also keeps `M + ΔM ⪰ (1 − limit) M` positive definite. The synapses (if plastic) take
+//! an explicit step of the same `h` with the gains before the step. Forms tried and dropped:
+//! docs/DESIGN.md §4.3.
+
+use super::GainModulatingCircuit;
+use crate::circuits::linalg::{mirror_lower, CholeskyWorkspace};
+use crate::circuits::{matmul_into, CircuitError, Scalar};
+use nalgebra::DMatrix;
+
+/// Largest `h ρ |g_l| (1 + ‖R‖)` of the synapses' explicit step.
+const MAX_SYNAPTIC_STEP: f64 = 0.5;
+
+/// Step-length reductions tried before the gain step is scaled down to the limit directly.
+const MAX_REDUCTIONS: usize = 8;
+
+/// Relative change of `P` (Frobenius) and of `c` up to which the last factor of `I/h + c J₀`
+/// is reused: the step then uses a preconditioner within about 10 % of the current one, whose
+/// error propagator keeps its eigenvalues near `[0, 1)` — still stable and nearly monotone.
+const REUSE_CHANGE: f64 = 0.1;
+
+/// Power iterations per sub-step for `λ_max(R)`.
+const POWER_ITERATIONS: usize = 4;
+
+/// Scratch of the block rule, allocated with the circuit.
+#[derive(Clone, Debug)]
+pub(super) struct BlockScratch<T: Scalar> {
+    /// `ΔM`.
+    f: DMatrix<T>,
+    /// n×n scratch: `P ΔM`.
+    a: DMatrix<T>,
+    /// `P W` (n×k).
+    pw: DMatrix<T>,
+    /// The Jacobian bound `c J₀` (k×k, real symmetric).
+    jac: DMatrix<f64>,
+    /// `I/h + c J₀`, whose factor solves the implicit step.
+    system: DMatrix<f64>,
+    /// Cholesky factor of `system`.
+    chol: CholeskyWorkspace<f64>,
+    /// The gains' drift `d_l` (length k).
+    drift: Vec<f64>,
+    /// `P` when `jac` was formed: at rest `P` repeats from block to block, and so may the factor.
+    p_formed: DMatrix<T>,
+    /// `(h, c)` of the factor in `chol`; `h = 0` when there is none to reuse.
+    formed: (f64, f64),
+    /// The power iteration's vector for `λ_max(R)`, warm from block to block (length n).
+    v: Vec<T>,
+    /// Power iteration scratch (length n).
+    u: Vec<T>,
+    /// Factorisations of `I/h + c J₀` in the last sub-step (its cost, O(k³/6) each).
+    pub(super) factorisations: usize,
+}
+
+impl<T: Scalar> BlockScratch<T> {
+    /// Scratch for `n` primary neurons and `k` interneurons.
+    pub(super) fn new(n: usize, k: usize) -> Self {
+        Self {
+            f: DMatrix::zeros(n, n),
+            a: DMatrix::zeros(n, n),
+            pw: DMatrix::zeros(n, k),
+            jac: DMatrix::zeros(k, k),
+            system: DMatrix::zeros(k, k),
+            chol: CholeskyWorkspace::new(k),
+            drift: vec![0.0; k],
+            p_formed: DMatrix::zeros(n, n),
+            formed: (0.0, 0.0),
+            v: vec![T::from_real(1.0 / (n as f64).sqrt()); n],
+            u: vec![T::zero(); n],
+            factorisations: 0,
+        }
+    }
+
+    /// `λ_max` of the Hermitian positive semidefinite `r` by a few power iterations warm-started
+    /// from the last vector (the largest Rayleigh quotient seen; within a few per cent at rest,
+    /// and an underestimate by a factor below 2 still leaves the step stable).
+    fn largest_eigenvalue(&mut self, r: &DMatrix<T>) -> f64 {
+        let n = r.nrows();
+        let mut best: f64 = 0.0;
+        for _ in 0..POWER_ITERATIONS {
+            let mut norm2 = 0.0;
+            let mut quotient = 0.0;
+            for i in 0..n {
+                let mut acc = T::zero();
+                for j in 0..n {
+                    acc += r[(i, j)] * self.v[j];
+                }
+                self.u[i] = acc;
+                norm2 += acc.modulus_squared();
+                quotient += (self.v[i].conjugate() * acc).real();
+            }
+            best = best.max(quotient);
+            let norm = norm2.sqrt();
+            if !(norm.is_finite() && norm > 0.0) {
+                // A zero or non-finite R: restart from the uniform vector next time.
+                self.v.fill(T::from_real(1.0 / (n as f64).sqrt()));
+                return if norm.is_finite() {
+                    best
+                } else {
+                    f64::INFINITY
+                };
+            }
+            for (v, u) in self.v.iter_mut().zip(&self.u) {
+                *v = *u * T::from_real(1.0 / norm);
+            }
+        }
+        best
+    }
+
+    /// Forget the factor (the synapses changed, so `J₀` did).
+    pub(super) fn invalidate(&mut self) {
+        self.formed = (0.0, 0.0);
+    }
+}
+
+impl<T: Scalar> GainModulatingCircuit<T> {
+    /// One sub-step of the block rule (module docs) of at most `left` units of `τ`, for the
+    /// responses' mean outer product `r` (`R = P X P` with the current `P = M⁻¹`, Hermitian,
+    /// both triangles), with the relative change of `M` held to `max_change`. Returns the
+    /// length taken. No allocation. On error the circuit's state is unusable: reinitialise.
+    /// [`Self::block_factorisations`] tells what it cost.
+    pub fn block_substep(
+        &mut self,
+        r: &DMatrix<T>,
+        left: f64,
+        max_change: f64,
+    ) -> Result<f64, CircuitError> {
+        let (n, k) = self.w.shape();
+        self.ensure_inverse();
+        // R W over each column's support; d_l = w_lᴴ R w_l − ‖w_l‖².
+        for l in 0..k {
+            let rows = &self.support_rows[self.support_start[l]..self.support_start[l + 1]];
+            let mut col = self.rw.column_mut(l);
+            col.fill(T::zero());
+            for &a in rows {
+                let wal = self.w[(a, l)];
+                for i in 0..n {
+                    col[i] += r[(i, a)] * wal;
+                }
+            }
+            let mut q = 0.0;
+            for &a in rows {
+                q += (self.w[(a, l)].conjugate() * self.rw[(a, l)]).real();
+            }
+            self.blk.drift[l] = q - self.w_norm2[l];
+        }
+        // J ⪯ c J₀ with c = max(1, λ_max(R)) (J₀ is J at R = I, and the Schur product is
+        // monotone in R).
+        let c = self.blk.largest_eigenvalue(r).max(1.0);
+        self.blk.factorisations = 0;
+        let mut h = left;
+        if self.plastic {
+            let gmax = self.g.iter().fold(0.0f64, |a, g| a.max(g.abs()));
+            let rho = self.eta_w / self.eta_g;
+            let rate = rho * gmax * (1.0 + c);
+            if rate > 0.0 {
+                h = h.min(MAX_SYNAPTIC_STEP / rate);
+            }
+        }
+        let reuse = {
+            let b = &self.blk;
+            let (hf, cf) = b.formed;
+            let (mut dp, mut pn) = (0.0, 0.0);
+            for (x, y) in self.m_inv.iter().zip(b.p_formed.iter()) {
+                dp += (*x - *y).modulus_squared();
+                pn += y.modulus_squared();
+            }
+            hf == h && (c / cf - 1.0).abs() <= REUSE_CHANGE && dp <= REUSE_CHANGE.powi(2) * pn
+        };
+        // The largest h ≤ left within the change limit (the change grows with h).
+        let (mut change, mut formed) = (0.0, false);
+        for i in 0..MAX_REDUCTIONS {
+            if i > 0 || !reuse {
+                if !formed {
+                    self.form_jacobian(c);
+                    formed = true;
+                }
+                self.factor_system(h, c)?;
+            }
+            self.solve_step();
+            change = self.relative_change_of_dg();
+            if change <= max_change {
+                break;
+            }
+            h *= 0.9 * max_change / change;
+        }
+        if change > max_change {
+            self.dg *= max_change / change;
+        }
+        if self.plastic {
+            // W ← W + h ρ (R − I) W G with the gains before the step.
+            let rho = self.eta_w / self.eta_g;
+            for l in 0..k {
+                let c = T::from_real(h * rho * self.g[l]);
+                for (w, &rw) in self
+                    .w
+                    .column_mut(l)
+                    .iter_mut()
+                    .zip(self.rw.column(l).iter())
+                {
+                    *w += c * (rw - *w);
+                }
+            }
+            self.synapses_changed();
+        }
+        self.g += &self.dg;
+        self.refresh()?;
+        Ok(h)
+    }
+
+    /// `c J₀` into `blk.jac`, `J₀_lj = 2 Re[(w_lᴴ P w_j)(w_jᴴ w_l)]`, over the supports.
+    fn form_jacobian(&mut self, c: f64) {
+        let (n, k) = self.w.shape();
+        for l in 0..k {
+            let rows = &self.support_rows[self.support_start[l]..self.support_start[l + 1]];
+            let mut col = self.blk.pw.column_mut(l);
+            col.fill(T::zero());
+            for &a in rows {
+                let wal = self.w[(a, l)];
+                for i in 0..n {
+                    col[i] += self.m_inv[(i, a)] * wal;
+                }
+            }
+        }
+        for l in 0..k {
+            let rows_l = &self.support_rows[self.support_start[l]..self.support_start[l + 1]];
+            for j in 0..=l {
+                let rows_j = &self.support_rows[self.support_start[j]..self.support_start[j + 1]];
+                let mut b = T::zero();
+                for &i in rows_j {
+                    b += self.w[(i, j)].conjugate() * self.w[(i, l)];
+                }
+                if b == T::zero() {
+                    // Disjoint supports (most pairs of the pairs frame's columns).
+                    self.blk.jac[(l, j)] = 0.0;
+                    self.blk.jac[(j, l)] = 0.0;
+                    continue;
+                }
+                let mut a = T::zero();
+                for &i in rows_l {
+                    a += self.w[(i, l)].conjugate() * self.blk.pw[(i, j)];
+                }
+                let v = 2.0 * c * (a * b).real();
+                self.blk.jac[(l, j)] = v;
+                self.blk.jac[(j, l)] = v;
+            }
+        }
+        self.blk.p_formed.copy_from(&self.m_inv);
+    }
+
+    /// Factor `I/h + c J₀` (`blk.jac` formed with `c`).
+    fn factor_system(&mut self, h: f64, c: f64) -> Result<(), CircuitError> {
+        let b = &mut self.blk;
+        b.formed = (0.0, 0.0);
+        b.system.copy_from(&b.jac);
+        for l in 0..b.system.nrows() {
+            b.system[(l, l)] += 1.0 / h;
+        }
+        b.factorisations += 1;
+        b.chol.factor(&b.system)?;
+        b.formed = (h, c);
+        Ok(())
+    }
+
+    /// `δg` of the linearly implicit step into `dg`: `(I/h + c J₀) δg = d`, last factor.
+    fn solve_step(&mut self) {
+        self.dg.as_mut_slice().copy_from_slice(&self.blk.drift);
+        self.blk.chol.solve_in_place(self.dg.as_mut_slice());
+    }
+
+    /// `ΔM = Σ_l δg_l w_l w_lᴴ` into `blk.f` (both triangles), over each column's support.
+    fn outer_sum_into(&mut self) {
+        let f = &mut self.blk.f;
+        f.fill(T::zero());
+        for l in 0..self.w.ncols() {
+            let c = T::from_real(self.dg[l]);
+            let rows = &self.support_rows[self.support_start[l]..self.support_start[l + 1]];
+            for (p, &i) in rows.iter().enumerate() {
+                let cw = self.w[(i, l)] * c;
+                for &j in &rows[..=p] {
+                    f[(i, j)] += cw * self.w[(j, l)].conjugate();
+                }
+            }
+        }
+        mirror_lower(f);
+    }
+
+    /// `‖P^{1/2} ΔM P^{1/2}‖_F = √Tr(P ΔM P ΔM)` for `ΔM = W diag(dg) Wᴴ`.
+    fn relative_change_of_dg(&mut self) -> f64 {
+        self.outer_sum_into();
+        let b = &mut self.blk;
+        matmul_into(&mut b.a, &self.m_inv, &b.f);
+        let n = b.a.nrows();
+        let mut tr = 0.0;
+        for i in 0..n {
+            for j in 0..n {
+                tr += (b.a[(i, j)] * b.a[(j, i)]).real();
+            }
+        }
+        tr.max(0.0).sqrt()
+    }
+}
+
+impl<T: Scalar> GainModulatingCircuit<T> {
+    /// Factorisations of the k×k system in the last [`Self::block_substep`] (0 when the last
+    /// factor was reused): each costs O(k³/6), against the sub-step's O(n³ + k²) otherwise.
+    pub fn block_factorisations(&self) -> usize {
+        self.blk.factorisations
+    }
+}
