@@ -230,10 +230,11 @@ fn whitening_scenario() {
 }
 
 /// Instances destroyed while engine builds they asked for are still queued on nice-plug's
-/// background thread, which every instance in the process shares: a task whose plugin is gone
-/// ends that thread, and the last instance to shut it down would then panic inside `destroy`
-/// and abort the host (found by `clap-validator fuzz`). The plugin lets its queued tasks run
-/// in `deactivate`. Here each round builds slow engines (16 channels, spectral, N = 8192, a
+/// background thread, which every instance in the process shares: in nice-plug 0.4.2 as
+/// published a task whose plugin is gone ended that thread, and the last instance to shut it
+/// down then panicked inside `destroy` and aborted the host (found by `clap-validator fuzz`).
+/// The plugin lets its queued tasks run in `deactivate`, and the vendored nice-plug keeps the
+/// thread alive. Here each round builds slow engines (16 channels, spectral, N = 8192, a
 /// new band count every block) and destroys the instance at once, while another instance
 /// keeps the background thread alive; that one must still process and shut down cleanly.
 fn teardown_scenario() {

@@ -246,10 +246,12 @@ pub struct InterneuronWhitening {
     editor_open: Arc<AtomicBool>,
     /// Re-initialisations performed, so the editor's button can release the trigger.
     reinitialisations: Arc<AtomicU64>,
-    /// Background tasks queued by the audio thread and not yet run. nice-plug's background
-    /// thread (shared by every instance in the process) ends when it meets a task whose
-    /// plugin is gone, and the next instance to shut it down then aborts the host; so no task
-    /// may still be queued when the host destroys the plugin (`deactivate` waits for them).
+    /// Background tasks queued by the audio thread and not yet run. nice-plug 0.4.2 as
+    /// published ends its background thread (shared by every instance in the process) when it
+    /// meets a task whose plugin is gone, and the next instance to shut it down then aborts
+    /// the host (fixed in `vendor/nice-plug`); and a build for a destroyed plugin is wasted
+    /// work anyway. So no task is left queued when the host destroys the plugin: `deactivate`
+    /// waits for them.
     tasks_in_flight: Arc<AtomicUsize>,
 }
 
@@ -324,9 +326,10 @@ impl Plugin for InterneuronWhitening {
     }
 
     /// The host stops processing (and may destroy the plugin next): let every background
-    /// task the audio thread queued run first, while the plugin still exists. A task left
-    /// queued at destruction would end nice-plug's shared background thread, and shutting that
-    /// thread down later panics across the host's call (`clap-validator fuzz` found it).
+    /// task the audio thread queued run first, while the plugin still exists. With nice-plug as
+    /// published, a task left queued at destruction ended its shared background thread, and
+    /// shutting that thread down later panicked across the host's call (`clap-validator fuzz`
+    /// found it; the vendored copy fixes the thread too).
     /// Bounded: a task the full queue refused is never run, so after `TASKS_DRAIN_S` the
     /// count is given up on (zeroed) rather than delaying every later deactivation.
     fn deactivate(&mut self) {
