@@ -2,10 +2,10 @@
 //! band against frequency — the learned EQ curve, with depth, tilt and limits applied — and in
 //! the channels framing the matrix from input to output as a grid of signed cells.
 
-use super::whitener_color;
+use super::{plots, whitener_color};
 use crate::engine::{HeardView, ViewKind};
 use egui::{Align2, Color32, FontId, Rect, RichText, Sense, Stroke, Ui, Vec2};
-use egui_plot::{GridMark, HoverPosition, Line, LineStyle, Plot, PlotBounds, PlotPoints, VLine};
+use egui_plot::{GridMark, HoverPosition, Line, LineStyle, PlotBounds, PlotPoints, VLine};
 
 /// Colour of the limit lines.
 const LIMIT_COLOR: Color32 = Color32::from_rgb(200, 200, 200);
@@ -52,15 +52,7 @@ fn gain_curve(ui: &mut Ui, view: &HeardView, size: Vec2) {
     let hi = ((hi + 1.0) / 6.0).ceil().max(1.0) * 6.0;
     let (x0, x1) = (20f64.log10(), 20_000f64.log10());
     let colour = whitener_color(view.selected);
-    Plot::new("heard_gain")
-        .width(size.x)
-        .height(size.y)
-        .allow_drag(false)
-        .allow_zoom(false)
-        .allow_scroll(false)
-        .allow_boxed_zoom(false)
-        .allow_double_click_reset(false)
-        .auto_bounds(false)
+    plots::fixed_plot("heard_gain", size)
         .x_grid_spacer(|_| {
             FREQ_MARKS
                 .iter()

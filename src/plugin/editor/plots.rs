@@ -27,8 +27,9 @@ const REINIT_COLOR: Color32 = Color32::from_rgb(240, 228, 66);
 /// Colour of the threshold line and the target spectrum.
 const REFERENCE_COLOR: Color32 = Color32::from_rgb(200, 200, 200);
 
-/// A plot with a log y axis, a fixed view and no pan/zoom (the view follows the data).
-fn log_plot<'a>(id: &'a str, size: Vec2, x_label: &str, y_label: &str) -> Plot<'a> {
+/// A plot of `size` with a fixed view and no pan/zoom: a live view the user cannot
+/// accidentally pan away from (the view follows the data).
+pub(super) fn fixed_plot(id: &str, size: Vec2) -> Plot<'_> {
     Plot::new(id)
         .width(size.x)
         .height(size.y)
@@ -38,6 +39,11 @@ fn log_plot<'a>(id: &'a str, size: Vec2, x_label: &str, y_label: &str) -> Plot<'
         .allow_boxed_zoom(false)
         .allow_double_click_reset(false)
         .auto_bounds(false)
+}
+
+/// A [`fixed_plot`] with a log y axis.
+fn log_plot<'a>(id: &'a str, size: Vec2, x_label: &str, y_label: &str) -> Plot<'a> {
+    fixed_plot(id, size)
         .y_grid_spacer(|input| log_grid_marks(input.bounds.0, input.bounds.1))
         .y_axis_formatter(|mark, _| log_tick_label(mark.value))
         .y_axis_min_width(36.0)
