@@ -264,9 +264,18 @@ fn offset(window: [u32; 4], r: (u32, u32, u32, u32)) -> (u32, u32, u32, u32) {
     (window[0] + r.0, window[1] + r.1, r.2, r.3)
 }
 
-#[test]
-fn editor_shows_the_race_live() {
-    let started = Instant::now();
+/// A virtual display, a JACK server and the standalone running on both, logging to a file.
+/// Fields drop in declaration order: the standalone, then the server, then the display.
+struct Standalone {
+    app: ChildGuard,
+    server: JackServer,
+    xvfb: Xvfb,
+    log_path: PathBuf,
+    logs: tempfile::TempDir,
+}
+
+/// Check the X tools the tests need, then start [`Standalone`].
+fn start_standalone() -> Standalone {
     for (program, probe) in [
         ("Xvfb", &["-help"][..]),
         ("xwd", &["-help"][..]),
@@ -275,13 +284,12 @@ fn editor_shows_the_race_live() {
     ] {
         require(program, probe);
     }
-    // Drop order (reverse): the test client, the standalone, the JACK server, the display.
     let xvfb = Xvfb::start();
     let server = JackServer::start(RATE, PERIOD);
     let logs = tempfile::tempdir().expect("temporary directory");
     let log_path = logs.path().join("standalone.log");
     let log = std::fs::File::create(&log_path).expect("standalone log");
-    let mut app = ChildGuard::spawn(
+    let app = ChildGuard::spawn(
         Command::new(env!("CARGO_BIN_EXE_interneuron_whitening"))
             .args(["--backend", "jack"])
             .env("DISPLAY", &xvfb.display)
@@ -290,18 +298,38 @@ fn editor_shows_the_race_live() {
             .stderr(log),
         "standalone",
     );
+    Standalone {
+        app,
+        server,
+        xvfb,
+        log_path,
+        logs,
+    }
+}
+
+#[test]
+fn editor_shows_the_race_live() {
+    let started = Instant::now();
+    // Dropped in order: the test client (first, by hand), the standalone, the JACK server,
+    // the display.
+    let mut s = start_standalone();
+    let log_path = s.log_path.clone();
     let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
-    let inputs = server.wait_for_ports("interneuron_whitening:input_", 2, Duration::from_secs(20));
-    let outputs = server.wait_for_ports("interneuron_whitening:output_", 2, Duration::from_secs(5));
+    let inputs =
+        s.server
+            .wait_for_ports("interneuron_whitening:input_", 2, Duration::from_secs(20));
+    let outputs =
+        s.server
+            .wait_for_ports("interneuron_whitening:output_", 2, Duration::from_secs(5));
     let signal = mixture();
     let frames = signal[0].len();
-    let lb = Loopback::new(&server, &signal, 2, frames);
+    let lb = Loopback::new(&s.server, &signal, 2, frames);
     for c in 0..2 {
         lb.connect(&lb.play_port(c + 1), &inputs[c]);
         lb.connect(&outputs[c], &lb.rec_port(c + 1));
     }
-    let (window_id, window) = find_window(&xvfb.display, Duration::from_secs(20))
+    let (window_id, window) = find_window(&s.xvfb.display, Duration::from_secs(20))
         .unwrap_or_else(|| panic!("the editor window did not appear; log:\n{}", log_text()));
     assert_eq!(
         (window[2], window[3]),
@@ -324,12 +352,12 @@ fn editor_shows_the_race_live() {
     // 1. Interneuron circuit heard (the default).
     wait_for(FIRST_SHOT_S);
     assert!(
-        app.try_wait().is_none(),
+        s.app.try_wait().is_none(),
         "standalone exited; log:\n{}",
         log_text()
     );
     let before = target_dir().join("editor-screenshot-interneuron.png");
-    screenshot(&xvfb.display, &before);
+    screenshot(&s.xvfb.display, &before);
 
     // 2. Switch to the direct circuit through the GUI, as a user would.
     let click = Command::new("xdotool")
@@ -342,22 +370,22 @@ fn editor_shows_the_race_live() {
             "click",
             "1",
         ])
-        .env("DISPLAY", &xvfb.display)
+        .env("DISPLAY", &s.xvfb.display)
         .status()
         .expect("running xdotool");
     assert!(click.success(), "clicking the Direct button failed");
 
     wait_for(LAST_SHOT_S);
     assert!(
-        app.try_wait().is_none(),
+        s.app.try_wait().is_none(),
         "standalone exited; log:\n{}",
         log_text()
     );
     let after = target_dir().join("editor-screenshot.png");
-    screenshot(&xvfb.display, &after);
+    screenshot(&s.xvfb.display, &after);
     let recorded = lb.recorded();
 
-    let status = app.terminate(Duration::from_secs(5));
+    let status = s.app.terminate(Duration::from_secs(5));
     eprintln!(
         "standalone stopped: {status}; screenshots {} and {}; {:.1} s",
         before.display(),
@@ -430,8 +458,7 @@ fn editor_shows_the_race_live() {
         assert!(rms(seg) > 1e-3, "output {c} is silent: rms {}", rms(seg));
     }
     drop(lb);
-    drop(server);
-    drop(xvfb);
+    drop(s);
 }
 
 /// Sidechain learning in the standalone (docs/DESIGN.md §3.8), which has the sidechain input
@@ -441,32 +468,18 @@ fn editor_shows_the_race_live() {
 /// mixing matrices (not `g²·I`, main's own whitening).
 #[test]
 fn standalone_learns_from_its_jack_sidechain() {
-    for (program, probe) in [
-        ("Xvfb", &["-help"][..]),
-        ("xwd", &["-help"][..]),
-        ("convert", &["-version"][..]),
-        ("xdotool", &["version"][..]),
-    ] {
-        require(program, probe);
-    }
-    let xvfb = Xvfb::start();
-    let server = JackServer::start(RATE, PERIOD);
-    let logs = tempfile::tempdir().expect("temporary directory");
-    let log_path = logs.path().join("standalone.log");
-    let log = std::fs::File::create(&log_path).expect("standalone log");
-    let mut app = ChildGuard::spawn(
-        Command::new(env!("CARGO_BIN_EXE_interneuron_whitening"))
-            .args(["--backend", "jack"])
-            .env("DISPLAY", &xvfb.display)
-            .env("JACK_DEFAULT_SERVER", server.name())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log),
-        "standalone",
-    );
+    // Dropped in order: the test client (first, by hand), the standalone, the JACK server,
+    // the display.
+    let mut s = start_standalone();
+    let log_path = s.log_path.clone();
     let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    let inputs = server.wait_for_ports("interneuron_whitening:input_", 2, Duration::from_secs(20));
-    let outputs = server.wait_for_ports("interneuron_whitening:output_", 2, Duration::from_secs(5));
-    let sidechain = server.wait_for_ports(
+    let inputs =
+        s.server
+            .wait_for_ports("interneuron_whitening:input_", 2, Duration::from_secs(20));
+    let outputs =
+        s.server
+            .wait_for_ports("interneuron_whitening:output_", 2, Duration::from_secs(5));
+    let sidechain = s.server.wait_for_ports(
         "interneuron_whitening:sidechain_",
         2,
         Duration::from_secs(5),
@@ -488,13 +501,13 @@ fn standalone_learns_from_its_jack_sidechain() {
             }
         }
     }
-    let lb = Loopback::new(&server, &signal, 2, frames);
+    let lb = Loopback::new(&s.server, &signal, 2, frames);
     for c in 0..2 {
         lb.connect(&lb.play_port(c + 1), &inputs[c]);
         lb.connect(&lb.play_port(c + 3), &sidechain[c]);
         lb.connect(&outputs[c], &lb.rec_port(c + 1));
     }
-    let (window_id, window) = find_window(&xvfb.display, Duration::from_secs(20))
+    let (window_id, window) = find_window(&s.xvfb.display, Duration::from_secs(20))
         .unwrap_or_else(|| panic!("the editor window did not appear; log:\n{}", log_text()));
     // Switch sidechain learning on through the GUI, and check that the click found it.
     let click = Command::new("xdotool")
@@ -507,17 +520,17 @@ fn standalone_learns_from_its_jack_sidechain() {
             "click",
             "1",
         ])
-        .env("DISPLAY", &xvfb.display)
+        .env("DISPLAY", &s.xvfb.display)
         .status()
         .expect("running xdotool");
     assert!(
         click.success(),
         "clicking the Sidechain learning switch failed"
     );
-    let shot = logs.path().join("sidechain.png");
+    let shot = s.logs.path().join("sidechain.png");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        screenshot(&xvfb.display, &shot);
+        screenshot(&s.xvfb.display, &shot);
         let (x, y) = SIDECHAIN_BUTTON;
         let lit = crop(&shot, offset(window, (x - 40, y - 5, 80, 10)))
             .iter()
@@ -539,13 +552,13 @@ fn standalone_learns_from_its_jack_sidechain() {
         "JACK did not play the signal in time"
     );
     assert!(
-        app.try_wait().is_none(),
+        s.app.try_wait().is_none(),
         "standalone exited; log:\n{}",
         log_text()
     );
     let recorded = lb.recorded();
     drop(lb);
-    app.terminate(Duration::from_secs(5));
+    s.app.terminate(Duration::from_secs(5));
 
     // The last 3 s (the output lags by a period or two; the statistics are stationary).
     let (from, to) = (frames - 3 * RATE as usize, frames - RATE as usize / 10);
@@ -569,6 +582,5 @@ fn standalone_learns_from_its_jack_sidechain() {
     );
     assert!(err < 0.03, "keyed output covariance off by {err:.4}");
     assert!(own > 0.3, "the truth must differ from main's own whitening");
-    drop(server);
-    drop(xvfb);
+    drop(s);
 }
