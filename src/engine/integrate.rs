@@ -510,7 +510,7 @@ impl<T: Scalar> BlockIntegrator<T> {
     /// Integrate the gain-modulating circuit over what `span` describes with input statistics
     /// `x`, resumable as [`Self::direct_steps`] is; each sub-step is the circuit's own block
     /// rule ([`GainModulatingCircuit::block_substep`]) within [`MAX_RELATIVE_CHANGE`], one unit
-    /// plus [`gain_factor_units`] per factorisation of its k×k system.
+    /// plus `gain_factor_units` per factorisation of its k×k system.
     pub fn gain_steps(
         &mut self,
         circuit: &mut GainModulatingCircuit<T>,

@@ -169,29 +169,53 @@ impl StftAnalysis {
     fn analyse(&mut self) {
         let n_fft = self.fft_size;
         let pos = self.pos;
-        let older = n_fft - pos;
         for (ring, spectrum) in self
             .ring
             .chunks_exact(n_fft)
             .zip(self.spectra.chunks_exact_mut(self.bins))
         {
-            let (newer_part, older_part) = ring.split_at(pos);
-            let (frame_old, frame_new) = self.frame.split_at_mut(older);
-            let (win_old, win_new) = self.window.split_at(older);
-            for ((f, &x), &w) in frame_old.iter_mut().zip(older_part).zip(win_old) {
-                *f = f64::from(x) * w;
-            }
-            for ((f, &x), &w) in frame_new.iter_mut().zip(newer_part).zip(win_new) {
-                *f = f64::from(x) * w;
-            }
-            if self
-                .forward
-                .process_with_scratch(&mut self.frame, spectrum, &mut self.scratch)
-                .is_err()
-            {
-                spectrum.fill(Complex::new(0.0, 0.0));
-            }
+            analyse_ring(
+                ring,
+                pos,
+                &self.window,
+                &mut self.frame,
+                &*self.forward,
+                spectrum,
+                &mut self.scratch,
+            );
         }
+    }
+}
+
+/// One channel's analysis at a hop boundary: the ring read from `pos` onwards (wrapping) is the
+/// frame in time order; it is windowed into `frame` and transformed into `spectrum`. Lengths
+/// are right by construction, so the FFT cannot fail; if it somehow did, the spectrum is zeroed
+/// rather than a stale one reused. Shared by [`Stft`](super::Stft) and its forward half,
+/// [`StftAnalysis`]. No allocation.
+pub(super) fn analyse_ring(
+    ring: &[f32],
+    pos: usize,
+    window: &[f64],
+    frame: &mut [f64],
+    forward: &dyn RealToComplex<f64>,
+    spectrum: &mut [Complex<f64>],
+    scratch: &mut [Complex<f64>],
+) {
+    let older = ring.len() - pos;
+    let (newer_part, older_part) = ring.split_at(pos);
+    let (frame_old, frame_new) = frame.split_at_mut(older);
+    let (win_old, win_new) = window.split_at(older);
+    for ((f, &x), &w) in frame_old.iter_mut().zip(older_part).zip(win_old) {
+        *f = f64::from(x) * w;
+    }
+    for ((f, &x), &w) in frame_new.iter_mut().zip(newer_part).zip(win_new) {
+        *f = f64::from(x) * w;
+    }
+    if forward
+        .process_with_scratch(frame, spectrum, scratch)
+        .is_err()
+    {
+        spectrum.fill(Complex::new(0.0, 0.0));
     }
 }
 

@@ -71,6 +71,7 @@ use std::sync::Arc;
 
 use crate::engine::safety::prefaulted;
 
+use super::analysis::analyse_ring;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
@@ -632,24 +633,15 @@ impl Stft {
             .zip(self.spectra.chunks_exact_mut(bins))
             .take(channels)
         {
-            let (newer_part, older_part) = ring.split_at(pos);
-            let (frame_old, frame_new) = self.frame.split_at_mut(older);
-            let (win_old, win_new) = self.analysis_window.split_at(older);
-            for ((f, &x), &w) in frame_old.iter_mut().zip(older_part).zip(win_old) {
-                *f = f64::from(x) * w;
-            }
-            for ((f, &x), &w) in frame_new.iter_mut().zip(newer_part).zip(win_new) {
-                *f = f64::from(x) * w;
-            }
-            // Lengths are right by construction, so this cannot fail; if it somehow did, the
-            // spectrum would be zeroed rather than the stale one reused.
-            if self
-                .forward
-                .process_with_scratch(&mut self.frame, spectrum, &mut self.scratch)
-                .is_err()
-            {
-                spectrum.fill(Complex::new(0.0, 0.0));
-            }
+            analyse_ring(
+                ring,
+                pos,
+                &self.analysis_window,
+                &mut self.frame,
+                &*self.forward,
+                spectrum,
+                &mut self.scratch,
+            );
         }
 
         let mut frame = SpectralFrame {
