@@ -6,30 +6,16 @@
 // Per-sample loops index channels and frames together, as the formulas do.
 #![allow(clippy::needless_range_loop)]
 
+mod support;
 use interneuron_whitening::engine::{Engine, EngineParams, Framing, Shaping};
 use nalgebra::{DMatrix, SymmetricEigen};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use realfft::RealFftPlanner;
+use support::signals::mixed_noise;
 
 const RATE: f64 = 48_000.0;
-
-/// `len` frames of Gaussian noise `x = A z`, planar.
-fn gaussian(mix: &DMatrix<f64>, len: usize, seed: u64) -> Vec<Vec<f32>> {
-    let n = mix.nrows();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = vec![vec![0.0f32; len]; n];
-    let mut z = vec![0.0; n];
-    for t in 0..len {
-        z.iter_mut()
-            .for_each(|v| *v = rng.sample::<f64, _>(StandardNormal));
-        for i in 0..n {
-            out[i][t] = (0..n).map(|j| mix[(i, j)] * z[j]).sum::<f64>() as f32;
-        }
-    }
-    out
-}
 
 /// Run `engine` over `audio` in place, in host blocks of `block` frames.
 fn run(engine: &mut Engine, audio: &mut [Vec<f32>], block: usize) {
@@ -79,7 +65,7 @@ fn spread_mixture(seed: u64) -> DMatrix<f64> {
 fn half_depth_halves_the_log_condition_number_and_full_depth_is_the_plain_whitener() {
     let mix = spread_mixture(3);
     let len = (20.0 * RATE) as usize;
-    let input = gaussian(&mix, len, 4);
+    let input = mixed_noise(&mix, len, 4);
     let c_in = &mix * mix.transpose();
     let measure_from = len / 2;
     for framing in [Framing::Channels, Framing::Spectral] {
@@ -122,7 +108,7 @@ fn depth_shapes_only_what_is_heard_full_depth_is_bit_identical() {
     // outputs must be the same bits.
     let mix = spread_mixture(5);
     let len = (4.0 * RATE) as usize;
-    let input = gaussian(&mix, len, 6);
+    let input = mixed_noise(&mix, len, 6);
     for framing in [Framing::Channels, Framing::Spectral] {
         let params = EngineParams {
             framing,
@@ -160,7 +146,7 @@ fn depth_shapes_only_what_is_heard_full_depth_is_bit_identical() {
 fn delta_plus_the_delayed_dry_is_the_wet_output_and_switching_it_fades() {
     let mix = spread_mixture(7);
     let len = (3.0 * RATE) as usize;
-    let input = gaussian(&mix, len, 8);
+    let input = mixed_noise(&mix, len, 8);
     for framing in [Framing::Channels, Framing::Spectral] {
         let params = EngineParams {
             framing,
@@ -401,7 +387,7 @@ fn the_view_shows_the_heard_matrix_and_the_band_gains() {
     // covariance.
     let mix = spread_mixture(11);
     let len = (12.0 * RATE) as usize;
-    let mut audio = gaussian(&mix, len, 12);
+    let mut audio = mixed_noise(&mix, len, 12);
     let mut engine = Engine::new(4, RATE, EngineParams::default()).unwrap();
     let (tx, rx) = crossbeam_channel::bounded(1024);
     engine.set_view_sender(Some(ViewSender::new(tx)));

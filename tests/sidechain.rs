@@ -9,27 +9,13 @@ use interneuron_whitening::whitener::WhitenerKind;
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
 mod support;
 use support::linalg::{rel_err, sqrtm};
+use support::signals::mixed_noise;
 
 const FS: f64 = 48_000.0;
 /// Largest relative (Frobenius) error of the keyed output covariance against the ground truth.
 const TOLERANCE: f64 = 0.03;
-
-/// `len` frames of white Gaussian noise mixed by `a`, planar.
-fn mixed_noise(a: &DMatrix<f64>, len: usize, seed: u64) -> Vec<Vec<f32>> {
-    let n = a.nrows();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out: Vec<Vec<f32>> = (0..n).map(|_| Vec::with_capacity(len)).collect();
-    for _ in 0..len {
-        let s: Vec<f64> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
-        for (i, ch) in out.iter_mut().enumerate() {
-            ch.push((0..n).map(|j| a[(i, j)] * s[j]).sum::<f64>() as f32);
-        }
-    }
-    out
-}
 
 /// Run `engine` over `main` in random blocks of 1..=`max_block`, keyed by `key` if given.
 fn run(

@@ -13,12 +13,11 @@
 
 mod support;
 use nalgebra::DMatrix;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
 use support::linalg::{rel_err, sqrtm};
 use support::plugin_child;
-use support::signals::check_bounded;
+use support::signals::{check_bounded, mixed_noise};
 
 const SCENARIO_ENV: &str = "INTERNEURON_SIDECHAIN_HOST_SCENARIO";
 const RATE: f64 = 48_000.0;
@@ -68,20 +67,6 @@ fn run_child(scenario: &str) {
 
 fn sec(s: f64) -> usize {
     (s * RATE) as usize
-}
-
-/// `len` frames of white Gaussian noise mixed by `a`, planar.
-fn mixed_noise(a: &DMatrix<f64>, len: usize, seed: u64) -> Vec<Vec<f32>> {
-    let n = a.nrows();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out: Vec<Vec<f32>> = (0..n).map(|_| Vec::with_capacity(len)).collect();
-    for _ in 0..len {
-        let s: Vec<f64> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
-        for (i, ch) in out.iter_mut().enumerate() {
-            ch.push((0..n).map(|j| a[(i, j)] * s[j]).sum::<f64>() as f32);
-        }
-    }
-    out
 }
 
 /// The main and key mixing matrices (about −20 and −26 dBFS, differently correlated).

@@ -1,5 +1,9 @@
 //! Small signal helpers shared by the integration tests that check audio output.
 
+use nalgebra::DMatrix;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
 use std::cell::Cell;
 
 /// `⟨a, b⟩ / (‖a‖ ‖b‖)`: the correlation coefficient of two zero-mean signals (not centred
@@ -69,4 +73,18 @@ impl Looper {
             .map(|ch| (0..frames).map(|i| ch[(start + i) % len]).collect())
             .collect()
     }
+}
+
+/// `len` frames of white Gaussian noise mixed by `a` (`x = A z`, seeded), planar.
+pub fn mixed_noise(a: &DMatrix<f64>, len: usize, seed: u64) -> Vec<Vec<f32>> {
+    let n = a.nrows();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out: Vec<Vec<f32>> = (0..n).map(|_| Vec::with_capacity(len)).collect();
+    for _ in 0..len {
+        let s: Vec<f64> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
+        for (i, ch) in out.iter_mut().enumerate() {
+            ch.push((0..n).map(|j| a[(i, j)] * s[j]).sum::<f64>() as f32);
+        }
+    }
+    out
 }
