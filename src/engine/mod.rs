@@ -525,7 +525,17 @@ impl Engine {
             return;
         }
         self.delta.target = if shaping.delta { 1.0 } else { 0.0 };
-        self.core.set_shaping(&shaping, self.sample_rate);
+        // Depth and delta are read per block; only tilt and limits reshape the bands (and the
+        // plugin moves depth every host block while its smoother ramps).
+        let old = &self.params.shaping;
+        if (
+            shaping.tilt_db_per_octave,
+            shaping.low_limit_hz,
+            shaping.high_limit_hz,
+        ) != (old.tilt_db_per_octave, old.low_limit_hz, old.high_limit_hz)
+        {
+            self.core.set_shaping(&shaping, self.sample_rate);
+        }
         self.params.shaping = shaping;
     }
 
