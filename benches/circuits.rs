@@ -1,11 +1,14 @@
 //! One per-sample update of each circuit at n ∈ {2, 8, 16}: the direct circuit (Cholesky per
 //! step), and the interneuron circuit with the naive re-factorisation vs the Sherman–Morrison
-//! fast path; and one update of the ZCA baseline. `cargo bench --bench circuits`.
+//! fast path; one update of the ZCA baseline; and one block sub-step of the gain-modulating
+//! circuit as the engine runs it per spectral band (ℂ n = 1, 2) and per channel block (ℝ n = 2,
+//! 8), with `R = P X P` formed each time as the integrator does. `cargo bench --bench circuits`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use interneuron_whitening::baseline::ZcaBaseline;
 use interneuron_whitening::circuits::{
-    Circuit, DirectCircuit, InterneuronBasis, InterneuronCircuit, Solver,
+    matmul_into, Circuit, DirectCircuit, GainModulatingCircuit, InterneuronBasis,
+    InterneuronCircuit, Scalar, Solver,
 };
 use interneuron_whitening::source::GaussianSource;
 use nalgebra::{Complex, DMatrix};
@@ -108,5 +111,55 @@ fn bench_baseline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_updates, bench_baseline);
+/// A Hermitian positive definite `X` near the identity with some correlation, for the gain
+/// circuit's block bench: `X_ij = ρ^{|i−j|}` (times `i` off the diagonal for ℂ).
+fn correlated<T: Scalar>(n: usize, rho: f64, phase: T) -> DMatrix<T> {
+    DMatrix::from_fn(n, n, |i, j| {
+        let v = T::from_real(rho.powi((i as i32 - j as i32).abs()));
+        match i.cmp(&j) {
+            std::cmp::Ordering::Less => v * phase,
+            std::cmp::Ordering::Greater => v * phase.conjugate(),
+            std::cmp::Ordering::Equal => v,
+        }
+    })
+}
+
+/// One block sub-step of the gain-modulating circuit at the race's settings: `P` refreshed,
+/// `R = P X P`, then the sub-step over a block of `T = 0.05` units of τ (a spectral frame at
+/// τ = 100 ms), the state moving as it does in the engine.
+fn bench_gain_block<T: Scalar>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    n: usize,
+    phase: T,
+) {
+    let x = correlated(n, 0.5, phase);
+    let mut circuit = GainModulatingCircuit::<T>::racing(n, 1e-3, 1.0).unwrap();
+    let (mut p, mut px, mut r) = (
+        DMatrix::<T>::zeros(n, n),
+        DMatrix::<T>::zeros(n, n),
+        DMatrix::<T>::zeros(n, n),
+    );
+    group.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+        b.iter(|| {
+            circuit.inverse_recurrent_matrix_into(&mut p);
+            matmul_into(&mut px, &p, black_box(&x));
+            matmul_into(&mut r, &px, &p);
+            black_box(circuit.block_substep(&r, 0.05, 0.5).unwrap());
+        })
+    });
+}
+
+fn bench_gain_blocks(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gain_block_substep");
+    group.throughput(Throughput::Elements(1));
+    let i = Complex::new(0.0, 1.0);
+    bench_gain_block(&mut group, "complex", 1, i);
+    bench_gain_block(&mut group, "complex", 2, i);
+    bench_gain_block(&mut group, "f64", 2, 1.0);
+    bench_gain_block(&mut group, "f64", 8, 1.0);
+    group.finish();
+}
+
+criterion_group!(benches, bench_updates, bench_baseline, bench_gain_blocks);
 criterion_main!(benches);

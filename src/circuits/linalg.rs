@@ -1,11 +1,11 @@
 //! Small dense Hermitian linear algebra on preallocated buffers.
 //!
-//! Everything that runs per sample works in place: nalgebra's Cholesky consumes its matrix,
-//! so the factor buffer is moved in and out with `mem::replace` against an empty (never
-//! allocated) matrix.
+//! Everything that runs per sample works in place, in plain slice loops: the matrices are small
+//! (n ≤ 16, k ≤ 64), where nalgebra's generic factorisation and solves cost more in
+//! bookkeeping than in arithmetic.
 
 use super::{check_square, CircuitError, Scalar};
-use nalgebra::{Cholesky, DMatrix, DVectorViewMut, SymmetricEigen};
+use nalgebra::{DMatrix, SymmetricEigen};
 
 /// A reusable Cholesky factorisation `M = L Lᴴ` for one size `n`.
 #[derive(Clone, Debug)]
@@ -45,10 +45,32 @@ impl<T: Scalar> CholeskyWorkspace<T> {
             f[2] = T::zero();
             f[3] = l11;
         } else {
-            self.factor.copy_from(m);
-            let buf = std::mem::replace(&mut self.factor, DMatrix::zeros(0, 0));
-            let chol = Cholesky::new_unchecked(buf);
-            self.factor = chol.unpack();
+            // Column by column (left-looking): l_jj = √(m_jj − Σ_{p<j} |l_jp|²),
+            // l_ij = (m_ij − Σ_{p<j} l_ip l̄_jp) / l_jj. Plain slice loops: for the n ≤ 64
+            // matrices here nalgebra's generic factorisation costs more in bookkeeping.
+            let n = m.nrows();
+            let ms = m.as_slice();
+            let f = self.factor.as_mut_slice();
+            for j in 0..n {
+                let mut d = ms[j + j * n].real();
+                for p in 0..j {
+                    d -= f[j + p * n].modulus_squared();
+                }
+                // A non-positive or non-finite pivot is caught below (NaN from the root).
+                let ljj = d.sqrt();
+                f[j + j * n] = T::from_real(ljj);
+                let inv = T::from_real(1.0 / ljj);
+                for i in 0..j {
+                    f[i + j * n] = T::zero();
+                }
+                for i in j + 1..n {
+                    let mut acc = ms[i + j * n];
+                    for p in 0..j {
+                        acc -= f[i + p * n] * f[j + p * n].conjugate();
+                    }
+                    f[i + j * n] = acc * inv;
+                }
+            }
         }
         // `new_unchecked` takes square roots of whatever pivots it meets; a non-PD input shows
         // up as a non-finite, non-positive or (for ℂ) non-real diagonal of L.
@@ -68,10 +90,26 @@ impl<T: Scalar> CholeskyWorkspace<T> {
     pub(crate) fn solve_in_place(&self, b: &mut [T]) {
         debug_assert!(self.valid);
         let n = self.factor.nrows();
-        let mut view = DVectorViewMut::from_slice(b, n);
-        self.factor.solve_lower_triangular_unchecked_mut(&mut view);
-        self.factor
-            .ad_solve_lower_triangular_unchecked_mut(&mut view);
+        let l = self.factor.as_slice();
+        // L y = b by columns of L (each contiguous): once y_j is known, remove its share
+        // from the rest.
+        for j in 0..n {
+            let col = &l[j * n..(j + 1) * n];
+            let yj = b[j] / col[j];
+            b[j] = yj;
+            for (bi, &lij) in b[j + 1..].iter_mut().zip(&col[j + 1..]) {
+                *bi -= lij * yj;
+            }
+        }
+        // Lᴴ x = y backwards: row j of Lᴴ is column j of L, conjugated.
+        for j in (0..n).rev() {
+            let col = &l[j * n..(j + 1) * n];
+            let mut acc = b[j];
+            for (&bi, &lij) in b[j + 1..].iter().zip(&col[j + 1..]) {
+                acc -= lij.conjugate() * bi;
+            }
+            b[j] = acc / col[j].conjugate();
+        }
     }
 
     /// Write `M⁻¹ = L⁻ᴴ L⁻¹` into `out` (Hermitian, both triangles) with the last

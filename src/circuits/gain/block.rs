@@ -99,23 +99,38 @@ impl<T: Scalar> BlockScratch<T> {
         }
     }
 
-    /// `λ_max` of the Hermitian positive semidefinite `r` by a few power iterations warm-started
-    /// from the last vector (the largest Rayleigh quotient seen; within a few per cent at rest,
-    /// and an underestimate by a factor below 2 still leaves the step stable).
+    /// `λ_max` of the Hermitian positive semidefinite `r`: in closed form for n ≤ 2 (every
+    /// spectral band of a mono or stereo input), otherwise by a few power iterations
+    /// warm-started from the last vector (the largest Rayleigh quotient seen; within a few per
+    /// cent at rest, and an underestimate by a factor below 2 still leaves the step stable).
     fn largest_eigenvalue(&mut self, r: &DMatrix<T>) -> f64 {
+        match r.as_slice() {
+            [r00] => return r00.real(),
+            [r00, r10, _, r11] => {
+                // (a + d)/2 + √(((a − d)/2)² + |b|²): one square root against four square
+                // roots and divisions in sequence for the iteration.
+                let (a, d) = (r00.real(), r11.real());
+                let half = 0.5 * (a - d);
+                return 0.5 * (a + d) + (half * half + r10.modulus_squared()).sqrt();
+            }
+            _ => {}
+        }
         let n = r.nrows();
+        let rs = r.as_slice();
         let mut best: f64 = 0.0;
         for _ in 0..POWER_ITERATIONS {
             let mut norm2 = 0.0;
             let mut quotient = 0.0;
-            for i in 0..n {
-                let mut acc = T::zero();
-                for j in 0..n {
-                    acc += r[(i, j)] * self.v[j];
+            self.u.fill(T::zero());
+            // u = R v by columns of R (column-major, contiguous).
+            for (col, &vj) in rs.chunks_exact(n).zip(&self.v) {
+                for (u, &rij) in self.u.iter_mut().zip(col) {
+                    *u += rij * vj;
                 }
-                self.u[i] = acc;
-                norm2 += acc.modulus_squared();
-                quotient += (self.v[i].conjugate() * acc).real();
+            }
+            for (u, v) in self.u.iter().zip(&self.v) {
+                norm2 += u.modulus_squared();
+                quotient += (v.conjugate() * *u).real();
             }
             best = best.max(quotient);
             let norm = norm2.sqrt();
@@ -155,22 +170,30 @@ impl<T: Scalar> GainModulatingCircuit<T> {
     ) -> Result<f64, CircuitError> {
         let (n, k) = self.w.shape();
         self.ensure_inverse();
-        // R W over each column's support; d_l = w_lᴴ R w_l − ‖w_l‖².
-        for l in 0..k {
+        // R W over each column's support; d_l = w_lᴴ R w_l − ‖w_l‖². Column-major slices:
+        // column a of R and column l of W and R W are contiguous.
+        let rs = r.as_slice();
+        for (l, ((wl, col), drift)) in self
+            .w
+            .as_slice()
+            .chunks_exact(n)
+            .zip(self.rw.as_mut_slice().chunks_exact_mut(n))
+            .zip(self.blk.drift.iter_mut())
+            .enumerate()
+        {
             let rows = &self.support_rows[self.support_start[l]..self.support_start[l + 1]];
-            let mut col = self.rw.column_mut(l);
             col.fill(T::zero());
             for &a in rows {
-                let wal = self.w[(a, l)];
-                for i in 0..n {
-                    col[i] += r[(i, a)] * wal;
+                let wal = wl[a];
+                for (c, &ria) in col.iter_mut().zip(&rs[a * n..(a + 1) * n]) {
+                    *c += ria * wal;
                 }
             }
-            let mut q = 0.0;
-            for &a in rows {
-                q += (self.w[(a, l)].conjugate() * self.rw[(a, l)]).real();
-            }
-            self.blk.drift[l] = q - self.w_norm2[l];
+            let q: f64 = rows
+                .iter()
+                .map(|&a| (wl[a].conjugate() * col[a]).real())
+                .sum();
+            *drift = q - self.w_norm2[l];
         }
         // J ⪯ c J₀ with c = max(1, λ_max(R)) (J₀ is J at R = I, and the Schur product is
         // monotone in R).
@@ -319,10 +342,11 @@ impl<T: Scalar> GainModulatingCircuit<T> {
         let b = &mut self.blk;
         matmul_into(&mut b.a, &self.m_inv, &b.f);
         let n = b.a.nrows();
+        let a = b.a.as_slice();
         let mut tr = 0.0;
-        for i in 0..n {
-            for j in 0..n {
-                tr += (b.a[(i, j)] * b.a[(j, i)]).real();
+        for (j, col) in a.chunks_exact(n).enumerate() {
+            for (i, &aij) in col.iter().enumerate() {
+                tr += (aij * a[j + i * n]).real();
             }
         }
         tr.max(0.0).sqrt()
