@@ -30,15 +30,19 @@ impl<T: Scalar> CholeskyWorkspace<T> {
     /// Factor the Hermitian `m` (only its lower triangle is read). Fails — without allocating —
     /// if `m` is not finite and positive definite.
     pub(crate) fn factor(&mut self, m: &DMatrix<T>) -> Result<(), CircuitError> {
+        // The pivots are real (the diagonal of a Hermitian matrix), so their roots are real
+        // roots: `T::sqrt` of a complex number goes through polar form (hypot, atan2, sin, cos),
+        // which cost more than the rest of a 2×2 factorisation.
         if m.nrows() == 1 {
             // Mono spectral bands: l₀₀ = √m₀₀.
-            self.factor.as_mut_slice()[0] = m[(0, 0)].sqrt();
+            self.factor.as_mut_slice()[0] = T::from_real(m[(0, 0)].real().sqrt());
         } else if m.nrows() == 2 {
             // Stereo and stereo bands, in closed form: l₀₀ = √m₀₀, l₁₀ = m₁₀/l₀₀,
             // l₁₁ = √(m₁₁ − |l₁₀|²) (what the general algorithm computes, without its loops).
-            let l00 = m[(0, 0)].sqrt();
-            let l10 = m[(1, 0)] / l00;
-            let l11 = (m[(1, 1)] - T::from_real(l10.modulus_squared())).sqrt();
+            let l00 = m[(0, 0)].real().sqrt();
+            let l10 = m[(1, 0)] * T::from_real(1.0 / l00);
+            let l11 = T::from_real((m[(1, 1)].real() - l10.modulus_squared()).sqrt());
+            let l00 = T::from_real(l00);
             let f = self.factor.as_mut_slice();
             f[0] = l00;
             f[1] = l10;
