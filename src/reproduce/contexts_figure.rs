@@ -12,6 +12,7 @@ use crate::whitener::WhitenerKind;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, LogCoord<f64>>>;
@@ -167,6 +168,7 @@ fn draw_times(report: &ContextsReport, area: &DrawingArea<SVGBackend, Shift>) ->
         .map(|t| t.max(1) as f64);
     let ylo = measured.fold(cap, f64::min).min(cap / 10.0) / 2.0;
     let yhi = cap * CENSORED_AT[1] * 1.4;
+    let last_label = std::cell::Cell::new(f64::NAN);
     let mut chart = ChartBuilder::on(area)
         .caption(
             "(a) readaptation: updates into a visit until E < tol",
@@ -179,10 +181,18 @@ fn draw_times(report: &ContextsReport, area: &DrawingArea<SVGBackend, Shift>) ->
     chart
         .configure_mesh()
         .light_line_style(TRANSPARENT)
+        .disable_y_mesh()
+        .y_labels(40)
         .x_desc("visit (odd: context A, even: B)")
         .y_desc("updates to readapt (log)")
         .y_label_formatter(&|v| {
-            if *v > cap * 1.01 {
+            // The 1-2-5 values up to the cap, each once (the log axis may offer a key point
+            // twice, 999.99… and 1000).
+            let mantissa = v / 10f64.powf(v.log10().floor());
+            let round = [1.0, 2.0, 5.0, 10.0]
+                .iter()
+                .any(|m| (mantissa - m).abs() < 1e-6);
+            if *v > cap * 1.01 || !round || last_label.replace(v.round()) == v.round() {
                 String::new()
             } else {
                 format!("{v:.0}")
@@ -191,6 +201,25 @@ fn draw_times(report: &ContextsReport, area: &DrawingArea<SVGBackend, Shift>) ->
         .x_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
     let range = visit_range(report);
+    // Grid lines at 1, 2, 5 × 10^k up to the cap only: above it the band holds censored visits,
+    // whose height means nothing but "more".
+    let mut grid = Vec::new();
+    let mut decade = 10f64.powf(ylo.max(0.5).log10().floor());
+    while decade < cap {
+        for m in [1.0, 2.0, 5.0] {
+            let y = m * decade;
+            if y >= ylo && y < cap {
+                grid.push(y);
+            }
+        }
+        decade *= 10.0;
+    }
+    for y in grid {
+        chart.draw_series(LineSeries::new(
+            vec![(range.start, y), (range.end, y)],
+            BLACK.mix(0.15).stroke_width(1),
+        ))?;
+    }
     chart.draw_series(DashedLineSeries::new(
         vec![(range.start, cap), (range.end, cap)],
         6,
@@ -202,8 +231,12 @@ fn draw_times(report: &ContextsReport, area: &DrawingArea<SVGBackend, Shift>) ->
             "cap: the visit's {} updates; censored above",
             report.config.visit_steps
         ),
-        (range.start + 0.3, cap * 0.8),
-        ("sans-serif", 13).into_font().color(&BLACK),
+        // Right-aligned below the line: late visits readapt far below it.
+        (range.end - 0.3, cap * 0.9),
+        ("sans-serif", 13)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Right, VPos::Top)),
     )))?;
     let runs = report.config.seeds.len();
     for (i, _) in report.config.seeds.iter().enumerate() {
@@ -284,8 +317,11 @@ fn draw_errors(report: &ContextsReport, area: &DrawingArea<SVGBackend, Shift>) -
     ))?;
     chart.draw_series(std::iter::once(Text::new(
         format!("tol = {tol}"),
-        (range.start + 0.3, tol * 1.7),
-        ("sans-serif", 13).into_font().color(&BLACK),
+        (range.end - 0.3, tol * 1.15),
+        ("sans-serif", 13)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Right, VPos::Bottom)),
     )))?;
     let runs = report.config.seeds.len();
     for (i, &seed) in report.config.seeds.iter().enumerate() {

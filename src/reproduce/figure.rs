@@ -84,7 +84,8 @@ fn gain_curves(report: &Report, lo: f64, hi: f64) -> (Curve, Curve) {
     (bound, estimate)
 }
 
-/// Width of one panel: the figure grows with the circuits run.
+/// Width of one panel: the figure grows with the circuits run, but is never narrower than
+/// three panels (its title needs the room).
 const PANEL_WIDTH: u32 = 520;
 
 /// Render the figure to an SVG string.
@@ -93,7 +94,7 @@ pub(super) fn draw(report: &Report) -> Result<String, String> {
     let circuits = &report.config.circuits;
     let panels = 1 + circuits.len();
     {
-        let root = SVGBackend::with_string(&mut svg, (PANEL_WIDTH * panels as u32, 560))
+        let root = SVGBackend::with_string(&mut svg, (PANEL_WIDTH * panels.max(3) as u32, 560))
             .into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let (title, body) = root.split_vertically(56);
