@@ -54,9 +54,9 @@ impl WhitenerKind {
         WhitenerKind::Gain,
     ];
 
-    /// The paper's recurrent circuits (what `whiten reproduce` compares). The gain-modulating
-    /// circuit races but is not yet part of the reproduction (its initial scale and theory are
-    /// issue #14's part 3).
+    /// The paper's recurrent circuits: what `whiten reproduce` compares by default. The
+    /// gain-modulating circuit joins the sweep when asked for (`--circuits
+    /// direct,interneuron,gain`, docs/DESIGN.md §2.9, §12.1); every [`Self::is_circuit`] can.
     pub const CIRCUITS: [WhitenerKind; 2] = [WhitenerKind::Direct, WhitenerKind::Interneuron];
 
     /// Index into per-whitener arrays ([`WhitenerKind::ALL`] order).

@@ -5,6 +5,7 @@ use interneuron_whitening::circuits::{
     InterneuronCircuit, Solver,
 };
 use interneuron_whitening::reproduce::{run, Mode, ReproduceConfig};
+use interneuron_whitening::whitener::WhitenerKind;
 use nalgebra::DMatrix;
 use std::process::Command;
 
@@ -98,6 +99,16 @@ fn experiment_rejects_bad_configurations() {
     let mut c = base.clone();
     c.tol = 0.0;
     cases.push((c, "--tol"));
+    // The sweep's circuits: recurrent ones, each once, at least one.
+    let mut c = base.clone();
+    c.circuits = vec![WhitenerKind::Direct, WhitenerKind::Baseline];
+    cases.push((c, "baseline is not a circuit"));
+    let mut c = base.clone();
+    c.circuits = vec![WhitenerKind::Gain, WhitenerKind::Direct, WhitenerKind::Gain];
+    cases.push((c, "--circuits names gain twice"));
+    let mut c = base.clone();
+    c.circuits.clear();
+    cases.push((c, "--circuits is empty"));
     for (cfg, needle) in cases {
         let err = run(&cfg, |_, _| {}).unwrap_err().to_string();
         assert!(err.contains(needle), "expected '{needle}' in: {err}");
@@ -126,6 +137,29 @@ fn cli_reports_bad_arguments_without_panicking() {
         (&["reproduce", "--scales", "1,0"], "--scales"),
         (&["reproduce", "--dim", "2", "--spectrum", "1,2,3"], "--dim"),
         (&["reproduce", "--dim", "0"], "--dim"),
+        (
+            &["reproduce", "--circuits", "direct,foo"],
+            "unknown circuit \"foo\"; choose from direct, interneuron, gain",
+        ),
+        (
+            &["reproduce", "--circuits", "interneuron,baseline"],
+            "baseline is not a circuit",
+        ),
+        (&["reproduce", "--circuits="], "unknown circuit"),
+        (
+            &["reproduce", "--circuits", "gain,direct,gain"],
+            "--circuits names gain twice",
+        ),
+        (&["reproduce", "--mean-field", "contexts"], "cannot be used"),
+        (&["reproduce", "contexts", "--visits", "0"], "--visits"),
+        (
+            &["reproduce", "contexts", "--visit-steps", "0"],
+            "--visit-steps",
+        ),
+        (&["reproduce", "contexts", "--eta-g", "1"], "--eta-g"),
+        (&["reproduce", "contexts", "--eta-w", "0"], "--eta-w"),
+        (&["reproduce", "contexts", "--tol", "-1"], "--tol"),
+        (&["reproduce", "contexts", "--seeds"], "--seeds is empty"),
     ];
     for (args, needle) in cases {
         let out = whiten(args);

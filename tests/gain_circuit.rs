@@ -2,7 +2,8 @@
 //! `Tr(M⁻¹C + M)`, it whitens random covariances (mean-field and online, ℝ and ℂ, n = 1…6),
 //! its deterministic frame spans the symmetric/Hermitian matrices, the sparse fast path
 //! agrees with the naive one over 10⁶ updates, nothing on its step paths allocates, and slow
-//! synaptic plasticity shortens readaptation when contexts return (NeurIPS 2023).
+//! synaptic plasticity shortens readaptation when contexts return (NeurIPS 2023; the experiment
+//! of `whiten reproduce contexts`).
 //!
 //! Ground truth is computed here, independently of the crate: covariances and their square
 //! roots by eigendecomposition (`support::linalg`), gradients by finite differences, ranks by
@@ -13,6 +14,8 @@ mod support;
 use interneuron_whitening::circuits::{
     whitening_error, CircuitError, GainConfig, GainFrame, GainModulatingCircuit, GainSolver, Scalar,
 };
+use interneuron_whitening::reproduce::contexts::{self, ContextsConfig};
+use interneuron_whitening::reproduce::Mode;
 use interneuron_whitening::source::GaussianSource;
 use nalgebra::{Complex, DMatrix, DVector};
 use rand::SeedableRng;
@@ -510,35 +513,23 @@ fn set_gains_keeps_the_state_on_error() {
     ));
 }
 
-/// Readaptation times (steps from the start of each visit until `E(M; C) < tol`, `None` if
-/// not within the visit) and end-of-visit errors of a mean-field run through `contexts`
-/// visited in turn.
-fn visit_contexts(
-    circuit: &mut GainModulatingCircuit<f64>,
-    contexts: &[DMatrix<f64>],
-    visits: usize,
-    steps: usize,
-    tol: f64,
-) -> (Vec<Option<usize>>, Vec<f64>) {
-    let (mut times, mut ends) = (Vec::new(), Vec::new());
-    for visit in 0..visits {
-        let c = &contexts[visit % contexts.len()];
-        let mut hit = None;
-        for t in 0..steps {
-            if hit.is_none() && whitening_error(&circuit.recurrent_matrix(), c).unwrap() < tol {
-                hit = Some(t);
-            }
-            circuit.mean_field_step(c).unwrap();
-        }
-        times.push(hit);
-        ends.push(whitening_error(&circuit.recurrent_matrix(), c).unwrap());
+/// `E(M; C) = ‖M⁻¹CM⁻¹ − I‖_F / √n` of `M = I + W diag(g) Wᵀ` (α = 1), from scratch.
+fn error_of_state(w: &[Vec<f64>], g: &[f64], c: &DMatrix<f64>) -> f64 {
+    let n = c.nrows();
+    let mut m = DMatrix::<f64>::identity(n, n);
+    for (col, &gain) in w.iter().zip(g) {
+        let col = DVector::from_column_slice(col);
+        m += &col * col.transpose() * gain;
     }
-    (times, ends)
+    let m_inv = m.try_inverse().unwrap();
+    (&m_inv * c * &m_inv - DMatrix::<f64>::identity(n, n)).norm() / (n as f64).sqrt()
 }
 
-/// The context-return effect of Duong et al. (NeurIPS 2023). Two contexts A, B share their
-/// structure: `C_c^{1/2} = I + V diag(λ_c) Vᵀ` with the same unit-norm, non-orthogonal
-/// `V` (columns 60° apart) and `λ_A = (4, ½)`, `λ_B = (½, 4)`. The circuit has only k = n = 2
+/// The context-return effect of Duong et al. (NeurIPS 2023), run by the experiment of
+/// `whiten reproduce contexts` (`reproduce::contexts`, its defaults; the setting is checked
+/// here against its definition). Two contexts A, B share their structure:
+/// `C_c^{1/2} = I + V diag(λ_c) Vᵀ` with the same unit-norm, non-orthogonal `V` (columns 60°
+/// apart) and `λ_A = (4, ½)`, `λ_B = (½, 4)`. The circuit has only k = n = 2
 /// interneurons on a random frame, too few for gains alone to whiten (3 are needed); with
 /// α = 1 it can whiten both contexts exactly once `W ∝ V`. Visits alternate A, B, A, B, …,
 /// 2000 mean-field steps each, η_g = 0.05 and — slow against a visit, η_w·2000 = 0.2 —
@@ -568,29 +559,49 @@ fn slow_plasticity_speeds_up_the_return_of_a_context() {
     };
     let contexts = [context([4.0, 0.5]), context([0.5, 4.0])];
     let (visits, steps, tol) = (40, 2000, 0.05);
+
+    let config = ContextsConfig::new(Mode::MeanField);
+    assert_eq!(
+        (
+            config.visits,
+            config.visit_steps,
+            config.tol,
+            &config.seeds[..]
+        ),
+        (visits, steps, tol, &[1, 2, 3][..])
+    );
+    assert_eq!((config.eta_g, config.eta_w), (0.05, 1e-4));
+    for (c, want) in config.covariances().iter().zip(&contexts) {
+        assert!((c - want).norm() < 1e-12 * want.norm(), "{c} vs {want}");
+    }
+    let report = contexts::run(&config, |_, _| {}).unwrap();
+    assert_eq!(report.runs.len(), 6);
+
     for seed in 1..=3 {
-        let run = |plastic| {
-            let cfg = GainConfig {
-                eta_g: 0.05,
-                eta_w: 1e-4,
-                plastic,
-                ..GainConfig::default()
-            };
-            let mut circuit =
-                GainModulatingCircuit::<f64>::new(2, GainFrame::Random { k: 2, seed }, cfg)
-                    .unwrap();
-            let (times, ends) = visit_contexts(&mut circuit, &contexts, visits, steps, tol);
-            (times, ends, circuit.w().clone())
+        let times = |plastic| -> Vec<Option<u64>> {
+            let run = report.run_of(seed, plastic).unwrap();
+            assert!(!run.diverged && run.visits.len() == visits);
+            // The experiment's own measurement of the last visit, checked from its final state.
+            let last = run.visits.last().unwrap();
+            let e = error_of_state(&run.final_w, &run.final_gains, &contexts[(visits - 1) % 2]);
+            assert!(
+                (last.end_error - e).abs() <= 1e-9 * e,
+                "{} vs {e}",
+                last.end_error
+            );
+            run.visits.iter().map(|v| v.readaptation_steps).collect()
         };
 
-        let (times, ends, _) = run(false);
+        let off = report.run_of(seed, false).unwrap();
+        let ends: Vec<f64> = off.visits.iter().map(|v| v.end_error).collect();
+        let times_off = times(false);
         assert!(
-            times.iter().all(Option::is_none),
-            "seed {seed}, off: {times:?}"
+            times_off.iter().all(Option::is_none),
+            "seed {seed}, off: {times_off:?}"
         );
         assert!(ends.iter().all(|&e| e > 0.4), "seed {seed}, off: {ends:?}");
 
-        let (times, _, w) = run(true);
+        let times = times(true);
         assert!(
             times[..2].iter().all(Option::is_none),
             "seed {seed}, on: {times:?}"
@@ -600,9 +611,11 @@ fn slow_plasticity_speeds_up_the_return_of_a_context() {
             late.iter().all(|t| t.is_some_and(|t| t * 10 < steps)),
             "seed {seed}, on: {times:?}"
         );
+        let w = report.run_of(seed, true).unwrap().final_w.clone();
         let mut matched = Vec::new();
-        for col in w.column_iter() {
-            let unit = col / col.norm();
+        for col in &w {
+            let col = DVector::from_column_slice(col);
+            let unit = &col / col.norm();
             let (best, cos) = (0..2)
                 .map(|j| (j, unit.dot(&v.column(j)).abs()))
                 .fold((0, 0.0), |b, c| if c.1 > b.1 { c } else { b });

@@ -3,11 +3,18 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use interneuron_whitening::circuits::InterneuronBasis;
 use interneuron_whitening::engine::{params, shaping, EngineParams, Framing, Shaping};
-use interneuron_whitening::reproduce::{self, Mode, Report, ReproduceConfig};
+use interneuron_whitening::reproduce::contexts::ContextsConfig;
+use interneuron_whitening::reproduce::{self, Mode, ReproduceConfig};
 use interneuron_whitening::whitener::WhitenerKind;
+use reproduce_cli::{
+    print_contexts_table, print_table, reproduce_cmd, run_contexts, run_reproduction, ReproduceArgs,
+};
 use std::path::PathBuf;
+
+// A directory of its own: a file beside this one would be taken for another binary.
+#[path = "whiten/reproduce_cli.rs"]
+mod reproduce_cli;
 
 #[derive(Parser)]
 #[command(
@@ -25,7 +32,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Reproduce the paper: iterations to whiten vs the initial scale s, both circuits.
+    /// Reproduce the paper: iterations to whiten vs the initial scale s, per circuit (the gain
+    /// circuit too, with --circuits); `reproduce contexts`: returning contexts (NeurIPS 2023).
     Reproduce(ReproduceArgs),
     /// Whiten an audio file offline into a WAV file (reads WAV, AIFF, FLAC, Ogg Vorbis, MP3;
     /// 1–16 channels).
@@ -277,187 +285,17 @@ struct LiveArgs {
     seconds: Option<f64>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Basis {
-    /// First n rows of the orthonormal DCT-II matrix (deterministic).
-    Dct,
-    /// First n rows of a seeded Haar-random orthogonal matrix.
-    Random,
-}
-
-#[derive(clap::Args)]
-struct ReproduceArgs {
-    /// Iterate the deterministic mean-field dynamics instead of online updates on samples.
-    #[arg(long)]
-    mean_field: bool,
-    /// Dimension n (number of primary neurons). Default: the length of --spectrum, else 1.
-    #[arg(long)]
-    dim: Option<usize>,
-    /// Eigenvalues of the input covariance C, comma-separated (default: all ones). A seeded
-    /// random rotation is applied.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
-    spectrum: Option<Vec<f64>>,
-    /// Number of interneurons k (k >= n). Default: n.
-    #[arg(long)]
-    interneurons: Option<usize>,
-    /// Learning rate η in (0, 1). Default: 0.01 mean-field, 0.001 online.
-    #[arg(long, allow_hyphen_values = true)]
-    eta: Option<f64>,
-    /// Whitening-error tolerance defining convergence. Default: 0.01 mean-field, 0.1 online
-    /// (online the error fluctuates around a floor of order √η).
-    #[arg(long, allow_hyphen_values = true)]
-    tol: Option<f64>,
-    /// Initial scales s, comma-separated. Default: 1,2,5,10,20,50,100,200,500,1000.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, num_args = 0..=1)]
-    scales: Option<Vec<f64>>,
-    /// Seed of the covariance rotation, the samples and a random basis.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Iteration cap per run; runs that reach it are reported as null.
-    #[arg(long, default_value_t = 10_000_000)]
-    max_iters: u64,
-    /// Orthonormal rows Q of the interneuron initialisation W₀ = √s Q.
-    #[arg(long, value_enum, default_value_t = Basis::Dct)]
-    basis: Basis,
-    /// Write runs.csv, report.json and convergence.svg into this directory.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Print one JSON object to stdout instead of a table.
-    #[arg(long)]
-    json: bool,
-}
-
-impl ReproduceArgs {
-    fn config(&self) -> Result<ReproduceConfig> {
-        let mode = if self.mean_field {
-            Mode::MeanField
-        } else {
-            Mode::Online
-        };
-        let dim = match (&self.spectrum, self.dim) {
-            (Some(s), Some(d)) if s.len() != d => anyhow::bail!(
-                "--spectrum has {} eigenvalues but --dim is {}; give one eigenvalue per dimension",
-                s.len(),
-                d
-            ),
-            (Some(s), _) => s.len(),
-            (None, Some(d)) => d,
-            (None, None) => 1,
-        };
-        if dim == 0 {
-            anyhow::bail!("--dim must be at least 1");
-        }
-        let mut cfg = ReproduceConfig::new(mode, dim);
-        if let Some(s) = &self.spectrum {
-            cfg.spectrum = s.clone();
-        }
-        cfg.interneurons = self.interneurons.unwrap_or(dim);
-        cfg.eta = self.eta.unwrap_or(cfg.eta);
-        cfg.tol = self.tol.unwrap_or(cfg.tol);
-        if let Some(s) = &self.scales {
-            cfg.scales = s.clone();
-        }
-        cfg.seed = self.seed;
-        cfg.max_iterations = self.max_iters;
-        cfg.basis = match self.basis {
-            Basis::Dct => InterneuronBasis::Dct,
-            Basis::Random => InterneuronBasis::Random {
-                seed: self.seed.wrapping_add(1),
-            },
-        };
-        cfg.validate()?;
-        Ok(cfg)
-    }
-}
-
-fn progress_bar(total: u64, what: &str) -> ProgressBar {
+fn progress_bar(total: u64, what: &str, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} runs ({elapsed})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(&format!(
+            "{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{elapsed}})"
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar
-}
-
-fn run_reproduction(cfg: &ReproduceConfig) -> Result<Report> {
-    let bar = progress_bar(2 * cfg.scales.len() as u64, cfg.mode.name());
-    let report = reproduce::run(cfg, |done, _| bar.set_position(done as u64))?;
-    bar.finish_and_clear();
-    Ok(report)
-}
-
-fn print_table(report: &Report) {
-    let c = &report.config;
-    println!(
-        "{} reproduction: n = {}, k = {}, η = {}, tol = {}, spectrum = {:?}, seed = {}",
-        c.mode.name(),
-        report.dim,
-        c.interneurons,
-        c.eta,
-        c.tol,
-        c.spectrum,
-        c.seed
-    );
-    println!(
-        "{:>10}  {:>14}  {:>14}  {:>14}  {:>14}",
-        "scale s", "direct", "(theory)", "interneuron", "(theory)"
-    );
-    let fmt = |t: Option<u64>| {
-        t.map(|t| t.to_string())
-            .unwrap_or_else(|| "no conv.".into())
-    };
-    let fmt_th = |t: Option<f64>| t.map(|t| format!("{t:.0}")).unwrap_or_else(|| "-".into());
-    for (d, i) in report
-        .runs_of(WhitenerKind::Direct)
-        .zip(report.runs_of(WhitenerKind::Interneuron))
-    {
-        println!(
-            "{:>10}  {:>14}  {:>14}  {:>14}  {:>14}",
-            format!("{:.4}", d.scale)
-                .trim_end_matches('0')
-                .trim_end_matches('.'),
-            fmt(d.iterations),
-            fmt_th(d.theory_iterations),
-            fmt(i.iterations),
-            fmt_th(i.theory_iterations)
-        );
-    }
-    if report.not_converged > 0 {
-        println!(
-            "{} run(s) did not converge within {} iterations",
-            report.not_converged, c.max_iterations
-        );
-    }
-    let fit = |f: &Option<reproduce::Fit>| {
-        f.as_ref()
-            .map(|f| f.describe())
-            .unwrap_or_else(|| "not enough converged scales".into())
-    };
-    println!("fits over s >= {:.3}:", report.fit_min_scale);
-    println!("  direct:      {}", fit(&report.fits.direct));
-    println!("  interneuron: {}", fit(&report.fits.interneuron));
-}
-
-fn reproduce_cmd(args: &ReproduceArgs) -> Result<()> {
-    let cfg = args.config()?;
-    let report = run_reproduction(&cfg)?;
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print_table(&report);
-    }
-    if let Some(dir) = &args.out {
-        let out = reproduce::write_outputs(&report, dir)?;
-        eprintln!(
-            "wrote {}, {} and the figure {}",
-            out.csv.display(),
-            out.json.display(),
-            out.svg.display()
-        );
-    }
-    Ok(())
 }
 
 fn process_cmd(a: &ProcessArgs) -> Result<()> {
@@ -629,7 +467,7 @@ fn bench_cmd(
              --block 512)"
         );
     }
-    let bar = progress_bar(cases.len() as u64, "bench");
+    let bar = progress_bar(cases.len() as u64, "bench", "runs");
     let mut results = Vec::new();
     for case in &cases {
         results.push(measure(case, seconds));
@@ -703,11 +541,13 @@ fn bench_cmd(
 
 fn demo(out: &std::path::Path) -> Result<()> {
     // The paper's experiment on a non-trivial covariance, both as mean-field dynamics and
-    // online on samples, with the default tolerances and learning rates of each mode.
+    // online on samples, with the default tolerances and learning rates of each mode; the
+    // gain-modulating circuit races too (docs/DESIGN.md §2.9).
     let spectrum = vec![0.5, 1.0, 2.0, 4.0];
     let scales: Vec<f64> = (0..=12).map(|i| 10f64.powf(i as f64 / 4.0)).collect();
     for mode in [Mode::MeanField, Mode::Online] {
         let mut cfg = ReproduceConfig::new(mode, spectrum.len());
+        cfg.circuits.push(WhitenerKind::Gain);
         cfg.spectrum = spectrum.clone();
         cfg.scales = scales.clone();
         cfg.seed = 1;
@@ -718,6 +558,13 @@ fn demo(out: &std::path::Path) -> Result<()> {
             .with_context(|| format!("writing the demo into {}", dir.display()))?;
         println!("figure: {}\n", files.svg.display());
     }
+    // Returning contexts with slow plasticity on and off (NeurIPS 2023), at its defaults.
+    let report = run_contexts(&ContextsConfig::new(Mode::MeanField))?;
+    print_contexts_table(&report);
+    let dir = out.join("reproduce").join("contexts");
+    let files = reproduce::contexts::write_outputs(&report, &dir)
+        .with_context(|| format!("writing the demo into {}", dir.display()))?;
+    println!("figure: {}\n", files.svg.display());
     let dir = out.join("demo");
     eprintln!(
         "rendering the changing stereo scene through the race into {} ...",

@@ -8,8 +8,8 @@
 //!   `W ← W + η (r zᴴ − W)` with `z = Wᴴ r`.
 //! * [`GainModulatingCircuit`] (§2.9) fixes a frame `W` and learns the gains `g` of its
 //!   interneurons, `M = αI + W diag(g) Wᴴ`: `g ← g + η_g (|z|² − diag(WᴴW))`; optionally the
-//!   synapses learn slowly, `W ← W + η_w (r nᴴ − W diag(g))` with `n = g ∘ z`. It is not yet a
-//!   [`Circuit`] (see its documentation).
+//!   synapses learn slowly, `W ← W + η_w (r nᴴ − W diag(g))` with `n = g ∘ z`. It is a
+//!   [`Circuit`] too, and races as [`WhitenerKind::Gain`].
 //!
 //! The response is always computed with the state *before* the update that uses it, and
 //! costs O(n²): the direct circuit solves with a Cholesky factor of `M` refreshed after each

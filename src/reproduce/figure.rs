@@ -1,14 +1,17 @@
-//! The convergence-time figure: iterations to whiten vs initial scale `s`, both circuits,
+//! The convergence-time figure: iterations to whiten vs initial scale `s`, every circuit run,
 //! measured points, the continuous-time theory (dashed) and the fitted laws.
 //!
-//! Three panels, each on the axes where a law is a straight line:
-//! (a) both circuits, log–log; (b) the direct circuit on linear axes (linear law);
-//! (c) the interneuron circuit with a log scale axis (logarithmic law).
+//! One panel for all circuits, log–log, then one per circuit on the axes where its law is a
+//! straight line: the direct circuit on linear axes (linear law), the interneuron circuit with
+//! a log scale axis (logarithmic law), and — when it was run — the gain-modulating circuit on
+//! linear axes (linear; no closed-form theory, but a lower bound, dotted, and the large-`s`
+//! asymptote `κ s/η`, long dashes, docs/DESIGN.md §2.9).
 
 use super::{law_of, Fit, Law, Report};
 use crate::theory;
 use crate::whitener::WhitenerKind;
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 /// A whitener's colour of the product's one palette ([`WhitenerKind::colour`]), for plotters.
@@ -60,16 +63,54 @@ fn scale_range(report: &Report) -> (f64, f64) {
     }
 }
 
+/// Points of a line in data coordinates.
+type Curve = Vec<(f64, f64)>;
+
+/// The gain circuit's lower bound and asymptote across the swept scales, on a dense log grid.
+fn gain_curves(report: &Report, lo: f64, hi: f64) -> (Curve, Curve) {
+    let Some(setup) = &report.gain else {
+        return (Vec::new(), Vec::new());
+    };
+    let (mut bound, mut estimate) = (Vec::new(), Vec::new());
+    let steps = 200;
+    for i in 0..=steps {
+        let s = lo * (hi / lo).powf(i as f64 / steps as f64);
+        let e = setup.estimates(&report.config.spectrum, s, report.config.tol);
+        if let Some(b) = e.lower_bound_iterations.filter(|b| *b > 0.0) {
+            bound.push((s, b));
+        }
+        estimate.push((s, e.asymptotic_iterations));
+    }
+    (bound, estimate)
+}
+
+/// Width of one panel: the figure grows with the circuits run, but is never narrower than
+/// three panels (its title needs the room).
+const PANEL_WIDTH: u32 = 520;
+
 /// Render the figure to an SVG string.
 pub(super) fn draw(report: &Report) -> Result<String, String> {
     let mut svg = String::new();
+    let circuits = &report.config.circuits;
+    let panels = 1 + circuits.len();
     {
-        let root = SVGBackend::with_string(&mut svg, (1560, 560)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (PANEL_WIDTH * panels.max(3) as u32, 560))
+            .into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let (title, body) = root.split_vertically(56);
         let c = &report.config;
+        let gain_k = report
+            .gain
+            .as_ref()
+            .map(|g| {
+                format!(
+                    ", gain: k = {} (pairs frame), α = {}, η_g = η",
+                    g.interneurons, g.alpha
+                )
+            })
+            .unwrap_or_default();
         let headline = format!(
-            "Convergence time vs initial scale ({}; n = {}, k = {}, η = {}, tol = {}, spectrum of C = {:?})",
+            "Convergence time vs initial scale ({}; n = {}, k = {}{gain_k}, η = {}, tol = {}, spectrum of C = {:?})",
             c.mode.name(),
             report.dim,
             c.interneurons,
@@ -84,14 +125,19 @@ pub(super) fn draw(report: &Report) -> Result<String, String> {
                 ("sans-serif", 19).into_font().color(&BLACK),
             ))
             .map_err(|e| e.to_string())?;
+        let gain_note = if report.gain.is_some() {
+            " Gain: no theory; dotted: a lower bound, long dashes: the large-s asymptote."
+        } else {
+            ""
+        };
         let note = if report.not_converged > 0 {
             format!(
-                "{} run(s) did not converge within {} iterations and are not plotted. Dashed: continuous-time theory; solid: fitted law (s ≥ {:.3}).",
+                "{} run(s) did not converge within {} iterations and are not plotted. Dashed: continuous-time theory; solid: fitted law (s ≥ {:.3}).{gain_note}",
                 report.not_converged, c.max_iterations, report.fit_min_scale
             )
         } else {
             format!(
-                "Markers: measured. Dashed: continuous-time theory (τ/η). Solid: least-squares law fitted over s ≥ {:.3}.",
+                "Markers: measured. Dashed: continuous-time theory (τ/η). Solid: least-squares law fitted over s ≥ {:.3}.{gain_note}",
                 report.fit_min_scale
             )
         };
@@ -102,19 +148,26 @@ pub(super) fn draw(report: &Report) -> Result<String, String> {
                 ("sans-serif", 14).into_font().color(&RGBColor(80, 80, 80)),
             ))
             .map_err(|e| e.to_string())?;
-        let panels = body.split_evenly((1, 3));
-        draw_both(report, &panels[0]).map_err(|e| e.to_string())?;
-        draw_single(report, &panels[1], WhitenerKind::Direct).map_err(|e| e.to_string())?;
-        draw_single(report, &panels[2], WhitenerKind::Interneuron).map_err(|e| e.to_string())?;
+        let areas = body.split_evenly((1, panels));
+        draw_both(report, &areas[0]).map_err(|e| e.to_string())?;
+        for (i, (&kind, area)) in circuits.iter().zip(&areas[1..]).enumerate() {
+            // Panels (b), (c), … in the order the circuits were given.
+            let letter = (b'b' + i as u8) as char;
+            draw_single(report, area, kind, letter).map_err(|e| e.to_string())?;
+        }
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
 }
 
-/// Tick labels without spurious decimals: `1000`, `0.5`, `1e5`.
+/// Tick labels without spurious decimals: `1000`, `0.5`, `1e5`, `1.5e5` (a mantissa is
+/// rounded to two decimals, never to a neighbouring tick's label).
 fn tick(v: f64) -> String {
     if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-2) {
-        format!("{v:.0e}")
+        let text = format!("{v:.2e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        format!("{mantissa}e{exponent}")
     } else if v.fract().abs() < 1e-9 {
         format!("{v:.0}")
     } else {
@@ -139,14 +192,20 @@ fn y_bounds(points: &[(f64, f64)], log: bool) -> (f64, f64) {
 
 fn draw_both(report: &Report, area: &DrawingArea<SVGBackend, Shift>) -> DrawResult {
     let (lo, hi) = scale_range(report);
+    let circuits = &report.config.circuits;
     let mut all = Vec::new();
-    for kind in WhitenerKind::CIRCUITS {
+    for &kind in circuits {
         all.extend(measured(report, kind));
         all.extend(theory_curve(report, kind, lo, hi));
     }
     let (ylo, yhi) = y_bounds(&all, true);
+    let caption = match circuits.len() {
+        1 => format!("(a) {} (log–log)", circuits[0].name()),
+        2 => "(a) both circuits (log–log)".to_string(),
+        _ => "(a) all circuits (log–log)".to_string(),
+    };
     let mut chart = ChartBuilder::on(area)
-        .caption("(a) both circuits (log–log)", ("sans-serif", 18))
+        .caption(caption, ("sans-serif", 18))
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(70)
@@ -158,7 +217,7 @@ fn draw_both(report: &Report, area: &DrawingArea<SVGBackend, Shift>) -> DrawResu
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| tick(*v))
         .draw()?;
-    for kind in WhitenerKind::CIRCUITS {
+    for &kind in circuits {
         let col = colour(kind);
         chart.draw_series(DashedLineSeries::new(
             theory_curve(report, kind, lo, hi),
@@ -189,15 +248,27 @@ fn draw_single(
     report: &Report,
     area: &DrawingArea<SVGBackend, Shift>,
     kind: WhitenerKind,
+    letter: char,
 ) -> DrawResult {
     let (lo, hi) = scale_range(report);
     let col = colour(kind);
     let points = measured(report, kind);
     let theory = theory_curve(report, kind, lo, hi);
+    let (bound, estimate) = if kind == WhitenerKind::Gain {
+        gain_curves(report, lo, hi)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let fit: Option<&Fit> = report.fits.of(kind);
     let mut all = points.clone();
     all.extend(theory.iter().cloned());
-    let (ylo, yhi) = y_bounds(&all, false);
+    all.extend(bound.iter().cloned());
+    all.extend(estimate.iter().cloned());
+    let (ylo, mut yhi) = y_bounds(&all, false);
+    if kind == WhitenerKind::Gain {
+        // Room for its four-line legend above the largest count.
+        yhi *= 1.25;
+    }
     let fit_label = fit
         .map(|f| f.describe())
         .unwrap_or_else(|| "no fit (fewer than 2 converged scales)".into());
@@ -212,6 +283,18 @@ fn draw_single(
                 .collect()
         })
         .unwrap_or_default();
+    let gain_labels = report.gain.as_ref().map(|g| {
+        (
+            format!(
+                "lower bound (n·s − Tr C^½/√(1−tol·√n))/({:.0}η)",
+                g.trace_rate
+            ),
+            format!(
+                "asymptote {}·s/η (s → ∞; no intercept)",
+                tick(g.asymptotic_slope * g.eta_g)
+            ),
+        )
+    });
     macro_rules! body {
         ($chart:ident) => {{
             $chart
@@ -224,10 +307,30 @@ fn draw_single(
                 .x_label_formatter(&|v| tick(*v))
                 .y_label_formatter(&|v| tick(*v))
                 .draw()?;
-            $chart
-                .draw_series(DashedLineSeries::new(theory, 6, 4, col.stroke_width(2)))?
-                .label("theory (continuous time)")
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col));
+            if kind != WhitenerKind::Gain {
+                $chart
+                    .draw_series(DashedLineSeries::new(theory, 6, 4, col.stroke_width(2)))?
+                    .label("theory (continuous time)")
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col));
+            } else if let Some((bound_label, estimate_label)) = gain_labels {
+                $chart
+                    .draw_series(DashedLineSeries::new(bound, 2, 4, col.stroke_width(2)))?
+                    .label(bound_label)
+                    .legend(move |(x, y)| {
+                        DashedPathElement::new(vec![(x, y), (x + 20, y)], 2, 4, col.stroke_width(2))
+                    });
+                $chart
+                    .draw_series(DashedLineSeries::new(estimate, 12, 5, col.stroke_width(2)))?
+                    .label(estimate_label)
+                    .legend(move |(x, y)| {
+                        DashedPathElement::new(
+                            vec![(x, y), (x + 20, y)],
+                            12,
+                            5,
+                            col.stroke_width(2),
+                        )
+                    });
+            }
             $chart
                 .draw_series(LineSeries::new(fit_line, BLACK.stroke_width(1)))?
                 .label(fit_label)
@@ -245,10 +348,19 @@ fn draw_single(
                 .draw()?;
         }};
     }
+    let caption = format!(
+        "({letter}) {}",
+        match kind {
+            WhitenerKind::Direct => "direct: linear in s",
+            WhitenerKind::Interneuron => "interneuron: linear in log s",
+            WhitenerKind::Gain => "gain: linear in s (no theory)",
+            WhitenerKind::Baseline => "baseline",
+        }
+    );
     match law_of(kind) {
         Law::Linear => {
             let mut chart = ChartBuilder::on(area)
-                .caption("(b) direct: linear in s", ("sans-serif", 18))
+                .caption(caption, ("sans-serif", 18))
                 .margin(14)
                 .x_label_area_size(44)
                 .y_label_area_size(70)
@@ -257,7 +369,7 @@ fn draw_single(
         }
         Law::Logarithmic => {
             let mut chart = ChartBuilder::on(area)
-                .caption("(c) interneuron: linear in log s", ("sans-serif", 18))
+                .caption(caption, ("sans-serif", 18))
                 .margin(14)
                 .x_label_area_size(44)
                 .y_label_area_size(70)

@@ -1,16 +1,23 @@
 //! The paper's experiment (docs/DESIGN.md §2.3, §12.1): how many updates each circuit needs to whiten
 //! from an initial state `M₀ = s·I` that is `s` times too large, for a sweep of scales `s`.
 //!
-//! Both circuits see the same covariance `C = U diag(spectrum) Uᴴ` (and, online, the very same
+//! Every circuit sees the same covariance `C = U diag(spectrum) Uᴴ` (and, online, the very same
 //! input samples). The convergence time is the smallest `t ≥ 0` with `E(M_t; C) < tol`, where
 //! `t` counts the updates applied. Runs that do not converge within the iteration cap are
-//! reported as `null`, never dropped.
+//! reported as `null`, never dropped. The paper's two circuits run by default; the
+//! gain-modulating circuit (§2.9) joins when asked for, from the same `M₀ = s·I` ([`gain`]).
+//!
+//! [`contexts`] is the second experiment: the returning contexts of Duong et al. (NeurIPS 2023).
 
+pub mod contexts;
+mod contexts_figure;
 mod figure;
 mod fit;
+pub mod gain;
 
 pub(crate) use figure::colour;
 pub use fit::{fit_law, Fit, Law};
+pub use gain::{GainEstimates, GainSetup};
 
 use crate::circuits::{build_circuit, Circuit, CircuitError, InterneuronBasis, Solver};
 use crate::io::{write_atomically, AtomicFileError};
@@ -67,9 +74,14 @@ pub const DEFAULT_SCALES: [f64; 10] =
 pub struct ReproduceConfig {
     /// Mean-field or online dynamics.
     pub mode: Mode,
+    /// The circuits raced, in this order at every scale: the paper's two by default
+    /// ([`WhitenerKind::CIRCUITS`]), the gain-modulating circuit on request. Never the baseline,
+    /// which is not a circuit.
+    pub circuits: Vec<WhitenerKind>,
     /// Eigenvalues of the input covariance `C`; its length is the dimension `n`.
     pub spectrum: Vec<f64>,
-    /// Number of interneurons `k ≥ n`.
+    /// Number of interneurons `k ≥ n` of the interneuron circuit (the gain circuit's `k` is its
+    /// frame's, [`GainSetup::interneurons`]).
     pub interneurons: usize,
     /// Learning rate `η`.
     pub eta: f64,
@@ -90,6 +102,7 @@ impl ReproduceConfig {
     pub fn new(mode: Mode, dim: usize) -> Self {
         Self {
             mode,
+            circuits: WhitenerKind::CIRCUITS.to_vec(),
             spectrum: vec![1.0; dim],
             interneurons: dim,
             eta: mode.default_eta(),
@@ -117,7 +130,23 @@ impl ReproduceConfig {
                 "--spectrum: {m} (C must be symmetric positive definite)"
             ));
         }
-        if self.interneurons < self.dim() {
+        if self.circuits.is_empty() {
+            return bad(
+                "--circuits is empty: give at least one of direct, interneuron, gain".into(),
+            );
+        }
+        for (i, kind) in self.circuits.iter().enumerate() {
+            if !kind.is_circuit() {
+                return bad(format!(
+                    "--circuits: {kind} is not a circuit (it has no M₀ = s·I to start from); \
+                     choose from direct, interneuron, gain"
+                ));
+            }
+            if self.circuits[..i].contains(kind) {
+                return bad(format!("--circuits names {kind} twice"));
+            }
+        }
+        if self.circuits.contains(&WhitenerKind::Interneuron) && self.interneurons < self.dim() {
             return bad(format!(
                 "--interneurons {} is fewer than the dimension {}: the interneuron circuit needs k >= n",
                 self.interneurons,
@@ -192,8 +221,13 @@ pub struct Run {
     pub scale: f64,
     /// Updates until `E < tol`, `None` if the cap was reached first (or the state diverged).
     pub iterations: Option<u64>,
-    /// `τ/η` predicted by the continuous-time closed form.
+    /// `τ/η` predicted by the continuous-time closed form (`None` for the gain circuit, which
+    /// has none).
     pub theory_iterations: Option<f64>,
+    /// The gain circuit's lower bound and large-`s` asymptote (its rows only; flattened into
+    /// them).
+    #[serde(flatten)]
+    pub gain: Option<GainEstimates>,
     /// Whitening error at the end of the run.
     pub final_error: f64,
     /// Whether the state left the positive-definite cone (only possible for too large η).
@@ -207,6 +241,8 @@ pub struct Fits {
     pub direct: Option<Fit>,
     /// Interneuron circuit: iterations = a·ln s + b.
     pub interneuron: Option<Fit>,
+    /// Gain-modulating circuit: iterations = a·s + b (`None` also when it was not run).
+    pub gain: Option<Fit>,
 }
 
 impl Fits {
@@ -215,7 +251,8 @@ impl Fits {
         match kind {
             WhitenerKind::Direct => self.direct.as_ref(),
             WhitenerKind::Interneuron => self.interneuron.as_ref(),
-            WhitenerKind::Baseline | WhitenerKind::Gain => None,
+            WhitenerKind::Gain => self.gain.as_ref(),
+            WhitenerKind::Baseline => None,
         }
     }
 }
@@ -223,10 +260,10 @@ impl Fits {
 /// The scaling law the continuous-time theory predicts for a whitener's convergence time
 /// from scale `s` (docs/DESIGN.md §2): linear for the direct circuit, whose eigenvalues shrink
 /// at a constant rate; logarithmic for the interneuron circuit (and the baseline), whose
-/// squared eigenvalues relax exponentially.
+/// squared eigenvalues relax exponentially. The gain circuit has no closed form; its law is
+/// expected linear, because from above `Tr M` falls at most at a constant rate (§2.9).
 pub fn law_of(kind: WhitenerKind) -> Law {
     match kind {
-        // The gain circuit's trace falls at most at a constant rate from above (§2.9).
         WhitenerKind::Direct | WhitenerKind::Gain => Law::Linear,
         WhitenerKind::Interneuron | WhitenerKind::Baseline => Law::Logarithmic,
     }
@@ -240,6 +277,8 @@ pub struct Report {
     pub config: ReproduceConfig,
     /// Dimension `n`.
     pub dim: usize,
+    /// How the gain circuit was run (`None` when it was not).
+    pub gain: Option<GainSetup>,
     /// One entry per circuit and scale.
     pub runs: Vec<Run>,
     /// Fitted laws over the scales with `s ≥ fit_min_scale`.
@@ -268,19 +307,27 @@ pub fn run(
     // The covariance (and online, the input stream) is the same for every run.
     let source = GaussianSource::<f64>::new(&config.spectrum, config.seed)?;
     let c = source.covariance().clone();
-    let total = 2 * config.scales.len();
+    let gain = if config.circuits.contains(&WhitenerKind::Gain) {
+        Some(GainSetup::new(n, config.eta)?)
+    } else {
+        None
+    };
+    let total = config.circuits.len() * config.scales.len();
     let mut runs = Vec::with_capacity(total);
     for &scale in &config.scales {
-        for kind in WhitenerKind::CIRCUITS {
-            let mut circuit = build_circuit::<f64>(
-                kind,
-                n,
-                config.interneurons,
-                config.eta,
-                scale,
-                config.basis,
-                Solver::default(),
-            )?;
+        for &kind in &config.circuits {
+            let mut circuit: Box<dyn Circuit<f64>> = match &gain {
+                Some(g) if kind == WhitenerKind::Gain => Box::new(g.circuit(n, scale)?),
+                _ => build_circuit::<f64>(
+                    kind,
+                    n,
+                    config.interneurons,
+                    config.eta,
+                    scale,
+                    config.basis,
+                    Solver::default(),
+                )?,
+            };
             let mut src = source.clone();
             let (iterations, final_error, diverged) =
                 converge(circuit.as_mut(), &c, config, &mut src);
@@ -295,6 +342,10 @@ pub fn run(
                     config.tol,
                     config.eta,
                 ),
+                gain: gain
+                    .as_ref()
+                    .filter(|_| kind == WhitenerKind::Gain)
+                    .map(|g| g.estimates(&config.spectrum, scale, config.tol)),
                 final_error,
                 diverged,
             });
@@ -309,17 +360,17 @@ pub fn run(
             .filter_map(|r| r.iterations.map(|t| (r.scale, t as f64)))
             .collect()
     };
+    let fit = |kind: WhitenerKind| fit_law(law_of(kind), &points(kind));
     let fits = Fits {
-        direct: fit_law(law_of(WhitenerKind::Direct), &points(WhitenerKind::Direct)),
-        interneuron: fit_law(
-            law_of(WhitenerKind::Interneuron),
-            &points(WhitenerKind::Interneuron),
-        ),
+        direct: fit(WhitenerKind::Direct),
+        interneuron: fit(WhitenerKind::Interneuron),
+        gain: fit(WhitenerKind::Gain),
     };
     let not_converged = runs.iter().filter(|r| r.iterations.is_none()).count();
     Ok(Report {
         config: config.clone(),
         dim: n,
+        gain,
         runs,
         fits,
         fit_min_scale,
@@ -379,20 +430,33 @@ pub fn write_outputs(report: &Report, dir: &Path) -> Result<Outputs, ReproduceEr
         source,
     })?;
     let csv = dir.join("runs.csv");
-    let mut text =
-        String::from("circuit,scale,iterations,theory_iterations,final_error,diverged\n");
+    // The gain circuit's bound and asymptote are two more columns, only when it ran (the
+    // paper's two-circuit table stays as it was).
+    let with_gain = report.gain.is_some();
+    let mut text = String::from("circuit,scale,iterations,theory_iterations,final_error,diverged");
+    if with_gain {
+        text.push_str(",lower_bound_iterations,asymptotic_iterations");
+    }
+    text.push('\n');
+    let opt = |t: Option<f64>| t.map(|t| format!("{t:.3}")).unwrap_or_default();
     for r in &report.runs {
         text.push_str(&format!(
-            "{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{}",
             r.circuit,
             r.scale,
             r.iterations.map(|t| t.to_string()).unwrap_or_default(),
-            r.theory_iterations
-                .map(|t| format!("{t:.3}"))
-                .unwrap_or_default(),
+            opt(r.theory_iterations),
             r.final_error,
             r.diverged
         ));
+        if with_gain {
+            text.push_str(&format!(
+                ",{},{}",
+                opt(r.gain.and_then(|g| g.lower_bound_iterations)),
+                opt(r.gain.map(|g| g.asymptotic_iterations))
+            ));
+        }
+        text.push('\n');
     }
     write_atomically(&csv, text.as_bytes())?;
     let json = dir.join("report.json");
