@@ -26,9 +26,9 @@
 //! noisy block moves the gains by its mean dynamics instead of taking a Newton step to the block's
 //! own noisy optimum. `J₀` is k×k, formed over the columns' supports and factorised in O(k³/6);
 //! at rest `P` repeats from block to block, and the factor is reused while `P` and `c` stay within
-//! [`REUSE_CHANGE`] of those it was formed with. For `k ≤` [`EIGEN_SYSTEM_MAX`] `J₀` is
-//! eigendecomposed instead, which serves every `h` and `c` and so lasts while `P` alone stays
-//! within [`REUSE_CHANGE`]. The length `h` is the largest up to `left` whose
+//! [`REUSE_CHANGE`] of those it was formed with. For `k ≤` [`EIGEN_SYSTEM_MAX`], once `P` has
+//! held still while `h` or `c` moved, `J₀` is eigendecomposed instead, which serves every `h`
+//! and `c` and so lasts while `P` alone stays within [`REUSE_CHANGE`]. The length `h` is the largest up to `left` whose
 //! relative change of `M`, `‖P^{1/2} ΔM P^{1/2}‖_F` (exact), stays within the caller's limit —
 //! which also keeps `M + ΔM ⪰ (1 − limit) M` positive definite. The synapses (if plastic) take
 //! an explicit step of the same `h` with the gains before the step. Forms tried and dropped:
@@ -232,8 +232,13 @@ impl<T: Scalar> GainModulatingCircuit<T> {
                 h = h.min(MAX_SYNAPTIC_STEP / rate);
             }
         }
-        let small = k <= EIGEN_SYSTEM_MAX;
-        let reuse = {
+        let mut reuse = false;
+        // How the system is solved (module docs): a factor of `I/h + c J₀` is reused while `h`,
+        // `c` and `P` repeat; for small `k` an eigendecomposition of `J₀` serves any `h` and
+        // `c`, and is formed when `P` held still since the last formation but `h` or `c` did
+        // not. When `P` itself moved — every sub-step while `M` is small and jitters with its
+        // input's sampling noise — a factor costs a fraction of a decomposition.
+        let eigen = {
             let b = &self.blk;
             let (hf, cf) = b.formed;
             let (mut dp, mut pn) = (0.0, 0.0);
@@ -242,31 +247,38 @@ impl<T: Scalar> GainModulatingCircuit<T> {
                 pn += y.modulus_squared();
             }
             let p_near = dp <= REUSE_CHANGE.powi(2) * pn;
-            if small {
-                b.eig_formed && p_near
-            } else {
-                hf == h && (c / cf - 1.0).abs() <= REUSE_CHANGE && p_near
+            let factor_fits = hf == h && (c / cf - 1.0).abs() <= REUSE_CHANGE;
+            match (k <= EIGEN_SYSTEM_MAX, p_near) {
+                (true, true) if b.eig_formed => Some(true),
+                (true, true) if hf > 0.0 && !factor_fits => Some(false),
+                _ => {
+                    reuse = p_near && factor_fits;
+                    None
+                }
             }
         };
         // The largest h ≤ left within the change limit (the change grows with h).
         let (mut change, mut formed) = (0.0, false);
         for i in 0..MAX_REDUCTIONS {
-            if small {
-                if !reuse && !formed {
-                    self.form_jacobian(1.0);
-                    self.decompose_system()?;
-                    formed = true;
-                }
-                self.solve_step_eigen(h, c);
-            } else {
-                if i > 0 || !reuse {
-                    if !formed {
-                        self.form_jacobian(c);
+            match eigen {
+                Some(reuse_eigen) => {
+                    if !reuse_eigen && !formed {
+                        self.form_jacobian(1.0);
+                        self.decompose_system()?;
                         formed = true;
                     }
-                    self.factor_system(h, c)?;
+                    self.solve_step_eigen(h, c);
                 }
-                self.solve_step();
+                None => {
+                    if i > 0 || !reuse {
+                        if !formed {
+                            self.form_jacobian(c);
+                            formed = true;
+                        }
+                        self.factor_system(h, c)?;
+                    }
+                    self.solve_step();
+                }
             }
             change = self.relative_change_of_dg();
             if change <= max_change {
@@ -342,6 +354,8 @@ impl<T: Scalar> GainModulatingCircuit<T> {
     fn factor_system(&mut self, h: f64, c: f64) -> Result<(), CircuitError> {
         let b = &mut self.blk;
         b.formed = (0.0, 0.0);
+        // `P` moved since any decomposition of J₀.
+        b.eig_formed = false;
         b.system.copy_from(&b.jac);
         for l in 0..b.system.nrows() {
             b.system[(l, l)] += 1.0 / h;
@@ -356,6 +370,8 @@ impl<T: Scalar> GainModulatingCircuit<T> {
     fn decompose_system(&mut self) -> Result<(), CircuitError> {
         let b = &mut self.blk;
         b.eig_formed = false;
+        // `jac` now holds J₀ rather than the factor's c J₀.
+        b.formed = (0.0, 0.0);
         b.factorisations += 1;
         // J₀ is finite whenever P is; a failure means the state is unusable.
         b.eig
