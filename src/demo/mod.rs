@@ -172,14 +172,14 @@ fn draw(
 ) -> Result<String, String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (1400, 760)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (1400, 1060)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let (top, bottom) = root.split_vertically(520);
         let e = |e: &dyn std::fmt::Display| e.to_string();
-        let mut chart = ChartBuilder::on(&top)
-            .caption(
-                format!(
-                    "Whitening error of each whitener's output (τ = {} ms, init scale {}, {} framing); grey: changes of the scene, ▲ detected",
+        let (title, rest) = root.split_vertically(34);
+        title
+            .draw_text(
+                &format!(
+                    "Whitening error of each whitener's output (τ = {} ms, init scale {}, {} framing); grey: changes of the scene, ▲ detected, dashed: threshold {DEFAULT_THRESHOLD}",
                     params.tau_ms,
                     params.init_scale,
                     match params.framing {
@@ -187,46 +187,53 @@ fn draw(
                         crate::engine::Framing::Spectral => "spectral",
                     }
                 ),
-                ("sans-serif", 17),
+                &("sans-serif", 17).into_text_style(&title),
+                (14, 10),
             )
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..end_s, (0.003f64..30.0).log_scale())
             .map_err(|x| e(&x))?;
-        chart
-            .configure_mesh()
-            .x_desc("time (s)")
-            .y_desc("whitening error ‖R̄ − I‖/√n")
-            .draw()
-            .map_err(|x| e(&x))?;
-        for &t in &scene.changes {
+        let (top, bottom) = rest.split_vertically(820);
+        // One panel per whitener on shared axes: their noisy traces overlap in one panel, and
+        // whichever is drawn last hides the others.
+        let panels = top.split_evenly((WhitenerKind::ALL.len(), 1));
+        for (kind, area) in WhitenerKind::ALL.into_iter().zip(&panels) {
+            let c = crate::reproduce::colour(kind);
+            let mut chart = ChartBuilder::on(area)
+                .margin(8)
+                .x_label_area_size(if kind == WhitenerKind::Gain { 36 } else { 0 })
+                .y_label_area_size(60)
+                .build_cartesian_2d(0.0..end_s, (0.003f64..30.0).log_scale())
+                .map_err(|x| e(&x))?;
+            let mut mesh = chart.configure_mesh();
+            mesh.y_desc(format!("{}: error", kind.name()))
+                .y_labels(4)
+                .axis_desc_style(("sans-serif", 14).into_font().color(&c));
+            if kind == WhitenerKind::Gain {
+                mesh.x_desc("time (s)");
+            }
+            mesh.draw().map_err(|x| e(&x))?;
+            for &t in &scene.changes {
+                chart
+                    .draw_series(LineSeries::new(
+                        vec![(t, 0.003), (t, 30.0)],
+                        RGBColor(160, 160, 160).stroke_width(1),
+                    ))
+                    .map_err(|x| e(&x))?;
+            }
             chart
-                .draw_series(LineSeries::new(
-                    vec![(t, 0.003), (t, 30.0)],
-                    RGBColor(160, 160, 160).stroke_width(1),
+                .draw_series(DashedLineSeries::new(
+                    vec![(0.0, DEFAULT_THRESHOLD), (end_s, DEFAULT_THRESHOLD)],
+                    5,
+                    5,
+                    BLACK.stroke_width(1),
                 ))
                 .map_err(|x| e(&x))?;
-        }
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(0.0, DEFAULT_THRESHOLD), (end_s, DEFAULT_THRESHOLD)],
-                5,
-                5,
-                BLACK.stroke_width(1),
-            ))
-            .map_err(|x| e(&x))?
-            .label(format!("threshold {DEFAULT_THRESHOLD}"))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
-        chart
-            .draw_series(
-                detected
-                    .iter()
-                    .map(|&t| TriangleMarker::new((t, 20.0), 6, BLACK.filled())),
-            )
-            .map_err(|x| e(&x))?;
-        for kind in WhitenerKind::ALL {
-            let c = crate::reproduce::colour(kind);
+            chart
+                .draw_series(
+                    detected
+                        .iter()
+                        .map(|&t| TriangleMarker::new((t, 15.0), 5, BLACK.filled())),
+                )
+                .map_err(|x| e(&x))?;
             let pts: Vec<(f64, f64)> = stats
                 .iter()
                 .filter(|r| r.circuit == kind && r.error.is_finite())
@@ -234,20 +241,8 @@ fn draw(
                 .collect();
             chart
                 .draw_series(LineSeries::new(pts, c.stroke_width(2)))
-                .map_err(|x| e(&x))?
-                .label(kind.name())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
-                });
+                .map_err(|x| e(&x))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(|x| e(&x))?;
 
         let mut lvl = ChartBuilder::on(&bottom)
             .margin(12)
