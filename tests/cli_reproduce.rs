@@ -393,3 +393,35 @@ fn contexts_experiment_runs_online() {
         }
     }
 }
+
+/// A reader that goes away (`whiten reproduce | head`) ends the process quietly, by SIGPIPE as
+/// other Unix tools end, instead of a panic on the broken pipe. The pipe's read end is closed
+/// before the child has finished computing, so its first write meets a broken pipe.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_whiten"))
+        .args([
+            "reproduce",
+            "--mean-field",
+            "--dim",
+            "3",
+            "--scales",
+            "1,10,100",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "status {:?}, stderr: {stderr}",
+        out.status
+    );
+}

@@ -604,6 +604,17 @@ fn demo(out: &std::path::Path) -> Result<()> {
 
 fn main() {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Live(_)) {
+        // Like every Unix filter, end quietly when the reader of our output goes away
+        // (`whiten reproduce | head`): Rust ignores SIGPIPE, so the next `println!` would
+        // panic on the broken pipe instead. Not for `live`, whose audio backend (JACK) talks
+        // to its server over sockets and must see a failed write as an error, not be killed.
+        // SAFETY: restoring a signal's default disposition at start-up, before any thread
+        // exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match &cli.command {
         Command::Reproduce(args) => reproduce_cmd(args),
         Command::Process(args) => process_cmd(args),
