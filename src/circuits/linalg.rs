@@ -223,6 +223,34 @@ pub fn matmul_into<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<
         *o11 = *a10 * *b01 + *a11 * *b11;
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports the feature `matmul_general_avx2` is compiled for.
+        unsafe { matmul_general_avx2(out, a, b, m, k, n) };
+        return;
+    }
+    matmul_general(out, a, b, m, k, n);
+}
+
+/// [`matmul_general`] compiled for AVX2 (4 f64 lanes instead of SSE2's 2; no FMA, so the
+/// products and sums are the same operations and the result is bit-identical): at 8 and 16
+/// channels the learning's n×n products are a tenth of the engine's time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn matmul_general_avx2<T: Scalar>(
+    out: &mut [T],
+    a: &[T],
+    b: &[T],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    matmul_general(out, a, b, m, k, n)
+}
+
+/// `out = a · b`, column-major slices: `a` m×k, `b` k×n.
+#[inline(always)]
+fn matmul_general<T: Scalar>(out: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize) {
     // Column j of the product is Σ_l b[l, j] · (column l of a): contiguous axpys. Offsets are
     // computed by multiplication (`chunks_exact` with a run-time size divides, which costs more
     // than a whole 2×2 product).
