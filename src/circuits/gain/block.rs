@@ -28,11 +28,11 @@
 //! at rest `P` repeats from block to block, and the factor is reused while `P` and `c` stay within
 //! [`REUSE_CHANGE`] of those it was formed with. For `k ≤` [`EIGEN_SYSTEM_MAX`], once `P` has
 //! held still while `h` or `c` moved, `J₀` is eigendecomposed instead, which serves every `h`
-//! and `c` and so lasts while `P` alone stays within [`REUSE_CHANGE`]. The length `h` is the largest up to `left` whose
-//! relative change of `M`, `‖P^{1/2} ΔM P^{1/2}‖_F` (exact), stays within the caller's limit —
-//! which also keeps `M + ΔM ⪰ (1 − limit) M` positive definite. The synapses (if plastic) take
-//! an explicit step of the same `h` with the gains before the step. Forms tried and dropped:
-//! docs/DESIGN.md §4.3.
+//! and `c` and so lasts while `P` alone stays within [`REUSE_CHANGE`]. The length `h` is the
+//! largest up to `left` whose relative change of `M`, `‖P^{1/2} ΔM P^{1/2}‖_F` (exact), stays
+//! within the caller's limit — which also keeps `M + ΔM ⪰ (1 − limit) M` positive definite.
+//! The synapses (if plastic) take an explicit step of the same `h` with the gains before the
+//! step. Forms tried and dropped: docs/DESIGN.md §4.3.
 
 use super::GainModulatingCircuit;
 use crate::circuits::linalg::{mirror_lower, CholeskyWorkspace};
@@ -59,10 +59,10 @@ const POWER_ITERATIONS: usize = 4;
 /// so a decomposition lasts while `P` stays within [`REUSE_CHANGE`]. The factor must be redone
 /// whenever `c = λ_max(R)` moves by 10 %, which in narrow spectral bands (a few bins, `R`
 /// nearly rank one) is most blocks: 71 % of the sub-steps of a stereo spectral engine at rest
-/// refactorised, against 2 % that redecompose. Covers every spectral band of a mono or stereo
-/// input (`k` = 1, 4) and stereo channels (`k` = 3); for larger `k` a Jacobi decomposition costs
-/// many factorisations, which after a change (when `P` moves every sub-step) would be paid
-/// every sub-step.
+/// refactorised; now 7 % decompose and 8 % factor (after `P` moved). Covers every spectral band
+/// of a mono or stereo input (`k` = 1, 4) and stereo channels (`k` = 3); for larger `k` a Jacobi
+/// decomposition costs many factorisations, which after a change (when `P` moves every
+/// sub-step) would be paid every sub-step.
 const EIGEN_SYSTEM_MAX: usize = 4;
 
 /// Scratch of the block rule, allocated with the circuit.
