@@ -65,6 +65,16 @@ const POWER_ITERATIONS: usize = 4;
 /// sub-step) would be paid every sub-step.
 const EIGEN_SYSTEM_MAX: usize = 4;
 
+/// How a sub-step solves `(I/h + c J₀) δg = d`; `reuse` says whether the held decomposition or
+/// factor still serves (else it is formed, once per sub-step).
+#[derive(Clone, Copy)]
+enum SystemSolve {
+    /// Through the eigendecomposition of `J₀` (small `k`).
+    Eigen { reuse: bool },
+    /// Through a Cholesky factor of `I/h + c J₀` (re-formed at every step-length reduction).
+    Factor { reuse: bool },
+}
+
 /// Scratch of the block rule, allocated with the circuit.
 #[derive(Clone, Debug)]
 pub(super) struct BlockScratch<T: Scalar> {
@@ -232,13 +242,12 @@ impl<T: Scalar> GainModulatingCircuit<T> {
                 h = h.min(MAX_SYNAPTIC_STEP / rate);
             }
         }
-        let mut reuse = false;
         // How the system is solved (module docs): a factor of `I/h + c J₀` is reused while `h`,
         // `c` and `P` repeat; for small `k` an eigendecomposition of `J₀` serves any `h` and
         // `c`, and is formed when `P` held still since the last formation but `h` or `c` did
         // not. When `P` itself moved — every sub-step while `M` is small and jitters with its
         // input's sampling noise — a factor costs a fraction of a decomposition.
-        let eigen = {
+        let solve = {
             let b = &self.blk;
             let (hf, cf) = b.formed;
             let (mut dp, mut pn) = (0.0, 0.0);
@@ -249,27 +258,26 @@ impl<T: Scalar> GainModulatingCircuit<T> {
             let p_near = dp <= REUSE_CHANGE.powi(2) * pn;
             let factor_fits = hf == h && (c / cf - 1.0).abs() <= REUSE_CHANGE;
             match (k <= EIGEN_SYSTEM_MAX, p_near) {
-                (true, true) if b.eig_formed => Some(true),
-                (true, true) if hf > 0.0 && !factor_fits => Some(false),
-                _ => {
-                    reuse = p_near && factor_fits;
-                    None
-                }
+                (true, true) if b.eig_formed => SystemSolve::Eigen { reuse: true },
+                (true, true) if hf > 0.0 && !factor_fits => SystemSolve::Eigen { reuse: false },
+                _ => SystemSolve::Factor {
+                    reuse: p_near && factor_fits,
+                },
             }
         };
         // The largest h ≤ left within the change limit (the change grows with h).
         let (mut change, mut formed) = (0.0, false);
         for i in 0..MAX_REDUCTIONS {
-            match eigen {
-                Some(reuse_eigen) => {
-                    if !reuse_eigen && !formed {
+            match solve {
+                SystemSolve::Eigen { reuse } => {
+                    if !reuse && !formed {
                         self.form_jacobian(1.0);
                         self.decompose_system()?;
                         formed = true;
                     }
                     self.solve_step_eigen(h, c);
                 }
-                None => {
+                SystemSolve::Factor { reuse } => {
                     if i > 0 || !reuse {
                         if !formed {
                             self.form_jacobian(c);
