@@ -1,7 +1,10 @@
 //! The circuit with direct recurrent connections (docs/DESIGN.md §2.1).
 
 use super::linalg::{matmul_into, mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
-use super::{check_eta, check_scale, check_square, Circuit, CircuitError, Scalar, WhitenerKind};
+use super::{
+    check_eta, check_scale, check_square, Circuit, CircuitError, Dim, Scalar, WhitenerKind,
+};
+use crate::with_dim;
 use nalgebra::DMatrix;
 
 /// Primary neurons with direct recurrent synapses `M` (n×n, Hermitian positive definite).
@@ -74,13 +77,10 @@ impl<T: Scalar> DirectCircuit<T> {
     pub fn add_to_m(&mut self, delta: &DMatrix<T>) -> Result<(), CircuitError> {
         check_square(delta, self.dim())?;
         let n = self.dim();
-        self.scratch_a.copy_from(&self.m);
-        for j in 0..n {
-            for i in j..n {
-                self.m[(i, j)] += delta[(i, j)];
-            }
-        }
-        mirror_lower(&mut self.m);
+        let nn = n * n;
+        let (m, saved) = (self.m.as_mut_slice(), self.scratch_a.as_mut_slice());
+        saved.copy_from_slice(m);
+        with_dim!(n, d => add_lower_mirrored(d, &mut m[..nn], &delta.as_slice()[..nn]));
         if let Err(e) = self.refresh_factor() {
             std::mem::swap(&mut self.m, &mut self.scratch_a);
             self.refresh_factor()?;
@@ -201,5 +201,21 @@ impl<T: Scalar> Circuit<T> for DirectCircuit<T> {
     fn whitening_error(&mut self, c: &DMatrix<T>) -> f64 {
         self.ensure_inverse();
         whitening_error_with_inverse(&self.m_inv, c, &mut self.scratch_a, &mut self.scratch_b)
+    }
+}
+
+/// `m ← m + Δ` over the lower triangle of the Hermitian `Δ`, mirrored into the upper one with
+/// a real diagonal (what `add` then [`mirror_lower`] computes, in one pass).
+#[inline(always)]
+fn add_lower_mirrored<T: Scalar, D: Dim>(d: D, m: &mut [T], delta: &[T]) {
+    let n = d.get();
+    let (m, delta) = (&mut m[..n * n], &delta[..n * n]);
+    for j in 0..n {
+        m[j + j * n] = T::from_real((m[j + j * n] + delta[j + j * n]).real());
+        for i in j + 1..n {
+            let v = m[i + j * n] + delta[i + j * n];
+            m[i + j * n] = v;
+            m[j + i * n] = v.conjugate();
+        }
     }
 }

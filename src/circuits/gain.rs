@@ -3,10 +3,13 @@
 //! slow synaptic plasticity of Duong, Simoncelli, Chklovskii & Lipshutz, NeurIPS 2023).
 
 mod block;
+mod dense;
 
 use super::frame::{frame_gains, GainFrame};
 use super::linalg::{mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
-use super::{check_eta, check_scale, check_square, matmul_into, Circuit, CircuitError, Scalar};
+use super::{
+    check_eta, check_scale, check_square, matmul_into, Circuit, CircuitError, Fixed, Scalar,
+};
 use crate::whitener::WhitenerKind;
 use nalgebra::{DMatrix, DVector, DVectorView};
 
@@ -537,6 +540,14 @@ impl<T: Scalar> GainModulatingCircuit<T> {
                         }
                         self.m[(i, j)] = acc;
                     }
+                }
+            }
+            GainSolver::Sparse if n <= 2 => {
+                let (m, w, g) = (self.m.as_mut_slice(), self.w.as_slice(), self.g.as_slice());
+                if n == 1 {
+                    dense::weighted_outer_sum(Fixed::<1>, m, self.alpha, w, g);
+                } else {
+                    dense::weighted_outer_sum(Fixed::<2>, m, self.alpha, w, g);
                 }
             }
             GainSolver::Sparse => {

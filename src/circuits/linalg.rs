@@ -76,13 +76,15 @@ impl<T: Scalar> CholeskyWorkspace<T> {
                 }
             }
         }
-        // `new_unchecked` takes square roots of whatever pivots it meets; a non-PD input shows
+        // The square roots above are taken of whatever pivots they meet; a non-PD input shows
         // up as a non-finite, non-positive or (for ℂ) non-real diagonal of L.
-        self.valid = (0..self.factor.nrows()).all(|i| {
-            let d = self.factor[(i, i)];
+        let n = self.factor.nrows();
+        let f = self.factor.as_slice();
+        self.valid = (0..n).all(|i| {
+            let d = f[i + i * n];
             let re = d.real();
             re.is_finite() && re > 0.0 && d.imaginary().abs() <= 1e-12 * re
-        }) && self.factor.iter().all(|v| v.is_finite());
+        }) && f.iter().all(|v| v.is_finite());
         if self.valid {
             Ok(())
         } else {

@@ -19,6 +19,7 @@
 // Triangle-by-triangle index loops mirror the matrix formulas they implement.
 #![allow(clippy::needless_range_loop)]
 
+mod dim;
 mod direct;
 mod frame;
 mod gain;
@@ -26,6 +27,7 @@ mod init;
 mod interneuron;
 mod linalg;
 
+pub use dim::{Dim, Dynamic, Fixed};
 pub use direct::DirectCircuit;
 pub use frame::{
     frame_gains, frame_spans, outer_product_gram, outer_product_rank, pairs_frame,

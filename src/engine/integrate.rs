@@ -49,10 +49,11 @@
 //!   [`MAX_RELATIVE_CHANGE`] of `M`, which also keeps `M` positive definite.
 
 use crate::circuits::{
-    matmul_into, Circuit, CircuitError, DirectCircuit, GainModulatingCircuit, InterneuronCircuit,
-    Scalar,
+    matmul_into, Circuit, CircuitError, Dim, DirectCircuit, GainModulatingCircuit,
+    InterneuronCircuit, Scalar,
 };
 use crate::eigen::{eigen_2x2, HermitianEigen};
+use crate::with_dim;
 use nalgebra::DMatrix;
 
 /// Largest relative change of `M` per sub-step (`‖M^{-1/2} ΔM M^{-1/2}‖_F`, estimated).
@@ -189,14 +190,17 @@ fn phi1_h(h: f64, a: f64) -> f64 {
 
 /// Gershgorin bound on the spectral radius of a Hermitian matrix (cheap, and close to it for
 /// the near-diagonal matrices of a converging circuit), with `|re| + |im| ≥ |z|` for the
-/// entries' moduli (no square roots; at most √2 looser for complex entries).
-fn gershgorin<T: Scalar>(m: &DMatrix<T>) -> f64 {
-    let n = m.nrows();
+/// entries' moduli (no square roots; at most √2 looser for complex entries). `m` column-major
+/// (its rows and columns have the same sums of moduli).
+#[inline(always)]
+fn gershgorin<T: Scalar, D: Dim>(d: D, m: &[T]) -> f64 {
+    let n = d.get();
+    let m = &m[..n * n];
     let mut worst: f64 = 0.0;
     for i in 0..n {
         let mut row = 0.0;
         for j in 0..n {
-            row += m[(i, j)].norm1();
+            row += m[i + j * n].norm1();
         }
         worst = worst.max(row);
     }
@@ -297,7 +301,24 @@ impl<T: Scalar> BlockIntegrator<T> {
         floor: f64,
         max_units: usize,
     ) -> Result<usize, CircuitError> {
-        let n = p.nrows();
+        with_dim!(p.nrows(), d => self.direct_steps_in(d, circuit, p, x, r0, span, floor, max_units))
+    }
+
+    /// [`Self::direct_steps`] for dimension `d` (fixed for n ≤ 2: docs/DESIGN.md §9).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn direct_steps_in<D: Dim>(
+        &mut self,
+        d: D,
+        circuit: &mut DirectCircuit<T>,
+        p: &mut DMatrix<T>,
+        x: &DMatrix<T>,
+        r0: Option<&DMatrix<T>>,
+        span: &mut Span,
+        floor: f64,
+        max_units: usize,
+    ) -> Result<usize, CircuitError> {
+        let n = d.get();
         let mut taken = 0;
         while span.left > 0.0 && taken < max_units {
             self.direct_eig_current = false;
@@ -306,21 +327,25 @@ impl<T: Scalar> BlockIntegrator<T> {
             }
             taken += SUBSTEP_UNITS;
             let left = span.left;
+            let r = &self.r.as_slice()[..n * n];
             // Linear rate bound 2‖P‖·max(1, ‖R‖) and the Euler relative change ‖P (R − I)‖.
-            let rate = 2.0 * gershgorin(p) * gershgorin(&self.r).max(1.0);
+            let rate = 2.0 * gershgorin(d, &p.as_slice()[..n * n]) * gershgorin(d, r).max(1.0);
             // The Euler step's length under the accuracy limit; if the linear modes are slow
             // enough for it, take it, otherwise the exponential step.
-            let rel = euler_relative_change(p, &self.r, &mut self.a);
+            let rel = euler_relative_change(d, &p.as_slice()[..n * n], r);
             let euler_h = left.min(MAX_RELATIVE_CHANGE / rel.max(1e-300));
             let h = if euler_h * rate <= EULER_BELOW {
-                self.delta.copy_from(&self.r);
-                for i in 0..n {
-                    self.delta[(i, i)] -= T::one();
+                let delta = &mut self.delta.as_mut_slice()[..n * n];
+                let h = T::from_real(euler_h);
+                for j in 0..n {
+                    for i in 0..n {
+                        let v = r[i + j * n];
+                        delta[i + j * n] = if i == j { v - T::one() } else { v } * h;
+                    }
                 }
-                self.delta *= T::from_real(euler_h);
                 euler_h
             } else {
-                let h = self.exponential_step(circuit.m(), left)?;
+                let h = self.exponential_step(d, circuit.m(), left)?;
                 if n > 2 {
                     taken += self.eig.sweeps();
                     self.direct_eig_current = self.last_change <= STATS_REUSE_CHANGE;
@@ -340,8 +365,15 @@ impl<T: Scalar> BlockIntegrator<T> {
 
     /// The direct circuit's exponential step of at most `left`, into `self.delta`; returns
     /// its length. Needs `self.r` = `P X P`.
-    fn exponential_step(&mut self, m: &DMatrix<T>, left: f64) -> Result<f64, CircuitError> {
-        let n = m.nrows();
+    #[inline(always)]
+    fn exponential_step<D: Dim>(
+        &mut self,
+        d: D,
+        m: &DMatrix<T>,
+        left: f64,
+    ) -> Result<f64, CircuitError> {
+        let n = d.get();
+        let nn = n * n;
         // n ≤ 2 (stereo, and every spectral band of a stereo input) in closed form; larger n
         // by the warm-started Jacobi solver.
         let (u, mu): (&DMatrix<T>, &[f64]) = if n <= 2 {
@@ -353,37 +385,36 @@ impl<T: Scalar> BlockIntegrator<T> {
                 .map_err(|_| CircuitError::NotPositiveDefinite)?;
             (self.eig.eigenvectors(), self.eig.eigenvalues())
         };
+        let mu = &mu[..n];
         if !(mu[0] > 0.0 && mu[n - 1].is_finite()) {
             return Err(CircuitError::NotPositiveDefinite);
         }
         // B = Uᴴ R U.
         matmul_into(&mut self.a, &self.r, u);
-        adjoint_times(&mut self.b, u, &self.a);
+        let us = &u.as_slice()[..nn];
+        let b = &mut self.b.as_mut_slice()[..nn];
+        adjoint_times(d, b, us, &self.a.as_slice()[..nn]);
         // The entries' linear rates a_ij and weights |F_ij|²/(μ_i μ_j), once.
+        let (rates, weights, phis) = (
+            &mut self.rates[..nn],
+            &mut self.weights[..nn],
+            &mut self.phis[..nn],
+        );
         for j in 0..n {
             for i in 0..n {
-                let f = if i == j {
-                    self.b[(i, j)] - T::one()
-                } else {
-                    self.b[(i, j)]
-                };
-                self.rates[i + j * n] =
-                    self.b[(j, j)].real() / mu[i] + self.b[(i, i)].real() / mu[j];
-                self.weights[i + j * n] = f.modulus_squared() / (mu[i] * mu[j]);
+                let bij = b[i + j * n];
+                let f = if i == j { bij - T::one() } else { bij };
+                rates[i + j * n] = b[j + j * n].real() / mu[i] + b[i + i * n].real() / mu[j];
+                weights[i + j * n] = f.modulus_squared() / (mu[i] * mu[j]);
             }
         }
         // Choose h so that the relative change ‖G_ij/√(μ_i μ_j)‖ stays within the limit; the
         // change grows monotonically with h and saturates for stiff entries. The factors
         // φ₁(−h a)·h of the accepted h are kept for G.
-        let (rates, weights, phis) = (
-            &self.rates[..n * n],
-            &self.weights[..n * n],
-            &mut self.phis[..n * n],
-        );
         let mut h = left;
         for _ in 0..8 {
             let mut sum = 0.0;
-            for ((phi, a), w) in phis.iter_mut().zip(rates).zip(weights) {
+            for ((phi, a), w) in phis.iter_mut().zip(rates.iter()).zip(weights.iter()) {
                 *phi = phi1_h(h, *a);
                 sum += *phi * *phi * w;
             }
@@ -396,29 +427,33 @@ impl<T: Scalar> BlockIntegrator<T> {
         }
         if self.last_change > MAX_RELATIVE_CHANGE {
             // The reductions ran out: the factors of the last (reduced) h.
-            for (phi, a) in phis.iter_mut().zip(rates) {
+            for (phi, a) in phis.iter_mut().zip(rates.iter()) {
                 *phi = phi1_h(h, *a);
             }
         }
         // G in place of B, then ΔM = U G Uᴴ.
+        let delta = &mut self.delta.as_mut_slice()[..nn];
         for j in 0..n {
             for i in 0..n {
-                let f = if i == j {
-                    self.b[(i, j)] - T::one()
-                } else {
-                    self.b[(i, j)]
-                };
-                self.delta[(i, j)] = f * T::from_real(phis[i + j * n]);
+                let bij = b[i + j * n];
+                let f = if i == j { bij - T::one() } else { bij };
+                delta[i + j * n] = f * T::from_real(phis[i + j * n]);
             }
         }
         // The eigenvalues after the step to first order, μ_i + G_ii (the error is second order
         // in G's off-diagonal part), for the stats (docs/DESIGN.md §5.5).
-        for (i, (after, m)) in self.mu_after.iter_mut().zip(mu).enumerate() {
-            *after = m + self.delta[(i, i)].real();
+        let after = &mut self.mu_after[..n];
+        for (i, (after, m)) in after.iter_mut().zip(mu).enumerate() {
+            *after = m + delta[i + i * n].real();
         }
-        insertion_sort(&mut self.mu_after);
+        insertion_sort(after);
         matmul_into(&mut self.a, u, &self.delta);
-        times_adjoint(&mut self.delta, &self.a, u);
+        times_adjoint(
+            d,
+            &mut self.delta.as_mut_slice()[..nn],
+            &self.a.as_slice()[..nn],
+            us,
+        );
         Ok(h)
     }
 
@@ -478,7 +513,7 @@ impl<T: Scalar> BlockIntegrator<T> {
             // M = W Wᴴ changes by ≈ h (D M + M D): relative change 2h‖D‖; linear rate
             // ≤ 2(1 + ‖R‖).
             let rel = 2.0 * dev.sqrt();
-            let rate = 2.0 * (1.0 + gershgorin(&self.r));
+            let rate = 2.0 * (1.0 + with_dim!(n, d => gershgorin(d, self.r.as_slice())));
             let h = span
                 .left
                 .min(MAX_RELATIVE_CHANGE / rel.max(1e-300))
@@ -548,22 +583,21 @@ fn insertion_sort(v: &mut [f64]) {
 }
 
 /// `‖P (R − I)‖_F`: the relative change of `M` per unit time of an Euler step.
-fn euler_relative_change<T: Scalar>(
-    p: &DMatrix<T>,
-    r: &DMatrix<T>,
-    scratch: &mut DMatrix<T>,
-) -> f64 {
-    let n = p.nrows();
-    scratch.copy_from(r);
-    for i in 0..n {
-        scratch[(i, i)] -= T::one();
-    }
+#[inline(always)]
+fn euler_relative_change<T: Scalar, D: Dim>(d: D, p: &[T], r: &[T]) -> f64 {
+    let n = d.get();
+    let (p, r) = (&p[..n * n], &r[..n * n]);
     let mut s = 0.0;
     for j in 0..n {
         for i in 0..n {
             let mut v = T::zero();
             for k in 0..n {
-                v += p[(i, k)] * scratch[(k, j)];
+                let rkj = if k == j {
+                    r[k + j * n] - T::one()
+                } else {
+                    r[k + j * n]
+                };
+                v += p[i + k * n] * rkj;
             }
             s += v.modulus_squared();
         }
@@ -571,30 +605,106 @@ fn euler_relative_change<T: Scalar>(
     s.sqrt()
 }
 
-/// `out = aᴴ b` (square, allocation-free).
-fn adjoint_times<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<T>) {
-    let n = a.nrows();
+/// `out = aᴴ b` (square, column-major slices).
+#[inline(always)]
+fn adjoint_times<T: Scalar, D: Dim>(d: D, out: &mut [T], a: &[T], b: &[T]) {
+    let n = d.get();
+    let (out, a, b) = (&mut out[..n * n], &a[..n * n], &b[..n * n]);
     for j in 0..n {
         for i in 0..n {
             let mut v = T::zero();
             for k in 0..n {
-                v += a[(k, i)].conjugate() * b[(k, j)];
+                v += a[k + i * n].conjugate() * b[k + j * n];
             }
-            out[(i, j)] = v;
+            out[i + j * n] = v;
         }
     }
 }
 
-/// `out = a bᴴ` (square, allocation-free).
-fn times_adjoint<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<T>) {
-    let n = a.nrows();
+/// `out = a bᴴ` (square, column-major slices).
+#[inline(always)]
+fn times_adjoint<T: Scalar, D: Dim>(d: D, out: &mut [T], a: &[T], b: &[T]) {
+    let n = d.get();
+    let (out, a, b) = (&mut out[..n * n], &a[..n * n], &b[..n * n]);
     for j in 0..n {
         for i in 0..n {
             let mut v = T::zero();
             for k in 0..n {
-                v += a[(i, k)] * b[(j, k)].conjugate();
+                v += a[i + k * n] * b[j + k * n].conjugate();
             }
-            out[(i, j)] = v;
+            out[i + j * n] = v;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::circuits::{Circuit, Dynamic, Fixed};
+    use nalgebra::Complex;
+
+    /// The direct circuit's sub-steps compiled for a fixed size give the bits of the same code
+    /// at run-time size, over Euler and exponential steps (quiet and loud statistics).
+    fn fixed_size_matches_run_time_size<T: Scalar>() {
+        let run = |fixed: bool| {
+            let mut integ = BlockIntegrator::<T>::new(2);
+            let mut circuit = DirectCircuit::<T>::new(2, 0.1, 1.0).unwrap();
+            let mut p = DMatrix::<T>::identity(2, 2);
+            let mut ms = Vec::new();
+            for (block, level) in [1.0, 1e-4, 30.0, 1.0, 0.5].iter().enumerate() {
+                let off = T::from_parts(0.3 * level, 0.1 * level * block as f64);
+                let x = DMatrix::from_row_slice(
+                    2,
+                    2,
+                    &[
+                        T::from_real(1.2 * level),
+                        off.conjugate(),
+                        off,
+                        T::from_real(*level),
+                    ],
+                );
+                let mut span = Span::new(0.3);
+                if fixed {
+                    integ
+                        .direct_steps_in(
+                            Fixed::<2>,
+                            &mut circuit,
+                            &mut p,
+                            &x,
+                            None,
+                            &mut span,
+                            1e-3,
+                            64,
+                        )
+                        .unwrap();
+                } else {
+                    integ
+                        .direct_steps_in(
+                            Dynamic(2),
+                            &mut circuit,
+                            &mut p,
+                            &x,
+                            None,
+                            &mut span,
+                            1e-3,
+                            64,
+                        )
+                        .unwrap();
+                }
+                let mut m = DMatrix::zeros(2, 2);
+                circuit.recurrent_matrix_into(&mut m);
+                ms.push(m);
+            }
+            (ms, integ.counters)
+        };
+        let (fixed, counters) = run(true);
+        assert!(counters.substeps > 5, "{counters:?}");
+        assert_eq!(fixed, run(false).0);
+    }
+
+    #[test]
+    fn fixed_size_direct_steps_match_run_time_size() {
+        fixed_size_matches_run_time_size::<f64>();
+        fixed_size_matches_run_time_size::<Complex<f64>>();
     }
 }

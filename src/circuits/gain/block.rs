@@ -34,9 +34,9 @@
 //! The synapses (if plastic) take an explicit step of the same `h` with the gains before the
 //! step. Forms tried and dropped: docs/DESIGN.md §4.3.
 
-use super::GainModulatingCircuit;
+use super::{dense, GainModulatingCircuit};
 use crate::circuits::linalg::{mirror_lower, CholeskyWorkspace};
-use crate::circuits::{matmul_into, CircuitError, Scalar};
+use crate::circuits::{matmul_into, CircuitError, Fixed, Scalar};
 use crate::eigen::HermitianEigen;
 use nalgebra::DMatrix;
 
@@ -204,30 +204,40 @@ impl<T: Scalar> GainModulatingCircuit<T> {
     ) -> Result<f64, CircuitError> {
         let (n, k) = self.w.shape();
         self.ensure_inverse();
-        // R W over each column's support; d_l = w_lᴴ R w_l − ‖w_l‖². Column-major slices:
-        // column a of R and column l of W and R W are contiguous.
+        // R W and d_l = w_lᴴ R w_l − ‖w_l‖²: over dense columns for n ≤ 2, else over each
+        // column's support (column-major slices: column a of R and column l of W and R W are
+        // contiguous).
         let rs = r.as_slice();
-        for (l, ((wl, col), drift)) in self
-            .w
-            .as_slice()
-            .chunks_exact(n)
-            .zip(self.rw.as_mut_slice().chunks_exact_mut(n))
-            .zip(self.blk.drift.iter_mut())
-            .enumerate()
-        {
-            let rows = &self.support_rows[self.support_start[l]..self.support_start[l + 1]];
-            col.fill(T::zero());
-            for &a in rows {
-                let wal = wl[a];
-                for (c, &ria) in col.iter_mut().zip(&rs[a * n..(a + 1) * n]) {
-                    *c += ria * wal;
+        let (ws, rw, drift) = (
+            self.w.as_slice(),
+            self.rw.as_mut_slice(),
+            &mut self.blk.drift[..],
+        );
+        match n {
+            1 => dense::drift(Fixed::<1>, ws, rs, self.w_norm2.as_slice(), rw, drift),
+            2 => dense::drift(Fixed::<2>, ws, rs, self.w_norm2.as_slice(), rw, drift),
+            _ => {
+                for (l, ((wl, col), drift)) in ws
+                    .chunks_exact(n)
+                    .zip(rw.chunks_exact_mut(n))
+                    .zip(drift.iter_mut())
+                    .enumerate()
+                {
+                    let rows = &self.support_rows[self.support_start[l]..self.support_start[l + 1]];
+                    col.fill(T::zero());
+                    for &a in rows {
+                        let wal = wl[a];
+                        for (c, &ria) in col.iter_mut().zip(&rs[a * n..(a + 1) * n]) {
+                            *c += ria * wal;
+                        }
+                    }
+                    let q: f64 = rows
+                        .iter()
+                        .map(|&a| (wl[a].conjugate() * col[a]).real())
+                        .sum();
+                    *drift = q - self.w_norm2[l];
                 }
             }
-            let q: f64 = rows
-                .iter()
-                .map(|&a| (wl[a].conjugate() * col[a]).real())
-                .sum();
-            *drift = q - self.w_norm2[l];
         }
         // J ⪯ c J₀ with c = max(1, λ_max(R)) (J₀ is J at R = I, and the Schur product is
         // monotone in R).
@@ -313,7 +323,9 @@ impl<T: Scalar> GainModulatingCircuit<T> {
             }
             self.synapses_changed();
         }
-        self.g += &self.dg;
+        for (g, dg) in self.g.as_mut_slice().iter_mut().zip(self.dg.as_slice()) {
+            *g += dg;
+        }
         self.refresh()?;
         Ok(h)
     }
@@ -437,6 +449,19 @@ impl<T: Scalar> GainModulatingCircuit<T> {
 
     /// `‖P^{1/2} ΔM P^{1/2}‖_F = √Tr(P ΔM P ΔM)` for `ΔM = W diag(dg) Wᴴ`.
     fn relative_change_of_dg(&mut self) -> f64 {
+        let (w, dg, p) = (self.w.as_slice(), self.dg.as_slice(), self.m_inv.as_slice());
+        let f = self.blk.f.as_mut_slice();
+        match self.w.nrows() {
+            1 => {
+                dense::weighted_outer_sum(Fixed::<1>, f, 0.0, w, dg);
+                return dense::relative_change(Fixed::<1>, p, f);
+            }
+            2 => {
+                dense::weighted_outer_sum(Fixed::<2>, f, 0.0, w, dg);
+                return dense::relative_change(Fixed::<2>, p, f);
+            }
+            _ => {}
+        }
         self.outer_sum_into();
         let b = &mut self.blk;
         matmul_into(&mut b.a, &self.m_inv, &b.f);

@@ -1,0 +1,170 @@
+//! The gain circuit's per-sub-step products for n ≤ 2 (every spectral band of a mono or stereo
+//! input, and stereo channels), over dense columns of a fixed size (docs/DESIGN.md §9).
+//!
+//! Above two channels the frame's columns are sparse and the circuit walks their supports; at
+//! n ≤ 2 the index lists cost more than the products they save. Summing the zero entries as
+//! well adds exact zeros in the same order, so these give the values of the support walks.
+
+use crate::circuits::{Dim, Scalar};
+
+/// `R W` into `rw` and the gains' drift `d_l = w_lᴴ R w_l − ‖w_l‖²` into `drift`
+/// (docs/DESIGN.md §2.9), for `w` n×k column-major, `r` n×n Hermitian (both triangles).
+#[inline(always)]
+pub(super) fn drift<T: Scalar, D: Dim>(
+    d: D,
+    w: &[T],
+    r: &[T],
+    w_norm2: &[f64],
+    rw: &mut [T],
+    drift: &mut [f64],
+) {
+    let n = d.get();
+    let r = &r[..n * n];
+    for (((wl, col), out), norm2) in w
+        .chunks_exact(n)
+        .zip(rw.chunks_exact_mut(n))
+        .zip(drift.iter_mut())
+        .zip(w_norm2)
+    {
+        let (wl, col) = (&wl[..n], &mut col[..n]);
+        for i in 0..n {
+            col[i] = T::zero();
+        }
+        for a in 0..n {
+            for i in 0..n {
+                col[i] += r[i + a * n] * wl[a];
+            }
+        }
+        let mut q = 0.0;
+        for a in 0..n {
+            q += (wl[a].conjugate() * col[a]).real();
+        }
+        *out = q - norm2;
+    }
+}
+
+/// `out = diag · I + Σ_l c_l w_l w_lᴴ` (both triangles, real diagonal): `M = αI + W G Wᴴ`
+/// with `diag = α`, `c = g`, and the step `ΔM = W diag(δg) Wᴴ` with `diag = 0`, `c = δg`.
+#[inline(always)]
+pub(super) fn weighted_outer_sum<T: Scalar, D: Dim>(
+    d: D,
+    out: &mut [T],
+    diag: f64,
+    w: &[T],
+    c: &[f64],
+) {
+    let n = d.get();
+    let out = &mut out[..n * n];
+    for j in 0..n {
+        for i in j..n {
+            out[i + j * n] = if i == j {
+                T::from_real(diag)
+            } else {
+                T::zero()
+            };
+        }
+    }
+    for (wl, &cl) in w.chunks_exact(n).zip(c) {
+        let wl = &wl[..n];
+        let cl = T::from_real(cl);
+        for i in 0..n {
+            let cw = wl[i] * cl;
+            for j in 0..=i {
+                out[i + j * n] += cw * wl[j].conjugate();
+            }
+        }
+    }
+    for j in 0..n {
+        out[j + j * n] = T::from_real(out[j + j * n].real());
+        for i in j + 1..n {
+            out[j + i * n] = out[i + j * n].conjugate();
+        }
+    }
+}
+
+/// `√Tr(P F P F)` for Hermitian `p` and `f` (n×n, n ≤ 2): `‖P^{1/2} F P^{1/2}‖_F`, the
+/// relative change of `M` by `F`.
+#[inline(always)]
+pub(super) fn relative_change<T: Scalar, D: Dim>(d: D, p: &[T], f: &[T]) -> f64 {
+    let n = d.get();
+    let (p, f) = (&p[..n * n], &f[..n * n]);
+    // A = P F, then Tr(A A) = Σ_ij a_ij a_ji.
+    let mut a = [T::zero(); 4];
+    let a = &mut a[..n * n];
+    for j in 0..n {
+        for i in 0..n {
+            let mut v = T::zero();
+            for k in 0..n {
+                v += p[i + k * n] * f[k + j * n];
+            }
+            a[i + j * n] = v;
+        }
+    }
+    let mut tr = 0.0;
+    for j in 0..n {
+        for i in 0..n {
+            tr += (a[i + j * n] * a[j + i * n]).real();
+        }
+    }
+    tr.max(0.0).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::circuits::{Fixed, GainModulatingCircuit};
+    use nalgebra::{Complex, DMatrix, DVector};
+
+    /// The dense kernels against their definitions in nalgebra's own products, for the race's
+    /// frames at n = 1 and 2 over ℝ and ℂ.
+    fn matches_definitions<T: Scalar, D: Dim>(d: D) {
+        let n = d.get();
+        let circuit = GainModulatingCircuit::<T>::racing(n, 1e-3, 1.0).unwrap();
+        let w = circuit.w().clone();
+        let k = w.ncols();
+        let p = DMatrix::<T>::from_fn(n, n, |i, j| {
+            if i == j {
+                T::from_real(1.3 + i as f64)
+            } else if i > j {
+                T::from_parts(0.2, 0.1)
+            } else {
+                T::from_parts(0.2, -0.1)
+            }
+        });
+        let r = &p * &p;
+        let gains: Vec<f64> = (0..k).map(|l| 0.4 + 0.3 * l as f64).collect();
+        let norms: Vec<f64> = (0..k).map(|l| w.column(l).norm_squared()).collect();
+        let mut rw = vec![T::zero(); n * k];
+        let mut got = vec![0.0; k];
+        drift(d, w.as_slice(), r.as_slice(), &norms, &mut rw, &mut got);
+        let want_rw = &r * &w;
+        for l in 0..k {
+            let want = w.column(l).dotc(&want_rw.column(l)).real() - norms[l];
+            assert!(
+                (got[l] - want).abs() <= 1e-13 * (1.0 + want.abs()),
+                "drift {l}"
+            );
+        }
+        let rw = DMatrix::from_column_slice(n, k, &rw);
+        assert!((&rw - &want_rw).norm() <= 1e-13 * want_rw.norm());
+        let g = DMatrix::from_diagonal(&DVector::from_vec(gains.clone()).map(T::from_real));
+        let want_m = DMatrix::<T>::identity(n, n) * T::from_real(0.7) + &w * g * w.adjoint();
+        let mut m = vec![T::zero(); n * n];
+        weighted_outer_sum(d, &mut m, 0.7, w.as_slice(), &gains);
+        let m = DMatrix::from_column_slice(n, n, &m);
+        assert!((&m - &want_m).norm() <= 1e-13 * want_m.norm());
+        assert_eq!(m, m.adjoint(), "exactly Hermitian");
+        let pf = &p * &want_m;
+        let want = (&pf * &pf).trace().real().sqrt();
+        let got = relative_change(d, p.as_slice(), m.as_slice());
+        assert!((got - want).abs() <= 1e-13 * want, "{got} vs {want}");
+    }
+
+    #[test]
+    fn dense_kernels_match_their_definitions() {
+        matches_definitions::<f64, _>(Fixed::<1>);
+        matches_definitions::<f64, _>(Fixed::<2>);
+        matches_definitions::<Complex<f64>, _>(Fixed::<1>);
+        matches_definitions::<Complex<f64>, _>(Fixed::<2>);
+    }
+}
