@@ -2,9 +2,10 @@
 
 use super::linalg::{matmul_into, mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
 use super::{
-    check_eta, check_scale, check_square, Circuit, CircuitError, InterneuronBasis, Scalar,
-    WhitenerKind,
+    check_eta, check_scale, check_square, Circuit, CircuitError, Dim, Fixed, InterneuronBasis,
+    Scalar, WhitenerKind,
 };
+use crate::with_dim;
 use nalgebra::{DMatrix, DVector, DVectorView, DVectorViewMut};
 
 /// How `M⁻¹ = (W Wᴴ)⁻¹` is kept up to date after a per-sample update.
@@ -162,6 +163,39 @@ impl<T: Scalar> InterneuronCircuit<T> {
         Ok(())
     }
 
+    /// [`Circuit::step_outer`] for n ≤ 2: `W ← W + η (R − I) W` column by column (each
+    /// column of the product needs only the same column of `W`), with `R − I` made exactly
+    /// Hermitian from its lower triangle as [`Self::apply_gradient_from_scratch`] does — the
+    /// same operations in the same order, then the exact refresh.
+    #[inline(always)]
+    fn step_outer_small<D: Dim>(&mut self, d: D, r: &[T]) -> Result<(), CircuitError> {
+        let n = d.get();
+        let r = &r[..n * n];
+        let mut dm = [T::zero(); 4];
+        let dm = &mut dm[..n * n];
+        for j in 0..n {
+            dm[j + j * n] = T::from_real((r[j + j * n] - T::one()).real());
+            for i in j + 1..n {
+                dm[i + j * n] = r[i + j * n];
+                dm[j + i * n] = r[i + j * n].conjugate();
+            }
+        }
+        let eta = T::from_real(self.eta);
+        for col in self.w.as_mut_slice().chunks_exact_mut(n) {
+            let col = &mut col[..n];
+            let mut dw = [T::zero(); 2];
+            for m in 0..n {
+                for i in 0..n {
+                    dw[i] += dm[i + m * n] * col[m];
+                }
+            }
+            for i in 0..n {
+                col[i] += eta * dw[i];
+            }
+        }
+        self.refactor()
+    }
+
     /// `W ← W + η D W` for a Hermitian `D` in `scratch_b`, then an exact refresh.
     fn apply_gradient_from_scratch(&mut self) -> Result<(), CircuitError> {
         mirror_lower(&mut self.scratch_b);
@@ -201,17 +235,29 @@ impl<T: Scalar> InterneuronCircuit<T> {
 
 /// `out = W Wᴴ`, exactly Hermitian.
 fn form_gram<T: Scalar>(w: &DMatrix<T>, out: &mut DMatrix<T>) {
-    let n = w.nrows();
+    with_dim!(w.nrows(), d => form_gram_in(d, w.as_slice(), out.as_mut_slice()));
+}
+
+/// [`form_gram`] over column-major slices, `w` n×k, `out` n×n.
+#[inline(always)]
+fn form_gram_in<T: Scalar, D: Dim>(d: D, w: &[T], out: &mut [T]) {
+    let n = d.get();
+    let out = &mut out[..n * n];
     for j in 0..n {
         for i in j..n {
             let mut acc = T::zero();
-            for l in 0..w.ncols() {
-                acc += w[(i, l)] * w[(j, l)].conjugate();
+            for col in w.chunks_exact(n) {
+                acc += col[i] * col[j].conjugate();
             }
-            out[(i, j)] = acc;
+            out[i + j * n] = acc;
         }
     }
-    mirror_lower(out);
+    for j in 0..n {
+        out[j + j * n] = T::from_real(out[j + j * n].real());
+        for i in j + 1..n {
+            out[j + i * n] = out[i + j * n].conjugate();
+        }
+    }
 }
 
 impl<T: Scalar> Circuit<T> for InterneuronCircuit<T> {
@@ -286,6 +332,13 @@ impl<T: Scalar> Circuit<T> for InterneuronCircuit<T> {
 
     fn step_outer(&mut self, r_outer_mean: &DMatrix<T>) -> Result<(), CircuitError> {
         check_square(r_outer_mean, self.dim())?;
+        // n ≤ 2 (stereo, and every spectral band of a stereo input): the same step over slices
+        // of a fixed size (docs/DESIGN.md §9).
+        match self.dim() {
+            1 => return self.step_outer_small(Fixed::<1>, r_outer_mean.as_slice()),
+            2 => return self.step_outer_small(Fixed::<2>, r_outer_mean.as_slice()),
+            _ => {}
+        }
         self.scratch_b.copy_from(r_outer_mean);
         for i in 0..self.dim() {
             self.scratch_b[(i, i)] -= T::one();
@@ -313,5 +366,45 @@ impl<T: Scalar> Circuit<T> for InterneuronCircuit<T> {
 
     fn whitening_error(&mut self, c: &DMatrix<T>) -> f64 {
         whitening_error_with_inverse(&self.m_inv, c, &mut self.scratch_a, &mut self.scratch_b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::Complex;
+
+    /// The fixed-size block step gives the bits of the general one (`R − I` through the
+    /// scratch matrix and the general product), for square and wide `W`.
+    fn small_step_matches_general<T: Scalar>(n: usize, k: usize) {
+        let basis = InterneuronBasis::Random { seed: 7 };
+        let c = InterneuronCircuit::<T>::new(n, k, 0.2, 1.5, basis, Solver::Naive).unwrap();
+        let r = DMatrix::<T>::from_fn(n, n, |i, j| {
+            // Not exactly Hermitian, as a product P X P in floating point is not.
+            T::from_parts(
+                0.3 + (i * 3 + j) as f64 * 0.11,
+                (i as f64 - j as f64) * 0.07 + 1e-9,
+            )
+        });
+        let (mut small, mut general) = (c.clone(), c);
+        match n {
+            1 => small.step_outer_small(Fixed::<1>, r.as_slice()).unwrap(),
+            _ => small.step_outer_small(Fixed::<2>, r.as_slice()).unwrap(),
+        }
+        general.scratch_b.copy_from(&r);
+        for i in 0..n {
+            general.scratch_b[(i, i)] -= T::one();
+        }
+        general.apply_gradient_from_scratch().unwrap();
+        assert_eq!(small.w, general.w, "n = {n}, k = {k}");
+        assert_eq!(small.m_inv, general.m_inv, "n = {n}, k = {k}");
+    }
+
+    #[test]
+    fn fixed_size_step_outer_matches_the_general_step() {
+        for (n, k) in [(1, 1), (1, 3), (2, 2), (2, 5)] {
+            small_step_matches_general::<f64>(n, k);
+            small_step_matches_general::<Complex<f64>>(n, k);
+        }
     }
 }
