@@ -467,7 +467,7 @@ impl<T: Scalar> GainModulatingCircuit<T> {
     /// Write `M⁻¹` into `out`.
     pub fn inverse_recurrent_matrix_into(&mut self, out: &mut DMatrix<T>) {
         self.ensure_inverse();
-        out.copy_from(&self.m_inv);
+        out.as_mut_slice().copy_from_slice(self.m_inv.as_slice());
     }
 
     /// `E(M; C) = ‖M⁻¹CM⁻¹ − I‖_F / √n`, using preallocated scratch space.

@@ -361,7 +361,7 @@ impl<T: Scalar> Circuit<T> for InterneuronCircuit<T> {
     }
 
     fn inverse_recurrent_matrix_into(&mut self, out: &mut DMatrix<T>) {
-        out.copy_from(&self.m_inv);
+        out.as_mut_slice().copy_from_slice(self.m_inv.as_slice());
     }
 
     fn whitening_error(&mut self, c: &DMatrix<T>) -> f64 {

@@ -4,7 +4,7 @@
 //! (n ≤ 16, k ≤ 64), where nalgebra's generic factorisation and solves cost more in
 //! bookkeeping than in arithmetic.
 
-use super::{check_square, CircuitError, Scalar};
+use super::{check_square, CircuitError, Dim, Fixed, Scalar};
 use nalgebra::{DMatrix, SymmetricEigen};
 
 /// A reusable Cholesky factorisation `M = L Lᴴ` for one size `n`.
@@ -194,6 +194,61 @@ pub(crate) fn mirror_lower<T: Scalar>(m: &mut DMatrix<T>) {
         m[(j, j)] = T::from_real(d);
         for i in j + 1..n {
             m[(j, i)] = m[(i, j)].conjugate();
+        }
+    }
+}
+
+/// `out = P X P` (`scratch = X P`), the output covariance of a response matrix `P` for an input
+/// covariance `X` (all n×n): the same two products as [`matmul_into`], over fixed-size slices
+/// for n ≤ 2 (docs/DESIGN.md §9), where it runs for every whitener of every band at every
+/// update.
+pub fn sandwich_into<T: Scalar>(
+    out: &mut DMatrix<T>,
+    p: &DMatrix<T>,
+    x: &DMatrix<T>,
+    scratch: &mut DMatrix<T>,
+) {
+    match p.nrows() {
+        1 => sandwich_small(Fixed::<1>, out, p, x, scratch),
+        2 => sandwich_small(Fixed::<2>, out, p, x, scratch),
+        _ => {
+            matmul_into(scratch, x, p);
+            matmul_into(out, p, scratch);
+        }
+    }
+}
+
+#[inline(always)]
+fn sandwich_small<T: Scalar, D: Dim>(
+    d: D,
+    out: &mut DMatrix<T>,
+    p: &DMatrix<T>,
+    x: &DMatrix<T>,
+    scratch: &mut DMatrix<T>,
+) {
+    let n = d.get();
+    let (p, x) = (&p.as_slice()[..n * n], &x.as_slice()[..n * n]);
+    let (out, xp) = (
+        &mut out.as_mut_slice()[..n * n],
+        &mut scratch.as_mut_slice()[..n * n],
+    );
+    square_product(d, xp, x, p);
+    square_product(d, out, p, xp);
+}
+
+/// `out = a b` for n×n column-major slices, summed as [`matmul_into`] sums (its 2×2 form
+/// omits the leading `0 +`, which changes nothing but the sign of a zero).
+#[inline(always)]
+fn square_product<T: Scalar, D: Dim>(d: D, out: &mut [T], a: &[T], b: &[T]) {
+    let n = d.get();
+    let (out, a, b) = (&mut out[..n * n], &a[..n * n], &b[..n * n]);
+    for j in 0..n {
+        for i in 0..n {
+            let mut v = a[i] * b[j * n];
+            for l in 1..n {
+                v += a[i + l * n] * b[l + j * n];
+            }
+            out[i + j * n] = v;
         }
     }
 }
@@ -395,6 +450,24 @@ mod tests {
         // SAFETY: checked above.
         unsafe { matmul_general_avx2(&mut wide, &ac, &bc[..k * n], m, k, n) };
         assert_eq!(plain, wide);
+    }
+
+    /// `P X P` over fixed-size slices equals the two general products (the same sums; only
+    /// a zero's sign could differ, which `==` ignores).
+    #[test]
+    fn sandwich_matches_two_products() {
+        for n in 1..=3 {
+            let p = DMatrix::<Complex<f64>>::from_fn(n, n, |i, j| {
+                Complex::new(0.3 + (i + 2 * j) as f64 * 0.17, i as f64 - 0.4 * j as f64)
+            });
+            let x = DMatrix::from_fn(n, n, |i, j| Complex::new(1.0 / (1 + i + j) as f64, 0.1));
+            let (mut xp, mut want) = (DMatrix::zeros(n, n), DMatrix::zeros(n, n));
+            matmul_into(&mut xp, &x, &p);
+            matmul_into(&mut want, &p, &xp);
+            let (mut got, mut scratch) = (DMatrix::zeros(n, n), DMatrix::zeros(n, n));
+            sandwich_into(&mut got, &p, &x, &mut scratch);
+            assert_eq!(got, want, "n = {n}");
+        }
     }
 
     /// Hermitian positive definite 2×2 matrices, real and complex, well and badly scaled.

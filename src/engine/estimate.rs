@@ -31,6 +31,8 @@ pub struct OutputEstimate<T: Scalar> {
     mean: DMatrix<T>,
     /// The response matrix of the previous block, to measure how far the state moved.
     p_prev: DMatrix<T>,
+    /// `‖p_prev‖²_F`, kept from when it was the new matrix (a third of the comparison's work).
+    p_prev_sq: f64,
     /// Relative change of `P` to apply as forgetting at the next block.
     staleness: f64,
 }
@@ -42,6 +44,7 @@ impl<T: Scalar> OutputEstimate<T> {
         Self {
             mean: DMatrix::identity(n, n),
             p_prev: p.clone(),
+            p_prev_sq: p.iter().map(|v| v.modulus_squared()).sum(),
             staleness: 0.0,
         }
     }
@@ -60,12 +63,12 @@ impl<T: Scalar> OutputEstimate<T> {
     /// Record the response matrix after the block's learning (or a re-initialisation, a
     /// restore): its relative change raises the next block's forgetting.
     pub fn state_moved_to(&mut self, p: &DMatrix<T>) {
-        let (mut diff, mut old_sq, mut new_sq) = (0.0, 0.0, 0.0);
+        let (mut diff, mut new_sq) = (0.0, 0.0);
         for (new, old) in p.as_slice().iter().zip(self.p_prev.as_slice()) {
             diff += (*new - *old).modulus_squared();
-            old_sq += old.modulus_squared();
             new_sq += new.modulus_squared();
         }
+        let old_sq = std::mem::replace(&mut self.p_prev_sq, new_sq);
         // Relative to the smaller of the two, so that a move by a large factor counts as
         // large in either direction.
         let base = old_sq.min(new_sq);
@@ -75,7 +78,7 @@ impl<T: Scalar> OutputEstimate<T> {
             1.0
         };
         self.staleness = self.staleness.max(rho);
-        self.p_prev.copy_from(p);
+        self.p_prev.as_mut_slice().copy_from_slice(p.as_slice());
     }
 
     /// `‖R̄ − I‖_F / √n`.

@@ -49,7 +49,7 @@
 //!   [`MAX_RELATIVE_CHANGE`] of `M`, which also keeps `M` positive definite.
 
 use crate::circuits::{
-    matmul_into, Circuit, CircuitError, Dim, DirectCircuit, GainModulatingCircuit,
+    matmul_into, sandwich_into, Circuit, CircuitError, Dim, DirectCircuit, GainModulatingCircuit,
     InterneuronCircuit, Scalar,
 };
 use crate::eigen::{eigen_2x2, HermitianEigen};
@@ -241,8 +241,7 @@ impl<T: Scalar> BlockIntegrator<T> {
 
     /// `R = P X P` into `self.r`.
     fn form_r(&mut self, p: &DMatrix<T>, x: &DMatrix<T>) {
-        matmul_into(&mut self.a, x, p);
-        matmul_into(&mut self.r, p, &self.a);
+        sandwich_into(&mut self.r, p, x, &mut self.a);
     }
 
     /// Begin a sub-step of `span`: count it against the guard (at the guard the span ends,
@@ -277,7 +276,7 @@ impl<T: Scalar> BlockIntegrator<T> {
     /// has already formed for its error estimate), else formed here.
     fn first_r(&mut self, p: &DMatrix<T>, x: &DMatrix<T>, r0: Option<&DMatrix<T>>) {
         match r0 {
-            Some(r0) => self.r.copy_from(r0),
+            Some(r0) => self.r.as_mut_slice().copy_from_slice(r0.as_slice()),
             None => self.form_r(p, x),
         }
     }

@@ -24,7 +24,7 @@ use super::params::MAX_CHANNELS;
 use super::stats::Eigenvalues;
 use crate::baseline::ZcaBaseline;
 use crate::circuits::{
-    matmul_into, Circuit, CircuitError, DirectCircuit, GainModulatingCircuit, InterneuronBasis,
+    sandwich_into, Circuit, CircuitError, DirectCircuit, GainModulatingCircuit, InterneuronBasis,
     InterneuronCircuit, Scalar, Solver,
 };
 use crate::eigen::HermitianEigen;
@@ -409,21 +409,21 @@ impl<T: Scalar> Race<T> {
         let power: f64 = (0..n).map(|i| x_outer_mean[(i, i)].real()).sum::<f64>() / n as f64;
         let silent = power < SILENCE_FLOOR_FACTOR * self.floor2;
         let learn = learn && !silent;
-        self.x_floor.copy_from(x_outer_mean);
+        let xf = self.x_floor.as_mut_slice();
+        xf.copy_from_slice(x_outer_mean.as_slice());
         for i in 0..n {
-            self.x_floor[(i, i)] += T::from_real(self.floor2);
+            xf[i + i * n] += T::from_real(self.floor2);
         }
         for kind in WhitenerKind::ALL {
             let idx = kind.index();
             // R̂ = P (X̂ + ε²I) P: the block's output covariance including the virtual floor
             // noise (so during silence the floor itself is whitened and the error stays small
             // instead of reading as "output missing").
-            matmul_into(&mut self.scratch_a, &self.x_floor, &self.p[idx]);
             let r = match kind {
                 WhitenerKind::Baseline => &mut self.scratch_b,
                 _ => &mut self.r0[idx],
             };
-            matmul_into(r, &self.p[idx], &self.scratch_a);
+            sandwich_into(r, &self.p[idx], &self.x_floor, &mut self.scratch_a);
             self.out_cov[idx].push(r, self.error_alpha);
         }
         if !learn {
@@ -435,7 +435,9 @@ impl<T: Scalar> Race<T> {
             let span = self.pending.span(kind);
             if span.done() {
                 *span = Span::new(t);
-                self.x_task[idx].copy_from(&self.x_floor);
+                self.x_task[idx]
+                    .as_mut_slice()
+                    .copy_from_slice(self.x_floor.as_slice());
             } else {
                 // X ← (ℓ X + T X̂) / (ℓ + T): the dynamics are linear in X, so integrating the
                 // remaining ℓ and the new T together with the mean is the block rule over a
@@ -451,7 +453,14 @@ impl<T: Scalar> Race<T> {
         // The eigendecomposition is the costliest part of the baseline: it updates every
         // BASELINE_STRIDE blocks on their mean, with the smoothing factor of the blocks' span
         // (`baseline_alpha`), so its time constant stays that of the circuits.
-        self.baseline_acc += x_outer_mean;
+        for (acc, x) in self
+            .baseline_acc
+            .as_mut_slice()
+            .iter_mut()
+            .zip(x_outer_mean.as_slice())
+        {
+            *acc += *x;
+        }
         self.baseline_count += 1;
         self.pending.baseline = self.baseline_count >= BASELINE_STRIDE;
     }

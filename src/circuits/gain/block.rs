@@ -261,7 +261,7 @@ impl<T: Scalar> GainModulatingCircuit<T> {
             let b = &self.blk;
             let (hf, cf) = b.formed;
             let (mut dp, mut pn) = (0.0, 0.0);
-            for (x, y) in self.m_inv.iter().zip(b.p_formed.iter()) {
+            for (x, y) in self.m_inv.as_slice().iter().zip(b.p_formed.as_slice()) {
                 dp += (*x - *y).modulus_squared();
                 pn += y.modulus_squared();
             }
@@ -367,7 +367,7 @@ impl<T: Scalar> GainModulatingCircuit<T> {
                 self.blk.jac[(j, l)] = v;
             }
         }
-        self.blk.p_formed.copy_from(&self.m_inv);
+        (self.blk.p_formed.as_mut_slice()).copy_from_slice(self.m_inv.as_slice());
     }
 
     /// Factor `I/h + c J₀` (`blk.jac` formed with `c`).
