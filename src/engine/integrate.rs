@@ -412,9 +412,17 @@ impl<T: Scalar> BlockIntegrator<T> {
         // φ₁(−h a)·h of the accepted h are kept for G.
         let mut h = left;
         for _ in 0..8 {
+            // `a_ij = a_ji` exactly (the same two terms, added in either order), so each
+            // factor is computed once for both.
+            for j in 0..n {
+                for i in 0..=j {
+                    let phi = phi1_h(h, rates[i + j * n]);
+                    phis[i + j * n] = phi;
+                    phis[j + i * n] = phi;
+                }
+            }
             let mut sum = 0.0;
-            for ((phi, a), w) in phis.iter_mut().zip(rates.iter()).zip(weights.iter()) {
-                *phi = phi1_h(h, *a);
+            for (phi, w) in phis.iter().zip(weights.iter()) {
                 sum += *phi * *phi * w;
             }
             let c = sum.sqrt();

@@ -332,6 +332,23 @@ impl<T: Scalar> GainModulatingCircuit<T> {
 
     /// `c J₀` into `blk.jac`, `J₀_lj = 2 Re[(w_lᴴ P w_j)(w_jᴴ w_l)]`, over the supports.
     fn form_jacobian(&mut self, c: f64) {
+        let n = self.w.nrows();
+        if n <= 2 {
+            let (w, p) = (self.w.as_slice(), self.m_inv.as_slice());
+            let (pw, jac) = (self.blk.pw.as_mut_slice(), self.blk.jac.as_mut_slice());
+            if n == 1 {
+                dense::jacobian(Fixed::<1>, w, p, c, pw, jac);
+            } else {
+                dense::jacobian(Fixed::<2>, w, p, c, pw, jac);
+            }
+        } else {
+            self.form_jacobian_sparse(c);
+        }
+        (self.blk.p_formed.as_mut_slice()).copy_from_slice(self.m_inv.as_slice());
+    }
+
+    /// [`Self::form_jacobian`] over the columns' supports (n > 2), without `p_formed`.
+    fn form_jacobian_sparse(&mut self, c: f64) {
         let (n, k) = self.w.shape();
         for l in 0..k {
             let rows = &self.support_rows[self.support_start[l]..self.support_start[l + 1]];
@@ -367,7 +384,6 @@ impl<T: Scalar> GainModulatingCircuit<T> {
                 self.blk.jac[(j, l)] = v;
             }
         }
-        (self.blk.p_formed.as_mut_slice()).copy_from_slice(self.m_inv.as_slice());
     }
 
     /// Factor `I/h + c J₀` (`blk.jac` formed with `c`).

@@ -109,6 +109,56 @@ pub(super) fn relative_change<T: Scalar, D: Dim>(d: D, p: &[T], f: &[T]) -> f64 
     tr.max(0.0).sqrt()
 }
 
+/// The Jacobian bound `c J₀`, `J₀_lj = 2 Re[(w_lᴴ P w_j)(w_jᴴ w_l)]` (docs/DESIGN.md §4.3),
+/// into `jac` (k×k, column-major, both triangles), with `P W` into `pw` (n×k).
+#[inline(always)]
+pub(super) fn jacobian<T: Scalar, D: Dim>(
+    d: D,
+    w: &[T],
+    p: &[T],
+    c: f64,
+    pw: &mut [T],
+    jac: &mut [f64],
+) {
+    let n = d.get();
+    let p = &p[..n * n];
+    let k = w.len() / n;
+    for (wl, col) in w.chunks_exact(n).zip(pw.chunks_exact_mut(n)) {
+        let (wl, col) = (&wl[..n], &mut col[..n]);
+        for i in 0..n {
+            col[i] = T::zero();
+        }
+        for a in 0..n {
+            for i in 0..n {
+                col[i] += p[i + a * n] * wl[a];
+            }
+        }
+    }
+    for l in 0..k {
+        let wl = &w[l * n..][..n];
+        for j in 0..=l {
+            let wj = &w[j * n..][..n];
+            let mut b = T::zero();
+            for i in 0..n {
+                b += wj[i].conjugate() * wl[i];
+            }
+            let v = if b == T::zero() {
+                // Orthogonal columns (most pairs of the pairs frame's).
+                0.0
+            } else {
+                let pwj = &pw[j * n..][..n];
+                let mut a = T::zero();
+                for i in 0..n {
+                    a += wl[i].conjugate() * pwj[i];
+                }
+                2.0 * c * (a * b).real()
+            };
+            jac[l + j * k] = v;
+            jac[j + l * k] = v;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +204,20 @@ mod tests {
         let m = DMatrix::from_column_slice(n, n, &m);
         assert!((&m - &want_m).norm() <= 1e-13 * want_m.norm());
         assert_eq!(m, m.adjoint(), "exactly Hermitian");
+        let (mut pw, mut jac) = (vec![T::zero(); n * k], vec![0.0; k * k]);
+        jacobian(d, w.as_slice(), p.as_slice(), 1.7, &mut pw, &mut jac);
+        for l in 0..k {
+            for j in 0..k {
+                let a = w.column(l).dotc(&(&p * w.column(j)));
+                let b = w.column(j).dotc(&w.column(l));
+                let want = 2.0 * 1.7 * (a * b).real();
+                let got = jac[l + j * k];
+                assert!(
+                    (got - want).abs() <= 1e-13 * (1.0 + want.abs()),
+                    "J[{l},{j}]"
+                );
+            }
+        }
         let pf = &p * &want_m;
         let want = (&pf * &pf).trace().real().sqrt();
         let got = relative_change(d, p.as_slice(), m.as_slice());
