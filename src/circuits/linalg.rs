@@ -33,21 +33,27 @@ impl<T: Scalar> CholeskyWorkspace<T> {
         // The pivots are real (the diagonal of a Hermitian matrix), so their roots are real
         // roots: `T::sqrt` of a complex number goes through polar form (hypot, atan2, sin, cos),
         // which cost more than the rest of a 2×2 factorisation.
+        // For n ≤ 2 the diagonal of L is real by construction, so the checks below reduce to
+        // positive finite pivots and a finite l₁₀.
+        let pivot_ok = |l: f64| l.is_finite() && l > 0.0;
         if m.nrows() == 1 {
             // Mono spectral bands: l₀₀ = √m₀₀.
-            self.factor.as_mut_slice()[0] = T::from_real(m[(0, 0)].real().sqrt());
+            let l00 = m.as_slice()[0].real().sqrt();
+            self.factor.as_mut_slice()[0] = T::from_real(l00);
+            self.valid = pivot_ok(l00);
         } else if m.nrows() == 2 {
             // Stereo and stereo bands, in closed form: l₀₀ = √m₀₀, l₁₀ = m₁₀/l₀₀,
             // l₁₁ = √(m₁₁ − |l₁₀|²) (what the general algorithm computes, without its loops).
-            let l00 = m[(0, 0)].real().sqrt();
-            let l10 = m[(1, 0)] * T::from_real(1.0 / l00);
-            let l11 = T::from_real((m[(1, 1)].real() - l10.modulus_squared()).sqrt());
-            let l00 = T::from_real(l00);
+            let ms = m.as_slice();
+            let l00 = ms[0].real().sqrt();
+            let l10 = ms[1] * T::from_real(1.0 / l00);
+            let l11 = (ms[3].real() - l10.modulus_squared()).sqrt();
+            self.valid = pivot_ok(l00) && pivot_ok(l11) && l10.is_finite();
             let f = self.factor.as_mut_slice();
-            f[0] = l00;
+            f[0] = T::from_real(l00);
             f[1] = l10;
             f[2] = T::zero();
-            f[3] = l11;
+            f[3] = T::from_real(l11);
         } else {
             // Column by column (left-looking): l_jj = √(m_jj − Σ_{p<j} |l_jp|²),
             // l_ij = (m_ij − Σ_{p<j} l_ip l̄_jp) / l_jj. Plain slice loops: for the n ≤ 64
@@ -75,16 +81,15 @@ impl<T: Scalar> CholeskyWorkspace<T> {
                     f[i + j * n] = acc * inv;
                 }
             }
+            // The square roots above are taken of whatever pivots they meet; a non-PD input
+            // shows up as a non-finite, non-positive or (for ℂ) non-real diagonal of L.
+            let f = self.factor.as_slice();
+            self.valid = (0..n).all(|i| {
+                let d = f[i + i * n];
+                let re = d.real();
+                re.is_finite() && re > 0.0 && d.imaginary().abs() <= 1e-12 * re
+            }) && f.iter().all(|v| v.is_finite());
         }
-        // The square roots above are taken of whatever pivots they meet; a non-PD input shows
-        // up as a non-finite, non-positive or (for ℂ) non-real diagonal of L.
-        let n = self.factor.nrows();
-        let f = self.factor.as_slice();
-        self.valid = (0..n).all(|i| {
-            let d = f[i + i * n];
-            let re = d.real();
-            re.is_finite() && re > 0.0 && d.imaginary().abs() <= 1e-12 * re
-        }) && f.iter().all(|v| v.is_finite());
         if self.valid {
             Ok(())
         } else {
