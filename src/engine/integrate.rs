@@ -331,7 +331,13 @@ impl<T: Scalar> BlockIntegrator<T> {
             let rate = 2.0 * gershgorin(d, &p.as_slice()[..n * n]) * gershgorin(d, r).max(1.0);
             // The Euler step's length under the accuracy limit; if the linear modes are slow
             // enough for it, take it, otherwise the exponential step.
-            let rel = euler_relative_change(d, &p.as_slice()[..n * n], r);
+            let rel = euler_relative_change(
+                d,
+                &p.as_slice()[..n * n],
+                r,
+                self.a.as_mut_slice(),
+                self.delta.as_mut_slice(),
+            );
             let euler_h = left.min(MAX_RELATIVE_CHANGE / rel.max(1e-300));
             let h = if euler_h * rate <= EULER_BELOW {
                 let delta = &mut self.delta.as_mut_slice()[..n * n];
@@ -589,57 +595,74 @@ fn insertion_sort(v: &mut [f64]) {
     }
 }
 
-/// `‖P (R − I)‖_F`: the relative change of `M` per unit time of an Euler step.
+/// `‖P (R − I)‖_F`: the relative change of `M` per unit time of an Euler step. Column `j` of
+/// the product is `Σ_k (R − I)_kj · (column k of P)`: contiguous axpys into `column`, each
+/// entry summed over `k` in ascending order.
 #[inline(always)]
-fn euler_relative_change<T: Scalar, D: Dim>(d: D, p: &[T], r: &[T]) -> f64 {
+fn euler_relative_change<T: Scalar, D: Dim>(
+    d: D,
+    p: &[T],
+    r: &[T],
+    scratch: &mut [T],
+    column: &mut [T],
+) -> f64 {
     let n = d.get();
-    let (p, r) = (&p[..n * n], &r[..n * n]);
+    let (p, r, dm, column) = (
+        &p[..n * n],
+        &r[..n * n],
+        &mut scratch[..n * n],
+        &mut column[..n],
+    );
+    // R − I first, so the inner loop is a plain product.
+    dm.copy_from_slice(r);
+    for i in 0..n {
+        dm[i + i * n] -= T::one();
+    }
     let mut s = 0.0;
-    for j in 0..n {
-        for i in 0..n {
-            let mut v = T::zero();
-            for k in 0..n {
-                let rkj = if k == j {
-                    r[k + j * n] - T::one()
-                } else {
-                    r[k + j * n]
-                };
-                v += p[i + k * n] * rkj;
+    for dj in dm.chunks_exact(n) {
+        column.fill(T::zero());
+        for (pk, &dkj) in p.chunks_exact(n).zip(dj) {
+            for (c, &pik) in column.iter_mut().zip(pk) {
+                *c += pik * dkj;
             }
-            s += v.modulus_squared();
+        }
+        for c in column.iter() {
+            s += c.modulus_squared();
         }
     }
     s.sqrt()
 }
 
-/// `out = aᴴ b` (square, column-major slices).
+/// `out = aᴴ b` (square, column-major slices): entry `(i, j)` is the dot product of columns
+/// `i` of `a` and `j` of `b`, summed in ascending order.
 #[inline(always)]
 fn adjoint_times<T: Scalar, D: Dim>(d: D, out: &mut [T], a: &[T], b: &[T]) {
     let n = d.get();
     let (out, a, b) = (&mut out[..n * n], &a[..n * n], &b[..n * n]);
-    for j in 0..n {
-        for i in 0..n {
+    for (oj, bj) in out.chunks_exact_mut(n).zip(b.chunks_exact(n)) {
+        for (o, ai) in oj.iter_mut().zip(a.chunks_exact(n)) {
             let mut v = T::zero();
-            for k in 0..n {
-                v += a[k + i * n].conjugate() * b[k + j * n];
+            for (&aki, &bkj) in ai.iter().zip(bj) {
+                v += aki.conjugate() * bkj;
             }
-            out[i + j * n] = v;
+            *o = v;
         }
     }
 }
 
-/// `out = a bᴴ` (square, column-major slices).
+/// `out = a bᴴ` (square, column-major slices): column `j` is `Σ_k conj(b_jk) · (column k of
+/// a)`, contiguous axpys, each entry summed over `k` in ascending order.
 #[inline(always)]
 fn times_adjoint<T: Scalar, D: Dim>(d: D, out: &mut [T], a: &[T], b: &[T]) {
     let n = d.get();
     let (out, a, b) = (&mut out[..n * n], &a[..n * n], &b[..n * n]);
-    for j in 0..n {
-        for i in 0..n {
-            let mut v = T::zero();
-            for k in 0..n {
-                v += a[i + k * n] * b[j + k * n].conjugate();
+    for (j, oj) in out.chunks_exact_mut(n).enumerate() {
+        oj.fill(T::zero());
+        for (ak, bk) in a.chunks_exact(n).zip(b.chunks_exact(n)) {
+            let c = bk[j].conjugate();
+            for (o, &aik) in oj.iter_mut().zip(ak) {
+                *o += aik * c;
             }
-            out[i + j * n] = v;
         }
     }
 }
