@@ -227,13 +227,17 @@ impl<T: Scalar> HermitianEigen<T> {
             // scratch = A V₀ (A Hermitian, full storage).
             matmul_into(&mut self.scratch, &self.work, &self.work_vectors);
             // work = V₀ᴴ scratch, lower triangle only, then mirrored: B is Hermitian exactly.
+            // Entry (i, j) is the dot product of columns i of V₀ and j of A V₀ (contiguous).
+            let (v0, av) = (self.work_vectors.as_slice(), self.scratch.as_slice());
+            let b = self.work.as_mut_slice();
             for j in 0..n {
+                let avj = &av[j * n..(j + 1) * n];
                 for i in j..n {
                     let mut acc = T::zero();
-                    for k in 0..n {
-                        acc += self.work_vectors[(k, i)].conjugate() * self.scratch[(k, j)];
+                    for (&vki, &akj) in v0[i * n..(i + 1) * n].iter().zip(avj) {
+                        acc += vki.conjugate() * akj;
                     }
-                    self.work[(i, j)] = acc;
+                    b[i + j * n] = acc;
                 }
             }
             mirror_lower(&mut self.work);
@@ -556,30 +560,32 @@ fn frobenius_sq<T: Scalar>(a: &DMatrix<T>) -> f64 {
 /// Modified Gram–Schmidt on the columns, in place. Returns false if a column collapsed (the
 /// matrix was far from unitary), in which case the contents are unspecified.
 fn orthonormalise_columns<T: Scalar>(v: &mut DMatrix<T>) -> bool {
-    let n = v.ncols();
     let m = v.nrows();
-    for j in 0..n {
-        for i in 0..j {
+    if m == 0 {
+        return true;
+    }
+    // Column slices (column-major storage): column j against the finished columns before it.
+    let vs = v.as_mut_slice();
+    for j in 0..vs.len() / m {
+        let (done, rest) = vs.split_at_mut(j * m);
+        let vj = &mut rest[..m];
+        for vi in done.chunks_exact(m) {
             let mut r = T::zero();
-            for k in 0..m {
-                r += v[(k, i)].conjugate() * v[(k, j)];
+            for (&vki, &vkj) in vi.iter().zip(vj.iter()) {
+                r += vki.conjugate() * vkj;
             }
-            for k in 0..m {
-                let vki = v[(k, i)];
-                v[(k, j)] -= r * vki;
+            for (vkj, &vki) in vj.iter_mut().zip(vi) {
+                *vkj -= r * vki;
             }
         }
-        let norm: f64 = (0..m)
-            .map(|k| v[(k, j)].modulus_squared())
-            .sum::<f64>()
-            .sqrt();
+        let norm: f64 = vj.iter().map(|x| x.modulus_squared()).sum::<f64>().sqrt();
         // A column of a (nearly) unitary matrix has norm ≈ 1; anything far off means corruption.
         if !(norm > 0.5 && norm < 2.0) {
             return false;
         }
         let inv = 1.0 / norm;
-        for k in 0..m {
-            v[(k, j)] = v[(k, j)].scale(inv);
+        for x in vj.iter_mut() {
+            *x = x.scale(inv);
         }
     }
     true
