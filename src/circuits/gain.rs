@@ -541,8 +541,10 @@ impl<T: Scalar> GainModulatingCircuit<T> {
                         self.m[(i, j)] = acc;
                     }
                 }
+                mirror_lower(&mut self.m);
             }
             GainSolver::Sparse if n <= 2 => {
+                // Both triangles, the diagonal real: nothing to mirror.
                 let (m, w, g) = (self.m.as_mut_slice(), self.w.as_slice(), self.g.as_slice());
                 if n == 1 {
                     dense::weighted_outer_sum(Fixed::<1>, m, self.alpha, w, g);
@@ -566,9 +568,9 @@ impl<T: Scalar> GainModulatingCircuit<T> {
                         }
                     }
                 }
+                mirror_lower(&mut self.m);
             }
         }
-        mirror_lower(&mut self.m);
         self.inverse_stale = true;
         self.chol.factor(&self.m)
     }
