@@ -673,63 +673,42 @@ mod tests {
     use crate::circuits::{Circuit, Dynamic, Fixed};
     use nalgebra::Complex;
 
+    /// Five blocks of the direct circuit's integration at dimension `d` (2), quiet and loud,
+    /// with correlated channels: `M` after each, and the integrator's counts.
+    fn direct_blocks<T: Scalar, D: Dim>(d: D) -> (Vec<DMatrix<T>>, IntegratorCounters) {
+        let mut integ = BlockIntegrator::<T>::new(2);
+        let mut circuit = DirectCircuit::<T>::new(2, 0.1, 1.0).unwrap();
+        let mut p = DMatrix::<T>::identity(2, 2);
+        let mut ms = Vec::new();
+        for (block, level) in [1.0, 1e-4, 30.0, 1.0, 0.5].into_iter().enumerate() {
+            let off = T::from_parts(0.3 * level, 0.1 * level * block as f64);
+            let x = DMatrix::from_row_slice(
+                2,
+                2,
+                &[
+                    T::from_real(1.2 * level),
+                    off.conjugate(),
+                    off,
+                    T::from_real(level),
+                ],
+            );
+            let mut span = Span::new(0.3);
+            integ
+                .direct_steps_in(d, &mut circuit, &mut p, &x, None, &mut span, 1e-3, 64)
+                .unwrap();
+            let mut m = DMatrix::zeros(2, 2);
+            circuit.recurrent_matrix_into(&mut m);
+            ms.push(m);
+        }
+        (ms, integ.counters)
+    }
+
     /// The direct circuit's sub-steps compiled for a fixed size give the bits of the same code
     /// at run-time size, over Euler and exponential steps (quiet and loud statistics).
     fn fixed_size_matches_run_time_size<T: Scalar>() {
-        let run = |fixed: bool| {
-            let mut integ = BlockIntegrator::<T>::new(2);
-            let mut circuit = DirectCircuit::<T>::new(2, 0.1, 1.0).unwrap();
-            let mut p = DMatrix::<T>::identity(2, 2);
-            let mut ms = Vec::new();
-            for (block, level) in [1.0, 1e-4, 30.0, 1.0, 0.5].iter().enumerate() {
-                let off = T::from_parts(0.3 * level, 0.1 * level * block as f64);
-                let x = DMatrix::from_row_slice(
-                    2,
-                    2,
-                    &[
-                        T::from_real(1.2 * level),
-                        off.conjugate(),
-                        off,
-                        T::from_real(*level),
-                    ],
-                );
-                let mut span = Span::new(0.3);
-                if fixed {
-                    integ
-                        .direct_steps_in(
-                            Fixed::<2>,
-                            &mut circuit,
-                            &mut p,
-                            &x,
-                            None,
-                            &mut span,
-                            1e-3,
-                            64,
-                        )
-                        .unwrap();
-                } else {
-                    integ
-                        .direct_steps_in(
-                            Dynamic(2),
-                            &mut circuit,
-                            &mut p,
-                            &x,
-                            None,
-                            &mut span,
-                            1e-3,
-                            64,
-                        )
-                        .unwrap();
-                }
-                let mut m = DMatrix::zeros(2, 2);
-                circuit.recurrent_matrix_into(&mut m);
-                ms.push(m);
-            }
-            (ms, integ.counters)
-        };
-        let (fixed, counters) = run(true);
+        let (fixed, counters) = direct_blocks::<T, _>(Fixed::<2>);
         assert!(counters.substeps > 5, "{counters:?}");
-        assert_eq!(fixed, run(false).0);
+        assert_eq!(fixed, direct_blocks::<T, _>(Dynamic(2)).0);
     }
 
     #[test]
