@@ -348,12 +348,10 @@ pub(crate) fn whitening_error_with_inverse<T: Scalar>(
 pub fn distance_from_identity<T: Scalar>(x: &DMatrix<T>) -> f64 {
     let n = x.nrows();
     let mut sum = 0.0;
-    for j in 0..n {
-        for i in 0..n {
-            let mut v = x[(i, j)];
-            if i == j {
-                v -= T::one();
-            }
+    // Column by column (column-major slices), the diagonal entry less one.
+    for (j, col) in x.as_slice().chunks_exact(n.max(1)).enumerate() {
+        for (i, &xij) in col.iter().enumerate() {
+            let v = if i == j { xij - T::one() } else { xij };
             sum += v.modulus_squared();
         }
     }

@@ -3,8 +3,9 @@
 //! the learned state go through [`AnyRace`] instead of matching on the framing.
 
 use super::integrate::IntegratorCounters;
-use super::race::{Race, WhitenerSnapshot};
+use super::race::{Race, WhitenerSnapshot, WhitenerSummary};
 use super::state::{push_matrix, read_matrix, RaceState};
+use super::stats::Eigenvalues;
 use super::EngineError;
 use crate::circuits::{CircuitError, Scalar};
 use crate::whitener::WhitenerKind;
@@ -27,6 +28,11 @@ pub trait AnyRace {
     /// Error estimate, eigenvalues and resets of one whitener; the eigenvalues are recomputed
     /// only when `refresh_eigenvalues` (an O(n³) eigendecomposition).
     fn snapshot_with(&mut self, kind: WhitenerKind, refresh_eigenvalues: bool) -> WhitenerSnapshot;
+    /// The snapshot's numbers without its eigenvalue spectrum (no 16-value copies; the
+    /// spectral stats aggregate every band's).
+    fn summary_with(&mut self, kind: WhitenerKind, refresh_eigenvalues: bool) -> WhitenerSummary;
+    /// The eigenvalues the last snapshot or summary of `kind` reported.
+    fn stats_eigenvalues(&self, kind: WhitenerKind) -> Eigenvalues;
     /// What the block integrator did so far (sub-steps, floors, capped blocks).
     fn integrator_counters(&self) -> IntegratorCounters;
     /// The input power the baseline has estimated, `tr Ĉ = Σ λ(Ĉ^{1/2})²` (picks the loudest
@@ -66,6 +72,14 @@ impl<T: Scalar> AnyRace for Race<T> {
 
     fn snapshot_with(&mut self, kind: WhitenerKind, refresh_eigenvalues: bool) -> WhitenerSnapshot {
         Race::snapshot_with(self, kind, refresh_eigenvalues)
+    }
+
+    fn summary_with(&mut self, kind: WhitenerKind, refresh_eigenvalues: bool) -> WhitenerSummary {
+        Race::summary_with(self, kind, refresh_eigenvalues)
+    }
+
+    fn stats_eigenvalues(&self, kind: WhitenerKind) -> Eigenvalues {
+        *Race::stats_eigenvalues(self, kind)
     }
 
     fn integrator_counters(&self) -> IntegratorCounters {

@@ -176,14 +176,14 @@ fn aggregate(
     };
     let bands = races.race_count();
     for b in 0..bands {
-        let sn = races.race_mut(b).snapshot_with(kind, refresh(b));
+        let sn = races.race_mut(b).summary_with(kind, refresh(b));
         agg.error += races.race_weight(b) * sn.error;
         agg.eig_min = agg.eig_min.min(sn.eig_min);
         agg.eig_max = agg.eig_max.max(sn.eig_max);
         agg.resets += sn.resets;
-        if b == loudest {
-            agg.eigenvalues = sn.eigenvalues;
-        }
+    }
+    if loudest < bands {
+        agg.eigenvalues = races.race(loudest).stats_eigenvalues(kind);
     }
     agg
 }

@@ -85,6 +85,19 @@ pub struct WhitenerSnapshot {
     pub resets: u64,
 }
 
+/// A [`WhitenerSnapshot`] without the eigenvalue spectrum.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WhitenerSummary {
+    /// Whitening error of the whitener's own output (as [`WhitenerSnapshot::error`]).
+    pub error: f64,
+    /// Smallest eigenvalue of the (equivalent) recurrent matrix `M`.
+    pub eig_min: f64,
+    /// Largest eigenvalue of `M`.
+    pub eig_max: f64,
+    /// State resets so far.
+    pub resets: u64,
+}
+
 /// The whiteners of one input space of dimension `n`, with every buffer they need.
 #[derive(Debug)]
 pub struct Race<T: Scalar> {
@@ -624,16 +637,57 @@ impl<T: Scalar> Race<T> {
         kind: WhitenerKind,
         refresh_eigenvalues: bool,
     ) -> WhitenerSnapshot {
-        let n = self.dim();
+        let summary = self.summary_with(kind, refresh_eigenvalues);
+        WhitenerSnapshot {
+            error: summary.error,
+            eig_min: summary.eig_min,
+            eig_max: summary.eig_max,
+            eigenvalues: self.eig_cache[kind.index()],
+            resets: summary.resets,
+        }
+    }
+
+    /// [`Race::snapshot_with`] without the eigenvalue spectrum (the spectral framing's stats
+    /// aggregate every band's extremes but show one band's spectrum); the spectrum stays in
+    /// [`Race::stats_eigenvalues`].
+    pub fn summary_with(
+        &mut self,
+        kind: WhitenerKind,
+        refresh_eigenvalues: bool,
+    ) -> WhitenerSummary {
         let idx = kind.index();
         let error = self.error(kind);
+        if refresh_eigenvalues {
+            self.refresh_stats_eigenvalues(kind);
+        }
+        let e = self.eig_cache[idx].as_slice();
+        let (eig_min, eig_max) = match (e.first(), e.last()) {
+            (Some(&lo), Some(&hi)) => (lo, hi),
+            _ => (f64::NAN, f64::NAN),
+        };
+        WhitenerSummary {
+            error,
+            eig_min,
+            eig_max,
+            resets: self.resets[idx],
+        }
+    }
+
+    /// The eigenvalues of `M` the last snapshot or summary of `kind` reported.
+    pub fn stats_eigenvalues(&self, kind: WhitenerKind) -> &Eigenvalues {
+        &self.eig_cache[kind.index()]
+    }
+
+    /// Recompute the eigenvalues of `kind`'s `M` for the stats into `eig_cache`.
+    fn refresh_stats_eigenvalues(&mut self, kind: WhitenerKind) {
+        let n = self.dim();
+        let idx = kind.index();
         // The direct circuit's, at rest, from its integrator's last step (docs/DESIGN.md §5.5).
         let integrated = match kind {
             WhitenerKind::Direct => self.integrator.direct_eigenvalues(),
             _ => None,
         };
-        let eigenvalues = match (kind, integrated) {
-            _ if !refresh_eigenvalues => self.eig_cache[idx],
+        self.eig_cache[idx] = match (kind, integrated) {
             (_, Some(mu)) => Eigenvalues::from_slice(mu),
             (WhitenerKind::Baseline, _) => {
                 Eigenvalues::from_slice(self.baseline.recurrent_eigenvalues())
@@ -652,19 +706,6 @@ impl<T: Scalar> Race<T> {
                 }
             }
         };
-        self.eig_cache[idx] = eigenvalues;
-        let e = eigenvalues.as_slice();
-        let (eig_min, eig_max) = match (e.first(), e.last()) {
-            (Some(&lo), Some(&hi)) => (lo, hi),
-            _ => (f64::NAN, f64::NAN),
-        };
-        WhitenerSnapshot {
-            error,
-            eig_min,
-            eig_max,
-            eigenvalues,
-            resets: self.resets[idx],
-        }
     }
 }
 
