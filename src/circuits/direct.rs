@@ -1,6 +1,8 @@
 //! The circuit with direct recurrent connections (docs/DESIGN.md §2.1).
 
-use super::linalg::{matmul_into, mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
+use super::linalg::{
+    matmul_into, mirror_lower, mirror_lower_in, whitening_error_with_inverse, CholeskyWorkspace,
+};
 use super::{
     check_eta, check_scale, check_square, Circuit, CircuitError, Dim, Scalar, WhitenerKind,
 };
@@ -204,18 +206,15 @@ impl<T: Scalar> Circuit<T> for DirectCircuit<T> {
     }
 }
 
-/// `m ← m + Δ` over the lower triangle of the Hermitian `Δ`, mirrored into the upper one with
-/// a real diagonal (what `add` then [`mirror_lower`] computes, in one pass).
+/// `m ← m + Δ` over the lower triangle of the Hermitian `Δ`, then [`mirror_lower_in`].
 #[inline(always)]
 fn add_lower_mirrored<T: Scalar, D: Dim>(d: D, m: &mut [T], delta: &[T]) {
     let n = d.get();
     let (m, delta) = (&mut m[..n * n], &delta[..n * n]);
     for j in 0..n {
-        m[j + j * n] = T::from_real((m[j + j * n] + delta[j + j * n]).real());
-        for i in j + 1..n {
-            let v = m[i + j * n] + delta[i + j * n];
-            m[i + j * n] = v;
-            m[j + i * n] = v.conjugate();
+        for i in j..n {
+            m[i + j * n] += delta[i + j * n];
         }
     }
+    mirror_lower_in(d, m);
 }

@@ -1,6 +1,8 @@
 //! The circuit whose recurrence runs through interneurons (docs/DESIGN.md §2.1).
 
-use super::linalg::{matmul_into, mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
+use super::linalg::{
+    matmul_into, mirror_lower, mirror_lower_in, whitening_error_with_inverse, CholeskyWorkspace,
+};
 use super::{
     check_eta, check_scale, check_square, Circuit, CircuitError, Dim, Fixed, InterneuronBasis,
     Scalar, WhitenerKind,
@@ -173,13 +175,11 @@ impl<T: Scalar> InterneuronCircuit<T> {
         let r = &r[..n * n];
         let mut dm = [T::zero(); 4];
         let dm = &mut dm[..n * n];
+        dm.copy_from_slice(r);
         for j in 0..n {
-            dm[j + j * n] = T::from_real((r[j + j * n] - T::one()).real());
-            for i in j + 1..n {
-                dm[i + j * n] = r[i + j * n];
-                dm[j + i * n] = r[i + j * n].conjugate();
-            }
+            dm[j + j * n] -= T::one();
         }
+        mirror_lower_in(d, dm);
         let eta = T::from_real(self.eta);
         for col in self.w.as_mut_slice().chunks_exact_mut(n) {
             let col = &mut col[..n];
@@ -252,12 +252,7 @@ fn form_gram_in<T: Scalar, D: Dim>(d: D, w: &[T], out: &mut [T]) {
             out[i + j * n] = acc;
         }
     }
-    for j in 0..n {
-        out[j + j * n] = T::from_real(out[j + j * n].real());
-        for i in j + 1..n {
-            out[j + i * n] = out[i + j * n].conjugate();
-        }
-    }
+    mirror_lower_in(d, out);
 }
 
 impl<T: Scalar> Circuit<T> for InterneuronCircuit<T> {

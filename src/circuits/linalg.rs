@@ -4,7 +4,7 @@
 //! (n ≤ 16, k ≤ 64), where nalgebra's generic factorisation and solves cost more in
 //! bookkeeping than in arithmetic.
 
-use super::{check_square, CircuitError, Dim, Fixed, Scalar};
+use super::{check_square, CircuitError, Dim, Dynamic, Fixed, Scalar};
 use nalgebra::{DMatrix, SymmetricEigen};
 
 /// A reusable Cholesky factorisation `M = L Lᴴ` for one size `n`.
@@ -194,11 +194,18 @@ pub(crate) fn make_hermitian<T: Scalar>(m: &mut DMatrix<T>) {
 /// Copy the lower triangle into the upper one (conjugated) and make the diagonal real.
 pub(crate) fn mirror_lower<T: Scalar>(m: &mut DMatrix<T>) {
     let n = m.nrows();
+    mirror_lower_in(Dynamic(n), m.as_mut_slice());
+}
+
+/// [`mirror_lower`] of an n×n column-major slice, for a size fixed at compile time or not.
+#[inline(always)]
+pub(crate) fn mirror_lower_in<T: Scalar, D: Dim>(d: D, m: &mut [T]) {
+    let n = d.get();
+    let m = &mut m[..n * n];
     for j in 0..n {
-        let d = m[(j, j)].real();
-        m[(j, j)] = T::from_real(d);
+        m[j + j * n] = T::from_real(m[j + j * n].real());
         for i in j + 1..n {
-            m[(j, i)] = m[(i, j)].conjugate();
+            m[j + i * n] = m[i + j * n].conjugate();
         }
     }
 }

@@ -5,7 +5,27 @@
 //! n ≤ 2 the index lists cost more than the products they save. Summing the zero entries as
 //! well adds exact zeros in the same order, so these give the values of the support walks.
 
+use crate::circuits::linalg::mirror_lower_in;
 use crate::circuits::{Dim, Scalar};
+
+/// `out = A W` column by column, `a` n×n and `w` n×k (column-major): each column of `out`
+/// is `Σ_a w_al · (column a of A)`, summed in ascending `a` from zero, as the support walks do.
+#[inline(always)]
+fn times_columns<T: Scalar, D: Dim>(d: D, a: &[T], w: &[T], out: &mut [T]) {
+    let n = d.get();
+    let a = &a[..n * n];
+    for (wl, col) in w.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        let (wl, col) = (&wl[..n], &mut col[..n]);
+        for i in 0..n {
+            col[i] = T::zero();
+        }
+        for m in 0..n {
+            for i in 0..n {
+                col[i] += a[i + m * n] * wl[m];
+            }
+        }
+    }
+}
 
 /// `R W` into `rw` and the gains' drift `d_l = w_lᴴ R w_l − ‖w_l‖²` into `drift`
 /// (docs/DESIGN.md §2.9), for `w` n×k column-major, `r` n×n Hermitian (both triangles).
@@ -19,22 +39,14 @@ pub(super) fn drift<T: Scalar, D: Dim>(
     drift: &mut [f64],
 ) {
     let n = d.get();
-    let r = &r[..n * n];
+    times_columns(d, r, w, rw);
     for (((wl, col), out), norm2) in w
         .chunks_exact(n)
-        .zip(rw.chunks_exact_mut(n))
+        .zip(rw.chunks_exact(n))
         .zip(drift.iter_mut())
         .zip(w_norm2)
     {
-        let (wl, col) = (&wl[..n], &mut col[..n]);
-        for i in 0..n {
-            col[i] = T::zero();
-        }
-        for a in 0..n {
-            for i in 0..n {
-                col[i] += r[i + a * n] * wl[a];
-            }
-        }
+        let (wl, col) = (&wl[..n], &col[..n]);
         let mut q = 0.0;
         for a in 0..n {
             q += (wl[a].conjugate() * col[a]).real();
@@ -74,12 +86,7 @@ pub(super) fn weighted_outer_sum<T: Scalar, D: Dim>(
             }
         }
     }
-    for j in 0..n {
-        out[j + j * n] = T::from_real(out[j + j * n].real());
-        for i in j + 1..n {
-            out[j + i * n] = out[i + j * n].conjugate();
-        }
-    }
+    mirror_lower_in(d, out);
 }
 
 /// `√Tr(P F P F)` for Hermitian `p` and `f` (n×n, n ≤ 2): `‖P^{1/2} F P^{1/2}‖_F`, the
@@ -121,19 +128,8 @@ pub(super) fn jacobian<T: Scalar, D: Dim>(
     jac: &mut [f64],
 ) {
     let n = d.get();
-    let p = &p[..n * n];
     let k = w.len() / n;
-    for (wl, col) in w.chunks_exact(n).zip(pw.chunks_exact_mut(n)) {
-        let (wl, col) = (&wl[..n], &mut col[..n]);
-        for i in 0..n {
-            col[i] = T::zero();
-        }
-        for a in 0..n {
-            for i in 0..n {
-                col[i] += p[i + a * n] * wl[a];
-            }
-        }
-    }
+    times_columns(d, p, w, pw);
     for l in 0..k {
         let wl = &w[l * n..][..n];
         for j in 0..=l {
