@@ -3,6 +3,7 @@
 
 use interneuron_whitening::circuits::is_positive_definite;
 use interneuron_whitening::engine::{Engine, EngineParams, Framing};
+use interneuron_whitening::framing::BandLayout;
 use interneuron_whitening::io::{read_wav, write_wav, SampleFormat, WavSpec};
 use interneuron_whitening::offline::{process_file, ProcessOptions};
 use interneuron_whitening::whitener::WhitenerKind;
@@ -774,13 +775,14 @@ fn any_positive_finite_sample_rate_runs() {
 }
 
 /// A spectral band of fewer bins than channels learns once per `⌈n / bins⌉` frames, from the
-/// mean over those frames, with η per update scaled alike (docs/DESIGN.md §3.2). With one bin
-/// per band, four channels make a quarter of the learning updates one channel makes, and the
-/// circuits still whiten a known four-channel mixture.
+/// mean over those frames, with η per update scaled alike (docs/DESIGN.md §3.2). At N = 2048
+/// the hop (512 samples) is a whole learning block, so each band of `b` bins learns once per
+/// `⌈n / b⌉` frames: counted against that model from the band layout. At N = 256 a learning
+/// block is 2 hops: one-bin bands learn once per 2 frames with one channel and once per 4
+/// with four, and the circuits still whiten a known four-channel mixture.
 #[test]
 fn narrow_bands_learn_once_per_n_vectors_and_still_whiten() {
     let fs = 48_000.0;
-    let (fft_size, bands) = (256, 129); // one bin per band
     let len = 4 * fs as usize;
     let mixing = DMatrix::from_row_slice(
         4,
@@ -795,12 +797,13 @@ fn narrow_bands_learn_once_per_n_vectors_and_still_whiten() {
     let mixed = planar(&mixture(std::slice::from_ref(&mixing), len, 21), 4);
     let out_db = -20.0;
     let g2 = 10f64.powf(out_db / 10.0);
-    let updates = |channels: usize, kind: WhitenerKind| {
+    // As many bands as allowed: the lowest are one bin wide.
+    let updates = |fft_size: usize, channels: usize, kind: WhitenerKind| {
         let params = EngineParams {
             framing: Framing::Spectral,
             selected: kind,
             fft_size,
-            bands,
+            bands: (fft_size / 2 + 1).min(513),
             tau_ms: 100.0,
             output_db: out_db,
             ..EngineParams::default()
@@ -810,15 +813,40 @@ fn narrow_bands_learn_once_per_n_vectors_and_still_whiten() {
         run_engine(&mut engine, &mut audio, 512, 3);
         (engine.counters().updates, audio)
     };
-    let (one, _) = updates(1, WhitenerKind::Interneuron);
-    for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
-        let (four, y) = updates(4, kind);
-        // Two circuits per band and update; the counts differ by at most an incomplete block
-        // per band and the frames of the STFT's start that one engine finds silent (a silent
-        // block does not learn), against a factor 4 (773 988 vs ≈ 193 500).
+    // Three circuits (direct, interneuron, gain) per band and update; a count may fall short of the model by an incomplete
+    // block per band and the frames of the STFT's start an engine finds silent (a silent block
+    // does not learn).
+    let check = |what: &str, count: u64, expected: u64, bands: u64| {
         assert!(
-            (4 * four).abs_diff(one) <= 2 * bands as u64 * 4,
-            "{kind}: {four} updates with 4 channels, {one} with 1"
+            count <= expected && count + 3 * bands * 2 >= expected,
+            "{what}: {count} updates, {expected} expected"
+        );
+    };
+    let layout = BandLayout::for_fft_size(2048, 513).unwrap();
+    let frames = (len / 512) as u64;
+    let model = |n: usize| -> u64 {
+        layout
+            .bands()
+            .iter()
+            .map(|b| 3 * (frames / n.div_ceil(b.len()) as u64))
+            .sum()
+    };
+    assert!(model(4) * 2 < model(1), "the layout has narrow bands");
+    let (one, _) = updates(2048, 1, WhitenerKind::Interneuron);
+    check("1 channel, N = 2048", one, model(1), 513);
+    let (four, _) = updates(2048, 4, WhitenerKind::Interneuron);
+    check("4 channels, N = 2048", four, model(4), 513);
+    // N = 256: 129 one-bin bands, 750 frames per second.
+    let frames = len as u64 / 64;
+    let (one, _) = updates(256, 1, WhitenerKind::Interneuron);
+    check("1 channel, N = 256", one, 3 * 129 * (frames / 2), 129);
+    for kind in [WhitenerKind::Direct, WhitenerKind::Interneuron] {
+        let (four, y) = updates(256, 4, kind);
+        check(
+            &format!("4 channels, N = 256, {kind}"),
+            four,
+            3 * 129 * (frames / 4),
+            129,
         );
         // The output covariance over the last second (after the latency of one frame).
         let (from, to) = (len - fs as usize, len);

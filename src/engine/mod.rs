@@ -137,7 +137,7 @@ impl Core {
     fn updates_span(&self, i: usize) -> usize {
         match self {
             Core::Channels(_) => 1,
-            Core::Spectral(s) => s.frames_per_update(i),
+            Core::Spectral(s) => s.updates_span(i),
         }
     }
 
@@ -145,7 +145,7 @@ impl Core {
     fn vectors_per_update(&self) -> usize {
         match self {
             Core::Channels(c) => c.learn_interval,
-            Core::Spectral(_) => 1,
+            Core::Spectral(s) => s.learn_frames(),
         }
     }
 
@@ -313,7 +313,8 @@ impl Engine {
         // At least as many interneurons as channels (`M = W Wᴴ` needs `k ≥ n`).
         let k = params.interneurons.max(channels);
         let vector_rate = params.vector_rate(sample_rate);
-        let per_update = params::vectors_per_update(params.framing, channels, sample_rate);
+        let per_update =
+            params::vectors_per_update(params.framing, channels, params.fft_size, sample_rate);
         let settings = RaceSettings {
             eta: block_eta(per_update, params.tau_ms, vector_rate),
             interneurons: k,
@@ -329,6 +330,7 @@ impl Engine {
                 channels,
                 params.fft_size,
                 params.bands,
+                per_update,
                 &settings,
             )?)),
         };

@@ -7,7 +7,7 @@
 //! equal to [`markdown_table`].
 //!
 //! The adaptation time is the one range that depends on the context: the engine learns once
-//! per update of `L` input vectors (a block of samples, or one STFT frame), and one update may
+//! per update of `L` input vectors (a block of samples, or a few STFT frames), and one update may
 //! move the state by at most [`MAX_BLOCK_ETA`], so the shortest time constant it can deliver
 //! is `L / (MAX_BLOCK_ETA · vector rate)` ([`tau_ms_range`]).
 
@@ -24,7 +24,7 @@ pub const MAX_CHANNELS: usize = crate::framing::MAX_CHANNELS;
 /// constant. The state's trajectory over a block is integrated in sub-steps whatever its span
 /// (docs/DESIGN.md §4), but what is heard within a block uses the state of its start, so a
 /// block must not be long against τ. It sets the shortest adaptation time of each framing
-/// ([`tau_ms_range`]): one block (or STFT hop).
+/// ([`tau_ms_range`]): one learning block.
 pub const MAX_BLOCK_ETA: f64 = 1.0;
 
 /// How audio becomes vectors (docs/DESIGN.md §3).
@@ -497,11 +497,40 @@ pub fn vector_rate(framing: Framing, fft_size: usize, sample_rate: f64) -> f64 {
     }
 }
 
-/// Input vectors per learning update: a block of [`learn_interval`] samples, or one frame.
-pub fn vectors_per_update(framing: Framing, channels: usize, sample_rate: f64) -> usize {
+/// Frames per learning update in the spectral framing: 2 where two hops fit in
+/// [`SPECTRAL_LEARN_SAMPLES`] (capped at [`MAX_LEARN_BLOCK_S`] like the channels framing's
+/// block) — N ≤ 1024 at 48 kHz — else 1. Frames at hop N/4 share three quarters of their
+/// samples, so the band statistics of neighbouring frames are nearly the same (the power of a
+/// bin correlates ≈ 0.4 between them for white noise), while frames half a window apart are
+/// nearly independent (≈ 0.03): learning once per two hops from their mean keeps nearly all
+/// the information and halves the learning work, which the `B` races of a frame (one per
+/// band) make many times the channels framing's (docs/DESIGN.md §3.2, §4.1).
+pub fn spectral_learn_frames(fft_size: usize, sample_rate: f64) -> usize {
+    let hop = (fft_size / HOP_DIVISOR).max(1);
+    let span = SPECTRAL_LEARN_SAMPLES.min(samples_in(MAX_LEARN_BLOCK_S, sample_rate));
+    if 2 * hop <= span {
+        2
+    } else {
+        1
+    }
+}
+
+/// Longest span of two hops for which the spectral framing learns once per two frames
+/// ([`spectral_learn_frames`]): above it frames are far enough apart, and few enough per
+/// second, to learn from each.
+pub const SPECTRAL_LEARN_SAMPLES: usize = 512;
+
+/// Input vectors per learning update: a block of [`learn_interval`] samples, or
+/// [`spectral_learn_frames`] frames.
+pub fn vectors_per_update(
+    framing: Framing,
+    channels: usize,
+    fft_size: usize,
+    sample_rate: f64,
+) -> usize {
     match framing {
         Framing::Channels => learn_interval(channels, sample_rate),
-        Framing::Spectral => 1,
+        Framing::Spectral => spectral_learn_frames(fft_size, sample_rate),
     }
 }
 
@@ -526,7 +555,7 @@ pub fn tau_ms_range(
     sample_rate: f64,
 ) -> (f64, f64) {
     let rate = vector_rate(framing, fft_size, sample_rate);
-    let per_update = vectors_per_update(framing, channels, sample_rate) as f64;
+    let per_update = vectors_per_update(framing, channels, fft_size, sample_rate) as f64;
     let shortest = tau_ms_for_eta(MAX_BLOCK_ETA / per_update, rate);
     // Round up to 0.1 ms so that the printed bound is itself valid.
     let shortest = (shortest * 10.0).ceil() / 10.0;

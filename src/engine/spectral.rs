@@ -1,15 +1,17 @@
 //! The spectral framing (docs/DESIGN.md §3): a Hann-windowed STFT (hop N/4, exact
 //! overlap-add), its bins grouped into log-spaced bands, and one complex race per band over
-//! the channels. Each band learns from the mean outer product over its bins, once per learning
-//! block of at least `n` input vectors (bins × frames): a band of `len ≥ n` bins every frame, a
-//! narrower one every `⌈n / len⌉` frames from the mean over those frames (docs/DESIGN.md §3.2).
-//! Latency N.
+//! the channels. Each band learns from the mean outer product over its bins and the frames of
+//! its learning block: [`spectral_learn_frames`] frames (2 at N = 1024), or a multiple of them
+//! for a band narrower than `n / frames` bins, so that every block holds at least `n` input
+//! vectors (bins × frames). The bands' blocks are staggered, so that about the same number of
+//! bands learn in every frame (docs/DESIGN.md §3.2). Latency N.
+//!
+//! [`spectral_learn_frames`]: super::params::spectral_learn_frames
 
-use super::kernels::{band_outer, mix_band, respond_band};
+use super::kernels::{band_outer, respond_mix_band};
 use super::key::Key;
 use super::mix::BlockContext;
 use super::race::{Race, RaceSettings};
-use super::safety::prefaulted;
 use super::shaping::{tilt_gains, HeardResponses, Shaping};
 use super::view::{HeardView, ViewKind};
 use super::{EngineError, MAX_CHANNELS};
@@ -18,10 +20,11 @@ use crate::framing::{AnalysisInput, BandLayout, Stft, StftAnalysis};
 use crate::whitener::WhitenerKind;
 use nalgebra::{Complex, DMatrix};
 
-/// The race settings of a band that learns every `frames` frames: its block spans `frames`
-/// times the time of one frame, and its error estimate's smoothing per update likewise.
-pub(super) fn band_settings(settings: &RaceSettings, frames: usize) -> RaceSettings {
-    let k = frames as f64;
+/// The race settings of a band whose learning block is `blocks` of the framing's learning
+/// blocks (`settings` are those of one): its update spans `blocks` times their time, and its
+/// error estimate's smoothing per update likewise.
+pub(super) fn band_settings(settings: &RaceSettings, blocks: usize) -> RaceSettings {
+    let k = blocks as f64;
     RaceSettings {
         eta: settings.eta * k,
         error_alpha: 1.0 - (1.0 - settings.error_alpha).powf(k),
@@ -43,23 +46,32 @@ pub(super) struct SpectralCore {
     pub(super) races: Vec<Race<Complex<f64>>>,
     /// The current band's mean outer product of the scaled spectra.
     outer: DMatrix<Complex<f64>>,
-    /// Frames per learning update of each band: `⌈n / bins⌉`, so that every update sees at
-    /// least `n` vectors. A band of fewer bins than channels has a rank-deficient outer product
-    /// in any one frame, whose loud direction jumps from frame to frame into the null space of
-    /// the last: learning from it frame by frame would make `R = P X̂ P` jump by `λ/ε²` every
-    /// frame (docs/DESIGN.md §3.2, BENCHMARKS.md §4).
+    /// Frames per learning block of the framing (`spectral_learn_frames`): η per update and the
+    /// error smoothing given to `new` are for blocks of this many frames.
+    learn_frames: usize,
+    /// Frames per learning update of each band: the smallest multiple of `learn_frames` that
+    /// is at least `⌈n / bins⌉`, so that every update sees at least `n` vectors. A band of
+    /// fewer bins than channels has a rank-deficient outer product in any one frame, whose
+    /// loud direction jumps from frame to frame into the null space of the last: learning from
+    /// it frame by frame would make `R = P X̂ P` jump by `λ/ε²` every frame (docs/DESIGN.md
+    /// §3.2, BENCHMARKS.md §4).
     frames_per_update: Vec<usize>,
-    /// Sum of the outer products of a narrow band's frames since its last update (empty for
-    /// bands that learn every frame).
+    /// Sum of the outer products of a band's frames since its last update (empty for bands
+    /// that learn every frame).
     pending: Vec<DMatrix<Complex<f64>>>,
     /// Frames summed in `pending`.
     pending_frames: Vec<usize>,
+    /// Frames until each band's next update. The first block of band `b` is `b mod k_b`
+    /// frames longer than the others, which staggers the bands' updates over the frames of a
+    /// block: the learning work of a frame stays about the same from frame to frame instead
+    /// of coming all at once every `k_b` frames (the worst host block, docs/DESIGN.md §4.6).
+    due: Vec<usize>,
     /// Mean power per channel of each band in the current frame (the change detector's input).
     band_power: Vec<f64>,
-    /// Responses of the heard whitener for one band, channel-major (n × widest band).
-    r: Vec<Complex<f64>>,
-    /// Responses of the whitener fading out, same layout.
-    r_from: Vec<Complex<f64>>,
+    /// During a crossfade, the heard response matrix `w·P + (1 − w)·P_from`: the responses
+    /// are linear in the matrix, so blending it once per band and frame equals blending the
+    /// two whiteners' responses bin by bin.
+    blend: DMatrix<Complex<f64>>,
     /// The heard responses `P^α` of each band below full depth (docs/DESIGN.md §3.7).
     heard: Vec<HeardResponses<Complex<f64>>>,
     /// The eigensolver that makes them.
@@ -78,6 +90,15 @@ pub(super) struct SpectralCore {
     limits_hz: (f32, f32),
 }
 
+/// Frames until each band's first update: its block length, plus `b mod k_b` to stagger the
+/// bands (see `SpectralCore::due`).
+fn first_due(frames_per_update: &[usize]) -> impl Iterator<Item = usize> + '_ {
+    frames_per_update
+        .iter()
+        .enumerate()
+        .map(|(b, &k)| k + b % k)
+}
+
 impl SpectralCore {
     /// Allocate the STFT of size `fft_size` for `channels`, `bands` log-spaced bands and their
     /// races.
@@ -85,22 +106,26 @@ impl SpectralCore {
         channels: usize,
         fft_size: usize,
         bands: usize,
+        learn_frames: usize,
         settings: &RaceSettings,
     ) -> Result<Self, EngineError> {
+        let learn_frames = learn_frames.max(1);
         let mut stft = Stft::new(fft_size, channels)?;
         stft.set_active_channels(channels)?;
         let key_stft = StftAnalysis::new(fft_size, channels)?;
         let layout = BandLayout::for_fft_size(fft_size, bands)?;
-        let widest = layout.bands().iter().map(|b| b.len()).max().unwrap_or(1);
         let (num_bands, num_bins) = (layout.num_bands(), layout.num_bins());
         let frames_per_update: Vec<usize> = layout
             .bands()
             .iter()
-            .map(|b| channels.div_ceil(b.len().max(1)))
+            .map(|b| {
+                let vectors = channels.div_ceil(b.len().max(1));
+                vectors.div_ceil(learn_frames) * learn_frames
+            })
             .collect();
         let races = frames_per_update
             .iter()
-            .map(|&k| Race::new(channels, &band_settings(settings, k)))
+            .map(|&k| Race::new(channels, &band_settings(settings, k / learn_frames)))
             .collect::<Result<Vec<_>, _>>()?;
         let pending = frames_per_update
             .iter()
@@ -112,6 +137,8 @@ impl SpectralCore {
         Ok(Self {
             pending,
             pending_frames: vec![0; frames_per_update.len()],
+            due: first_due(&frames_per_update).collect(),
+            learn_frames,
             frames_per_update,
             band_power: vec![0.0; layout.num_bands()],
             stft,
@@ -119,8 +146,7 @@ impl SpectralCore {
             layout,
             races,
             outer: DMatrix::zeros(channels, channels),
-            r: prefaulted(channels * widest, Complex::new(0.0, 0.0)),
-            r_from: prefaulted(channels * widest, Complex::new(0.0, 0.0)),
+            blend: DMatrix::zeros(channels, channels),
             heard: (0..num_bands)
                 .map(|_| HeardResponses::new(channels))
                 .collect(),
@@ -191,11 +217,20 @@ impl SpectralCore {
             acc.fill(Complex::new(0.0, 0.0));
             *count = 0;
         }
+        for (due, first) in self.due.iter_mut().zip(first_due(&self.frames_per_update)) {
+            *due = first;
+        }
     }
 
-    /// Frames per learning update of band `b` (η per update is this times η per frame).
-    pub(super) fn frames_per_update(&self, b: usize) -> usize {
-        self.frames_per_update[b]
+    /// Frames per learning block of the framing (η per update is this times η per frame).
+    pub(super) fn learn_frames(&self) -> usize {
+        self.learn_frames
+    }
+
+    /// Learning blocks of the framing that one update of band `b` spans (η per update is this
+    /// times the framing's).
+    pub(super) fn updates_span(&self, b: usize) -> usize {
+        self.frames_per_update[b] / self.learn_frames
     }
 
     /// Band `b`'s share of the bins.
@@ -227,11 +262,11 @@ impl SpectralCore {
             races,
             outer,
             band_power,
-            r,
-            r_from,
+            blend,
             frames_per_update,
             pending,
             pending_frames,
+            due,
             heard,
             heard_eig,
             tilt,
@@ -294,17 +329,17 @@ impl SpectralCore {
                     for kind in kinds.into_iter().flatten() {
                         heard[b].refresh(race, kind, depth, heard_eig);
                     }
-                    let p = heard[b].matrix(race, ctx.selected, depth);
-                    respond_band(p, data, r, n, bins, plo, plen);
+                    let mut q = heard[b].matrix(race, ctx.selected, depth);
                     if let (Some(w), Some(f)) = (fade_w, ctx.fade.as_ref()) {
                         let p_from = heard[b].matrix(race, f.from, depth);
-                        respond_band(p_from, data, r_from, n, bins, plo, plen);
-                        for (rv, fv) in r[..n * plen].iter_mut().zip(&r_from[..n * plen]) {
-                            *rv = *rv * w + *fv * (1.0 - w);
+                        let bl = blend.as_mut_slice();
+                        for ((v, p), pf) in bl.iter_mut().zip(q.as_slice()).zip(p_from.as_slice()) {
+                            *v = *p * w + *pf * (1.0 - w);
                         }
+                        q = &*blend;
                     }
                     let gains = [wet_gain * band_gain[b], dry - d];
-                    mix_band(data, r, n, bins, plo, plen, gains);
+                    respond_mix_band(q, data, n, bins, plo, plen, gains);
                 }
                 if d > 0.0 && plen < len {
                     for c in 0..n {
@@ -317,14 +352,16 @@ impl SpectralCore {
                 if frames_per_update[b] == 1 {
                     race.learn(outer, ctx.learning);
                 } else {
-                    // A narrow band: learn from the mean over its block of frames.
+                    // Learn from the mean over the band's block of frames.
                     pending[b] += &*outer;
                     pending_frames[b] += 1;
-                    if pending_frames[b] == frames_per_update[b] {
+                    due[b] -= 1;
+                    if due[b] == 0 {
                         pending[b] /= Complex::new(pending_frames[b] as f64, 0.0);
                         race.learn(&pending[b], ctx.learning);
                         pending[b].fill(Complex::new(0.0, 0.0));
                         pending_frames[b] = 0;
+                        due[b] = frames_per_update[b];
                     }
                 }
             }

@@ -12,6 +12,7 @@ use super::stft::{periodic_hann, validate_fft_size, StftError, HOP_DIVISOR, MAX_
 use crate::engine::safety::prefaulted;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
+use rustfft::Fft;
 use std::sync::Arc;
 
 /// Streaming STFT analysis (no resynthesis) of up to [`MAX_CHANNELS`] channels in lockstep.
@@ -38,6 +39,8 @@ pub struct StftAnalysis {
     spectra: Vec<Complex<f64>>,
     /// FFT scratch space.
     scratch: Vec<Complex<f64>>,
+    /// Complex FFTs that analyse channels two at a time.
+    pair: PairFft,
     /// Ring index of the next sample.
     pos: usize,
     /// Samples received since the last frame boundary, `0..hop`.
@@ -86,6 +89,7 @@ impl StftAnalysis {
             frame: prefaulted(fft_size, 0.0),
             spectra: prefaulted(channels * bins, Complex::new(0.0, 0.0)),
             scratch,
+            pair: PairFft::new(fft_size),
             pos: 0,
             fill: 0,
         })
@@ -165,25 +169,57 @@ impl StftAnalysis {
         }
     }
 
-    /// Window and transform the frame ending at the current hop boundary.
+    /// Window and transform the frame ending at the current hop boundary: channels two at a
+    /// time, as the main STFT does, so that both give the same spectra bit for bit.
     fn analyse(&mut self) {
-        let n_fft = self.fft_size;
-        let pos = self.pos;
-        for (ring, spectrum) in self
-            .ring
-            .chunks_exact(n_fft)
-            .zip(self.spectra.chunks_exact_mut(self.bins))
-        {
-            analyse_ring(
-                ring,
-                pos,
-                &self.window,
-                &mut self.frame,
-                &*self.forward,
-                spectrum,
-                &mut self.scratch,
-            );
-        }
+        analyse_channels(
+            &self.ring[..self.channels * self.fft_size],
+            self.pos,
+            &self.window,
+            &mut self.frame,
+            &*self.forward,
+            &mut self.scratch,
+            &mut self.pair,
+            &mut self.spectra[..self.channels * self.bins],
+        );
+    }
+}
+
+/// Every channel's analysis at a hop boundary: pairs of channels through [`analyse_ring_pair`],
+/// an odd last one through [`analyse_ring`]. `rings` and `spectra` hold the active channels
+/// (channel-major, `N` samples and `N/2 + 1` bins each). Shared by [`Stft`](super::Stft) and
+/// [`StftAnalysis`]. No allocation.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn analyse_channels(
+    rings: &[f32],
+    pos: usize,
+    window: &[f64],
+    frame: &mut [f64],
+    forward: &dyn RealToComplex<f64>,
+    scratch: &mut [Complex<f64>],
+    pair: &mut PairFft,
+    spectra: &mut [Complex<f64>],
+) {
+    let n_fft = window.len();
+    let bins = n_fft / 2 + 1;
+    let mut ring_pairs = rings.chunks_exact(2 * n_fft);
+    let mut spec_pairs = spectra.chunks_exact_mut(2 * bins);
+    for (rp, sp) in (&mut ring_pairs).zip(&mut spec_pairs) {
+        let (ra, rb) = rp.split_at(n_fft);
+        let (sa, sb) = sp.split_at_mut(bins);
+        analyse_ring_pair(
+            [ra, rb],
+            pos,
+            window,
+            &mut pair.frame,
+            &*pair.forward,
+            [sa, sb],
+            &mut pair.scratch,
+        );
+    }
+    let (ring, spectrum) = (ring_pairs.remainder(), spec_pairs.into_remainder());
+    if ring.len() == n_fft && spectrum.len() == bins {
+        analyse_ring(ring, pos, window, frame, forward, spectrum, scratch);
     }
 }
 
@@ -217,6 +253,131 @@ pub(super) fn analyse_ring(
     {
         spectrum.fill(Complex::new(0.0, 0.0));
     }
+}
+
+/// The complex FFTs of length `N` that transform two channels at once
+/// ([`analyse_ring_pair`], [`synthesise_pair`]), with their buffers. Allocated in `new`.
+pub(super) struct PairFft {
+    /// Forward complex FFT of length `N`.
+    pub(super) forward: Arc<dyn Fft<f64>>,
+    /// Inverse complex FFT of length `N` (unnormalised).
+    pub(super) inverse: Arc<dyn Fft<f64>>,
+    /// One frame of the pair, `a + i·b`.
+    pub(super) frame: Vec<Complex<f64>>,
+    /// In-place scratch for both directions.
+    pub(super) scratch: Vec<Complex<f64>>,
+}
+
+impl PairFft {
+    /// Plan both directions for length `fft_size` and allocate their buffers.
+    pub(super) fn new(fft_size: usize) -> Self {
+        let mut planner = rustfft::FftPlanner::<f64>::new();
+        let forward = planner.plan_fft_forward(fft_size);
+        let inverse = planner.plan_fft_inverse(fft_size);
+        let len = forward
+            .get_inplace_scratch_len()
+            .max(inverse.get_inplace_scratch_len());
+        Self {
+            forward,
+            inverse,
+            frame: prefaulted(fft_size, Complex::new(0.0, 0.0)),
+            scratch: prefaulted(len, Complex::new(0.0, 0.0)),
+        }
+    }
+}
+
+/// Two channels' analysis with one complex FFT of length `N` (the "two real transforms for one
+/// complex" identity): the windowed frames `a` and `b` go in as `z = a + i·b`, and since `A`
+/// and `B` are the spectra of real signals, `A[k] = (Z[k] + conj Z[N−k]) / 2` and
+/// `B[k] = (Z[k] − conj Z[N−k]) / (2i)` for the `N/2 + 1` bins kept. One complex FFT costs
+/// about what one real FFT and its pre/post-processing do, so a pair costs about half. `frame`
+/// holds `N` complex values; `fft` is a forward FFT of length `N`, `scratch` its in-place
+/// scratch. No allocation.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn analyse_ring_pair(
+    rings: [&[f32]; 2],
+    pos: usize,
+    window: &[f64],
+    frame: &mut [Complex<f64>],
+    fft: &dyn Fft<f64>,
+    spectra: [&mut [Complex<f64>]; 2],
+    scratch: &mut [Complex<f64>],
+) {
+    let n = frame.len();
+    let older = n - pos;
+    let [ra, rb] = rings;
+    let (frame_old, frame_new) = frame.split_at_mut(older);
+    let (win_old, win_new) = window.split_at(older);
+    for (((f, &xa), &xb), &w) in frame_old
+        .iter_mut()
+        .zip(&ra[pos..])
+        .zip(&rb[pos..])
+        .zip(win_old)
+    {
+        *f = Complex::new(f64::from(xa) * w, f64::from(xb) * w);
+    }
+    for (((f, &xa), &xb), &w) in frame_new
+        .iter_mut()
+        .zip(&ra[..pos])
+        .zip(&rb[..pos])
+        .zip(win_new)
+    {
+        *f = Complex::new(f64::from(xa) * w, f64::from(xb) * w);
+    }
+    let [sa, sb] = spectra;
+    if scratch.len() < fft.get_inplace_scratch_len() || fft.len() != n {
+        sa.fill(Complex::new(0.0, 0.0));
+        sb.fill(Complex::new(0.0, 0.0));
+        return;
+    }
+    fft.process_with_scratch(frame, scratch);
+    let half = n / 2;
+    if sa.len() != half + 1 || sb.len() != half + 1 {
+        return;
+    }
+    // Bins 0 and N/2 pair with themselves (Z[N] = Z[0]): their A and B are real.
+    for k in [0, half] {
+        let z = frame[k];
+        sa[k] = Complex::new(z.re, 0.0);
+        sb[k] = Complex::new(z.im, 0.0);
+    }
+    // Z[k] with Z[N − k]: the upper half of the frame read backwards.
+    let (low, high) = frame.split_at(half + 1);
+    let pairs = low[1..half].iter().zip(high.iter().rev());
+    for ((a, b), (z, w)) in sa[1..half].iter_mut().zip(&mut sb[1..half]).zip(pairs) {
+        // A = (z + conj w)/2, B = (z − conj w)/(2i) = −i·(z − conj w)/2.
+        *a = Complex::new(0.5 * (z.re + w.re), 0.5 * (z.im - w.im));
+        *b = Complex::new(0.5 * (z.im + w.im), 0.5 * (w.re - z.re));
+    }
+}
+
+/// The inverse of [`analyse_ring_pair`]'s transform: the spectra `A` and `B` of two real
+/// signals (`N/2 + 1` bins each; the imaginary parts of their DC and Nyquist bins dropped, the
+/// projection onto real signals) into `frame = N·(a + i·b)`, with one inverse complex FFT of
+/// length `N` (unnormalised, as realfft's inverse). No allocation.
+pub(super) fn synthesise_pair(
+    spectra: [&[Complex<f64>]; 2],
+    frame: &mut [Complex<f64>],
+    ifft: &dyn Fft<f64>,
+    scratch: &mut [Complex<f64>],
+) -> bool {
+    let n = frame.len();
+    let [sa, sb] = spectra;
+    let half = n / 2;
+    if scratch.len() < ifft.get_inplace_scratch_len() || ifft.len() != n || sa.len() != half + 1 {
+        return false;
+    }
+    frame[0] = Complex::new(sa[0].re, sb[0].re);
+    frame[half] = Complex::new(sa[half].re, sb[half].re);
+    // Z[k] = A[k] + i·B[k], Z[N − k] = conj A[k] + i·conj B[k].
+    let (low, high) = frame.split_at_mut(half + 1);
+    let pairs = low[1..half].iter_mut().zip(high.iter_mut().rev());
+    for ((a, b), (z, w)) in sa[1..half].iter().zip(&sb[1..half]).zip(pairs) {
+        *z = Complex::new(a.re - b.im, a.im + b.re);
+        *w = Complex::new(a.re + b.im, b.re - a.im);
+    }
+    ifft.process_with_scratch(frame, scratch);
+    true
 }
 
 #[cfg(test)]
@@ -274,5 +435,86 @@ mod tests {
         assert!(!ana.feed_to_frame(AnalysisInput::Signal(&sig), &mut at, 27));
         assert!(ana.feed_to_frame(AnalysisInput::Signal(&sig), &mut at, 64));
         assert_eq!(at, 28);
+    }
+
+    /// Two channels through one complex FFT give each channel's real-FFT spectrum, and back
+    /// through one inverse complex FFT each channel's real inverse (the imaginary parts of DC
+    /// and Nyquist dropped as the real inverse does), to rounding.
+    #[test]
+    fn pair_transforms_match_the_real_ones() {
+        let n = 256;
+        let bins = n / 2 + 1;
+        let rings: Vec<Vec<f32>> = (0..2)
+            .map(|c| {
+                (0..n)
+                    .map(|t| ((t * (5 + 2 * c) % 61) as f32 / 30.0 - 1.0) * 0.7)
+                    .collect()
+            })
+            .collect();
+        let window: Vec<f64> = periodic_hann(n);
+        let forward = RealFftPlanner::<f64>::new().plan_fft_forward(n);
+        let inverse = RealFftPlanner::<f64>::new().plan_fft_inverse(n);
+        let mut scratch = forward.make_scratch_vec();
+        scratch.resize(
+            forward.get_scratch_len().max(inverse.get_scratch_len()),
+            Complex::new(0.0, 0.0),
+        );
+        let mut pair = PairFft::new(n);
+        for pos in [0, 64, 200] {
+            let mut real = vec![vec![Complex::new(0.0, 0.0); bins]; 2];
+            let mut frame = vec![0.0; n];
+            for (ring, spec) in rings.iter().zip(real.iter_mut()) {
+                analyse_ring(
+                    ring,
+                    pos,
+                    &window,
+                    &mut frame,
+                    &*forward,
+                    spec,
+                    &mut scratch,
+                );
+            }
+            let mut paired = vec![Complex::new(0.0, 0.0); 2 * bins];
+            let (sa, sb) = paired.split_at_mut(bins);
+            analyse_ring_pair(
+                [&rings[0], &rings[1]],
+                pos,
+                &window,
+                &mut pair.frame,
+                &*pair.forward,
+                [sa, sb],
+                &mut pair.scratch,
+            );
+            for c in 0..2 {
+                for k in 0..bins {
+                    let d = (paired[c * bins + k] - real[c][k]).norm();
+                    assert!(d < 1e-12, "channel {c} bin {k}: {d}");
+                }
+            }
+            // Back: perturb the spectra (as a whitener would), including DC/Nyquist imaginary
+            // parts, and compare with the real inverse of each.
+            for (k, z) in paired.iter_mut().enumerate() {
+                *z *= Complex::new(1.0 + (k % 5) as f64 * 0.1, 0.05 * (k % 3) as f64);
+            }
+            let (sa, sb) = paired.split_at(bins);
+            assert!(synthesise_pair(
+                [sa, sb],
+                &mut pair.frame,
+                &*pair.inverse,
+                &mut pair.scratch
+            ));
+            for (c, s) in [sa, sb].into_iter().enumerate() {
+                let mut spec = s.to_vec();
+                spec[0].im = 0.0;
+                spec[bins - 1].im = 0.0;
+                inverse
+                    .process_with_scratch(&mut spec, &mut frame, &mut scratch)
+                    .unwrap();
+                for (t, (z, x)) in pair.frame.iter().zip(&frame).enumerate() {
+                    let y = if c == 0 { z.re } else { z.im };
+                    assert!((y - x).abs() < 1e-9, "channel {c} sample {t}");
+                }
+            }
+        }
     }
 }

@@ -71,7 +71,7 @@ use std::sync::Arc;
 
 use crate::engine::safety::prefaulted;
 
-use super::analysis::analyse_ring;
+use super::analysis::{analyse_channels, synthesise_pair, PairFft};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
@@ -325,6 +325,9 @@ pub struct Stft {
     spectra: Vec<Complex<f64>>,
     /// FFT scratch space, long enough for both directions.
     scratch: Vec<Complex<f64>>,
+    /// Complex FFTs that transform channels two at a time (an odd last channel takes the real
+    /// FFTs above).
+    pair: PairFft,
     /// Ring index of the next sample, `t mod N`. Always `≡ fill (mod hop)`, so a hop's worth of
     /// samples never wraps around the ring.
     pos: usize,
@@ -388,6 +391,7 @@ impl Stft {
             frame: prefaulted(fft_size, 0.0),
             spectra: prefaulted(max_channels * bins, Complex::new(0.0, 0.0)),
             scratch,
+            pair: PairFft::new(fft_size),
             pos: 0,
             fill: 0,
             frames: 0,
@@ -627,22 +631,16 @@ impl Stft {
         let older = n_fft - pos;
 
         // Analysis.
-        for (ring, spectrum) in self
-            .input_ring
-            .chunks_exact(n_fft)
-            .zip(self.spectra.chunks_exact_mut(bins))
-            .take(channels)
-        {
-            analyse_ring(
-                ring,
-                pos,
-                &self.analysis_window,
-                &mut self.frame,
-                &*self.forward,
-                spectrum,
-                &mut self.scratch,
-            );
-        }
+        analyse_channels(
+            &self.input_ring[..channels * n_fft],
+            pos,
+            &self.analysis_window,
+            &mut self.frame,
+            &*self.forward,
+            &mut self.scratch,
+            &mut self.pair,
+            &mut self.spectra[..channels * bins],
+        );
 
         let mut frame = SpectralFrame {
             data: &mut self.spectra[..channels * bins],
@@ -652,13 +650,42 @@ impl Stft {
         };
         on_frame(&mut frame);
 
-        // Synthesis and overlap-add.
-        for (spectrum, acc) in self
-            .spectra
-            .chunks_exact_mut(bins)
-            .zip(self.output_ring.chunks_exact_mut(n_fft))
-            .take(channels)
-        {
+        // Synthesis and overlap-add: pairs of channels through one complex inverse FFT, an odd
+        // last channel through the real one.
+        let (win_first, win_wrapped) = self.synthesis_window.split_at(older);
+        let mut spec_pairs = self.spectra[..channels * bins].chunks_exact_mut(2 * bins);
+        let mut acc_pairs = self.output_ring[..channels * n_fft].chunks_exact_mut(2 * n_fft);
+        for (sp, ap) in (&mut spec_pairs).zip(&mut acc_pairs) {
+            let (sa, sb) = sp.split_at(bins);
+            let pair = &mut self.pair;
+            if !synthesise_pair([sa, sb], &mut pair.frame, &*pair.inverse, &mut pair.scratch) {
+                continue;
+            }
+            let (acc_a, acc_b) = ap.split_at_mut(n_fft);
+            let (a_wrapped, a_first) = acc_a.split_at_mut(pos);
+            let (b_wrapped, b_first) = acc_b.split_at_mut(pos);
+            let (frame_first, frame_wrapped) = pair.frame.split_at(older);
+            for (((a, b), z), &w) in a_first
+                .iter_mut()
+                .zip(b_first)
+                .zip(frame_first)
+                .zip(win_first)
+            {
+                *a += z.re * w;
+                *b += z.im * w;
+            }
+            for (((a, b), z), &w) in a_wrapped
+                .iter_mut()
+                .zip(b_wrapped)
+                .zip(frame_wrapped)
+                .zip(win_wrapped)
+            {
+                *a += z.re * w;
+                *b += z.im * w;
+            }
+        }
+        let (spectrum, acc) = (spec_pairs.into_remainder(), acc_pairs.into_remainder());
+        if spectrum.len() == bins && acc.len() == n_fft {
             // A real signal's DC and Nyquist coefficients are real; drop any imaginary part the
             // callback introduced (projection onto real signals; realfft would otherwise flag it).
             if let Some(dc) = spectrum.first_mut() {
@@ -670,18 +697,16 @@ impl Stft {
             if self
                 .inverse
                 .process_with_scratch(spectrum, &mut self.frame, &mut self.scratch)
-                .is_err()
+                .is_ok()
             {
-                continue;
-            }
-            let (acc_wrapped, acc_first) = acc.split_at_mut(pos);
-            let (frame_first, frame_wrapped) = self.frame.split_at(older);
-            let (win_first, win_wrapped) = self.synthesis_window.split_at(older);
-            for ((a, &y), &w) in acc_first.iter_mut().zip(frame_first).zip(win_first) {
-                *a += y * w;
-            }
-            for ((a, &y), &w) in acc_wrapped.iter_mut().zip(frame_wrapped).zip(win_wrapped) {
-                *a += y * w;
+                let (acc_wrapped, acc_first) = acc.split_at_mut(pos);
+                let (frame_first, frame_wrapped) = self.frame.split_at(older);
+                for ((a, &y), &w) in acc_first.iter_mut().zip(frame_first).zip(win_first) {
+                    *a += y * w;
+                }
+                for ((a, &y), &w) in acc_wrapped.iter_mut().zip(frame_wrapped).zip(win_wrapped) {
+                    *a += y * w;
+                }
             }
         }
         self.frames += 1;

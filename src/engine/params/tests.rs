@@ -18,6 +18,15 @@ fn tau_range_is_what_one_update_allows() {
     // Above 8 channels the blocks are 512 samples: 10.7 ms.
     let (lo, _) = tau_ms_range(Framing::Channels, 16, 1024, 48_000.0);
     assert!((lo - 10.7).abs() < 0.05, "{lo}");
+    // Spectral N = 1024 at 48 kHz: one update per two 256-sample hops → τ ≥ 10.7 ms; N = 2048:
+    // per 512-sample hop, the same.
+    for n in [1024, 2048] {
+        let (lo, _) = tau_ms_range(Framing::Spectral, 2, n, 48_000.0);
+        assert!((lo - 10.7).abs() < 0.05, "N = {n}: {lo}");
+    }
+    // N = 256: two 64-sample hops (2.7 ms), below TAU_MS's own 5 ms.
+    let (lo, _) = tau_ms_range(Framing::Spectral, 2, 256, 48_000.0);
+    assert_eq!(lo, TAU_MS.min);
     // Spectral N = 8192 at 48 kHz: one update per 2048-sample hop → τ ≥ 42.7 ms.
     let (lo, _) = tau_ms_range(Framing::Spectral, 2, 8192, 48_000.0);
     assert!((lo - 42.7).abs() < 0.05, "{lo}");
