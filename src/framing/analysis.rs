@@ -341,14 +341,89 @@ pub(super) fn analyse_ring_pair(
         sa[k] = Complex::new(z.re, 0.0);
         sb[k] = Complex::new(z.im, 0.0);
     }
-    // Z[k] with Z[N − k]: the upper half of the frame read backwards.
-    let (low, high) = frame.split_at(half + 1);
-    let pairs = low[1..half].iter().zip(high.iter().rev());
-    for ((a, b), (z, w)) in sa[1..half].iter_mut().zip(&mut sb[1..half]).zip(pairs) {
-        // A = (z + conj w)/2, B = (z − conj w)/(2i) = −i·(z − conj w)/2.
-        *a = Complex::new(0.5 * (z.re + w.re), 0.5 * (z.im - w.im));
-        *b = Complex::new(0.5 * (z.im + w.im), 0.5 * (w.re - z.re));
+    // Bins 1..k_vec two at a time in AVX lanes (the same operations, so the same bits), the
+    // rest one by one.
+    let mut k = 1;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX; the lengths were checked above.
+        k = unsafe { split_avx(frame, sa, sb) };
     }
+    for k in k..half {
+        let (z, w) = (frame[k], frame[n - k]);
+        // A = (z + conj w)/2, B = (z − conj w)/(2i) = −i·(z − conj w)/2.
+        sa[k] = Complex::new(0.5 * (z.re + w.re), 0.5 * (z.im - w.im));
+        sb[k] = Complex::new(0.5 * (z.im + w.im), 0.5 * (w.re - z.re));
+    }
+}
+
+/// [`analyse_ring_pair`]'s split for bins `1..` in pairs: `Z[k], Z[k+1]` in one vector, their
+/// partners `Z[N−k−1], Z[N−k]` in another, its halves swapped. Returns the first bin left.
+///
+/// # Safety
+/// The CPU must have AVX; `frame` holds `N` values and `sa`, `sb` hold `N/2 + 1`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn split_avx(
+    frame: &[Complex<f64>],
+    sa: &mut [Complex<f64>],
+    sb: &mut [Complex<f64>],
+) -> usize {
+    use std::arch::x86_64::*;
+    let n = frame.len();
+    let half = n / 2;
+    let f = frame.as_ptr() as *const f64;
+    let (pa, pb) = (sa.as_mut_ptr() as *mut f64, sb.as_mut_ptr() as *mut f64);
+    // Lanes [re, im, re, im]: xor flips the imaginary parts.
+    let conj = _mm256_set_pd(-0.0, 0.0, -0.0, 0.0);
+    let h = _mm256_set1_pd(0.5);
+    let mut k = 1;
+    while k + 1 < half {
+        // SAFETY: k + 1 < N/2 < N − k − 1, all within `frame`, `sa` and `sb`.
+        unsafe {
+            let z = _mm256_loadu_pd(f.add(2 * k));
+            let wr = _mm256_loadu_pd(f.add(2 * (n - k - 1)));
+            let cw = _mm256_xor_pd(_mm256_permute2f128_pd(wr, wr, 0x01), conj);
+            let a = _mm256_mul_pd(h, _mm256_add_pd(z, cw));
+            let d = _mm256_sub_pd(z, cw);
+            let b = _mm256_mul_pd(h, _mm256_xor_pd(_mm256_permute_pd(d, 0b0101), conj));
+            _mm256_storeu_pd(pa.add(2 * k), a);
+            _mm256_storeu_pd(pb.add(2 * k), b);
+        }
+        k += 2;
+    }
+    k
+}
+
+/// [`synthesise_pair`]'s merge for bins `1..` in pairs (see [`split_avx`]). Returns the first
+/// bin left.
+///
+/// # Safety
+/// The CPU must have AVX; `frame` holds `N` values and `sa`, `sb` hold `N/2 + 1`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn merge_avx(sa: &[Complex<f64>], sb: &[Complex<f64>], frame: &mut [Complex<f64>]) -> usize {
+    use std::arch::x86_64::*;
+    let n = frame.len();
+    let half = n / 2;
+    let f = frame.as_mut_ptr() as *mut f64;
+    let (pa, pb) = (sa.as_ptr() as *const f64, sb.as_ptr() as *const f64);
+    let conj = _mm256_set_pd(-0.0, 0.0, -0.0, 0.0);
+    let mut k = 1;
+    while k + 1 < half {
+        // SAFETY: as in `split_avx`.
+        unsafe {
+            let a = _mm256_loadu_pd(pa.add(2 * k));
+            let bs = _mm256_permute_pd(_mm256_loadu_pd(pb.add(2 * k)), 0b0101);
+            // Z[k] = [a.re − b.im, a.im + b.re]; Z[N−k] = [b.im + a.re, b.re + (−a.im)].
+            let z = _mm256_addsub_pd(a, bs);
+            let w = _mm256_add_pd(bs, _mm256_xor_pd(a, conj));
+            _mm256_storeu_pd(f.add(2 * k), z);
+            _mm256_storeu_pd(f.add(2 * (n - k - 1)), _mm256_permute2f128_pd(w, w, 0x01));
+        }
+        k += 2;
+    }
+    k
 }
 
 /// The inverse of [`analyse_ring_pair`]'s transform: the spectra `A` and `B` of two real
@@ -364,17 +439,27 @@ pub(super) fn synthesise_pair(
     let n = frame.len();
     let [sa, sb] = spectra;
     let half = n / 2;
-    if scratch.len() < ifft.get_inplace_scratch_len() || ifft.len() != n || sa.len() != half + 1 {
+    if scratch.len() < ifft.get_inplace_scratch_len()
+        || ifft.len() != n
+        || sa.len() != half + 1
+        || sb.len() != half + 1
+    {
         return false;
     }
     frame[0] = Complex::new(sa[0].re, sb[0].re);
     frame[half] = Complex::new(sa[half].re, sb[half].re);
-    // Z[k] = A[k] + i·B[k], Z[N − k] = conj A[k] + i·conj B[k].
-    let (low, high) = frame.split_at_mut(half + 1);
-    let pairs = low[1..half].iter_mut().zip(high.iter_mut().rev());
-    for ((a, b), (z, w)) in sa[1..half].iter().zip(&sb[1..half]).zip(pairs) {
-        *z = Complex::new(a.re - b.im, a.im + b.re);
-        *w = Complex::new(a.re + b.im, b.re - a.im);
+    // Z[k] = A[k] + i·B[k], Z[N − k] = conj A[k] + i·conj B[k]; two bins at a time in AVX
+    // lanes where the CPU has it (the same operations, so the same bits).
+    let mut k = 1;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX; the lengths were checked above.
+        k = unsafe { merge_avx(sa, sb, frame) };
+    }
+    for k in k..half {
+        let (a, b) = (sa[k], sb[k]);
+        frame[k] = Complex::new(a.re - b.im, a.im + b.re);
+        frame[n - k] = Complex::new(a.re + b.im, b.re - a.im);
     }
     ifft.process_with_scratch(frame, scratch);
     true
