@@ -207,15 +207,7 @@ pub(super) fn analyse_channels(
     for (rp, sp) in (&mut ring_pairs).zip(&mut spec_pairs) {
         let (ra, rb) = rp.split_at(n_fft);
         let (sa, sb) = sp.split_at_mut(bins);
-        analyse_ring_pair(
-            [ra, rb],
-            pos,
-            window,
-            &mut pair.frame,
-            &*pair.forward,
-            [sa, sb],
-            &mut pair.scratch,
-        );
+        analyse_ring_pair([ra, rb], pos, window, pair, [sa, sb]);
     }
     let (ring, spectrum) = (ring_pairs.remainder(), spec_pairs.into_remainder());
     if ring.len() == n_fft && spectrum.len() == bins {
@@ -290,19 +282,22 @@ impl PairFft {
 /// complex" identity): the windowed frames `a` and `b` go in as `z = a + i·b`, and since `A`
 /// and `B` are the spectra of real signals, `A[k] = (Z[k] + conj Z[N−k]) / 2` and
 /// `B[k] = (Z[k] − conj Z[N−k]) / (2i)` for the `N/2 + 1` bins kept. One complex FFT costs
-/// about what one real FFT and its pre/post-processing do, so a pair costs about half. `frame`
-/// holds `N` complex values; `fft` is a forward FFT of length `N`, `scratch` its in-place
-/// scratch. No allocation.
-#[allow(clippy::too_many_arguments)]
+/// about what one real FFT and its pre/post-processing do, so a pair costs about half. Lengths
+/// are right by construction; if they somehow were not, both spectra are zeroed (as
+/// [`analyse_ring`] does). No allocation.
 pub(super) fn analyse_ring_pair(
     rings: [&[f32]; 2],
     pos: usize,
     window: &[f64],
-    frame: &mut [Complex<f64>],
-    fft: &dyn Fft<f64>,
+    pair: &mut PairFft,
     spectra: [&mut [Complex<f64>]; 2],
-    scratch: &mut [Complex<f64>],
 ) {
+    let PairFft {
+        forward: fft,
+        frame,
+        scratch,
+        ..
+    } = pair;
     let n = frame.len();
     let older = n - pos;
     let [ra, rb] = rings;
@@ -325,16 +320,17 @@ pub(super) fn analyse_ring_pair(
         *f = Complex::new(f64::from(xa) * w, f64::from(xb) * w);
     }
     let [sa, sb] = spectra;
-    if scratch.len() < fft.get_inplace_scratch_len() || fft.len() != n {
+    let half = n / 2;
+    if scratch.len() < fft.get_inplace_scratch_len()
+        || fft.len() != n
+        || sa.len() != half + 1
+        || sb.len() != half + 1
+    {
         sa.fill(Complex::new(0.0, 0.0));
         sb.fill(Complex::new(0.0, 0.0));
         return;
     }
     fft.process_with_scratch(frame, scratch);
-    let half = n / 2;
-    if sa.len() != half + 1 || sb.len() != half + 1 {
-        return;
-    }
     // Bins 0 and N/2 pair with themselves (Z[N] = Z[0]): their A and B are real.
     for k in [0, half] {
         let z = frame[k];
@@ -428,14 +424,16 @@ unsafe fn merge_avx(sa: &[Complex<f64>], sb: &[Complex<f64>], frame: &mut [Compl
 
 /// The inverse of [`analyse_ring_pair`]'s transform: the spectra `A` and `B` of two real
 /// signals (`N/2 + 1` bins each; the imaginary parts of their DC and Nyquist bins dropped, the
-/// projection onto real signals) into `frame = N·(a + i·b)`, with one inverse complex FFT of
-/// length `N` (unnormalised, as realfft's inverse). No allocation.
-pub(super) fn synthesise_pair(
-    spectra: [&[Complex<f64>]; 2],
-    frame: &mut [Complex<f64>],
-    ifft: &dyn Fft<f64>,
-    scratch: &mut [Complex<f64>],
-) -> bool {
+/// projection onto real signals) into `pair.frame = N·(a + i·b)`, with one inverse complex FFT
+/// of length `N` (unnormalised, as realfft's inverse). `false` if the lengths are wrong. No
+/// allocation.
+pub(super) fn synthesise_pair(spectra: [&[Complex<f64>]; 2], pair: &mut PairFft) -> bool {
+    let PairFft {
+        inverse: ifft,
+        frame,
+        scratch,
+        ..
+    } = pair;
     let n = frame.len();
     let [sa, sb] = spectra;
     let half = n / 2;
@@ -561,15 +559,7 @@ mod tests {
             }
             let mut paired = vec![Complex::new(0.0, 0.0); 2 * bins];
             let (sa, sb) = paired.split_at_mut(bins);
-            analyse_ring_pair(
-                [&rings[0], &rings[1]],
-                pos,
-                &window,
-                &mut pair.frame,
-                &*pair.forward,
-                [sa, sb],
-                &mut pair.scratch,
-            );
+            analyse_ring_pair([&rings[0], &rings[1]], pos, &window, &mut pair, [sa, sb]);
             for c in 0..2 {
                 for k in 0..bins {
                     let d = (paired[c * bins + k] - real[c][k]).norm();
@@ -582,12 +572,7 @@ mod tests {
                 *z *= Complex::new(1.0 + (k % 5) as f64 * 0.1, 0.05 * (k % 3) as f64);
             }
             let (sa, sb) = paired.split_at(bins);
-            assert!(synthesise_pair(
-                [sa, sb],
-                &mut pair.frame,
-                &*pair.inverse,
-                &mut pair.scratch
-            ));
+            assert!(synthesise_pair([sa, sb], &mut pair));
             for (c, s) in [sa, sb].into_iter().enumerate() {
                 let mut spec = s.to_vec();
                 spec[0].im = 0.0;

@@ -658,7 +658,7 @@ impl Stft {
         for (sp, ap) in (&mut spec_pairs).zip(&mut acc_pairs) {
             let (sa, sb) = sp.split_at(bins);
             let pair = &mut self.pair;
-            if !synthesise_pair([sa, sb], &mut pair.frame, &*pair.inverse, &mut pair.scratch) {
+            if !synthesise_pair([sa, sb], pair) {
                 continue;
             }
             let (acc_a, acc_b) = ap.split_at_mut(n_fft);
