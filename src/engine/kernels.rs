@@ -43,55 +43,284 @@ macro_rules! simd_kernel {
     };
 }
 
-simd_kernel! {
-    /// `outer[i, j] += Σ_t x_i[t] x_j[t]` (lower triangle) for `len` vectors stored
-    /// channel-major in `xs` with stride `stride`.
-    pub fn accumulate_outer(
-        outer: &mut DMatrix<f64>,
-        xs: &[f64],
-        n: usize,
-        len: usize,
-        stride: usize,
-    ) {
-        for j in 0..n {
-            let xj = &xs[j * stride..j * stride + len];
-            for i in j..n {
-                let xi = &xs[i * stride..i * stride + len];
-                outer[(i, j)] += dot(xi, xj);
-            }
+/// `outer[i, j] += Σ_t x_i[t] x_j[t]` (lower triangle) for `len` vectors stored channel-major
+/// in `xs` with stride `stride`. With AVX2/FMA, in tiles of 4×2 channel pairs: each tile reads
+/// its six channels once per four samples for eight fused multiply-adds, where pair by pair
+/// every multiply-add needs two loads (docs/DESIGN.md §9).
+pub fn accumulate_outer(outer: &mut DMatrix<f64>, xs: &[f64], n: usize, len: usize, stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if planar_fits(outer, xs.len(), n, len, stride) && avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA; the sizes were checked.
+        unsafe { accumulate_outer_avx2(outer.as_mut_slice(), xs, n, len, stride) };
+        return;
+    }
+    accumulate_outer_portable(outer, xs, n, len, stride);
+}
+
+/// [`accumulate_outer`] pair by pair, for CPUs without AVX2/FMA.
+fn accumulate_outer_portable(
+    outer: &mut DMatrix<f64>,
+    xs: &[f64],
+    n: usize,
+    len: usize,
+    stride: usize,
+) {
+    for j in 0..n {
+        let xj = &xs[j * stride..j * stride + len];
+        for i in j..n {
+            let xi = &xs[i * stride..i * stride + len];
+            outer[(i, j)] += dot(xi, xj);
         }
     }
 }
 
-simd_kernel! {
-    /// `r_i[t] = Σ_j P_ij x_j[t]` for `len` vectors stored channel-major with stride `stride`:
-    /// axpys over contiguous slices, in tiles of 64 vectors that keep a tile's inputs and
-    /// outputs in L1 for n = 16.
-    pub fn respond_planar(
-        p: &DMatrix<f64>,
-        xs: &[f64],
-        rs: &mut [f64],
-        n: usize,
-        len: usize,
-        stride: usize,
-    ) {
-        const TILE: usize = 64;
-        let mut t0 = 0;
-        while t0 < len {
-            let t1 = (t0 + TILE).min(len);
-            for i in 0..n {
-                let (head, _) = rs.split_at_mut(i * stride + t1);
-                let r = &mut head[i * stride + t0..];
-                r.fill(0.0);
-                for j in 0..n {
-                    let pij = p[(i, j)];
-                    let x = &xs[j * stride + t0..j * stride + t1];
-                    for (r, x) in r.iter_mut().zip(x) {
-                        *r += pij * x;
-                    }
+/// `r_i[t] = Σ_j P_ij x_j[t]` for `len` vectors stored channel-major with stride `stride`.
+/// With AVX2/FMA, four outputs by eight samples at a time are held in registers while the
+/// inputs stream past: two loads and four broadcasts feed eight fused multiply-adds, where an
+/// axpy over a slice of `r` loads and stores `r` for every one (docs/DESIGN.md §9).
+pub fn respond_planar(
+    p: &DMatrix<f64>,
+    xs: &[f64],
+    rs: &mut [f64],
+    n: usize,
+    len: usize,
+    stride: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if planar_fits(p, xs.len(), n, len, stride)
+        && planar_fits(p, rs.len(), n, len, stride)
+        && avx2_fma()
+    {
+        // SAFETY: the CPU has AVX2 and FMA; the sizes were checked.
+        unsafe { respond_planar_avx2(p.as_slice(), xs, rs, n, len, stride) };
+        return;
+    }
+    respond_planar_portable(p, xs, rs, n, len, stride);
+}
+
+/// Whether an n×n matrix and a channel-major buffer of `buf_len` values hold `n` channels of
+/// `len` samples at stride `stride` — what the vector kernels' unchecked loads rely on.
+#[inline]
+fn planar_fits(m: &DMatrix<f64>, buf_len: usize, n: usize, len: usize, stride: usize) -> bool {
+    m.nrows() == n
+        && m.ncols() == n
+        && len <= stride
+        && (n == 0 || buf_len >= (n - 1) * stride + len)
+}
+
+/// [`respond_planar`] by axpys over contiguous slices, in tiles of 64 vectors that keep a
+/// tile's inputs and outputs in L1 for n = 16, for CPUs without AVX2/FMA.
+fn respond_planar_portable(
+    p: &DMatrix<f64>,
+    xs: &[f64],
+    rs: &mut [f64],
+    n: usize,
+    len: usize,
+    stride: usize,
+) {
+    const TILE: usize = 64;
+    let mut t0 = 0;
+    while t0 < len {
+        let t1 = (t0 + TILE).min(len);
+        for i in 0..n {
+            let (head, _) = rs.split_at_mut(i * stride + t1);
+            let r = &mut head[i * stride + t0..];
+            r.fill(0.0);
+            for j in 0..n {
+                let pij = p[(i, j)];
+                let x = &xs[j * stride + t0..j * stride + t1];
+                for (r, x) in r.iter_mut().zip(x) {
+                    *r += pij * x;
                 }
             }
-            t0 = t1;
+        }
+        t0 = t1;
+    }
+}
+
+/// [`respond_planar`] with AVX2/FMA: blocks of 4 (then 2, 1) output channels by 8 samples.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `p` holds n×n values, `xs` and `rs` at least
+/// `(n − 1)·stride + len`, and `len ≤ stride`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn respond_planar_avx2(
+    p: &[f64],
+    xs: &[f64],
+    rs: &mut [f64],
+    n: usize,
+    len: usize,
+    stride: usize,
+) {
+    let full = len - len % 8;
+    let (p, x, r) = (p.as_ptr(), xs.as_ptr(), rs.as_mut_ptr());
+    for t in (0..full).step_by(8) {
+        let mut i = 0;
+        // SAFETY (all three): rows i..i + R < n, samples t..t + 8 ≤ len (the caller's sizes).
+        while i + 4 <= n {
+            unsafe { respond_rows::<4>(p, x, r, n, stride, i, t) };
+            i += 4;
+        }
+        if i + 2 <= n {
+            unsafe { respond_rows::<2>(p, x, r, n, stride, i, t) };
+            i += 2;
+        }
+        if i < n {
+            unsafe { respond_rows::<1>(p, x, r, n, stride, i, t) };
+        }
+    }
+    for t in full..len {
+        for i in 0..n {
+            let mut acc = 0.0;
+            for j in 0..n {
+                acc += p_at(p, i + j * n) * xs[j * stride + t];
+            }
+            rs[i * stride + t] = acc;
+        }
+    }
+}
+
+/// `P`'s entry at column-major offset `k` (within the n×n the caller checked).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn p_at(p: *const f64, k: usize) -> f64 {
+    // SAFETY: only called with k < n² on a pointer to n² values.
+    unsafe { *p.add(k) }
+}
+
+/// Outputs `i0..i0 + R` at samples `t..t + 8`: `2R` accumulators in registers over all inputs.
+///
+/// # Safety
+/// As [`respond_planar_avx2`], with `i0 + R ≤ n` and `t + 8 ≤ len`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn respond_rows<const R: usize>(
+    p: *const f64,
+    xs: *const f64,
+    rs: *mut f64,
+    n: usize,
+    stride: usize,
+    i0: usize,
+    t: usize,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_pd(); 2]; R];
+    for j in 0..n {
+        // SAFETY: channel j's samples t..t + 8 and P's entries (i0..i0 + R, j) are in bounds.
+        unsafe {
+            let x = xs.add(j * stride + t);
+            let (x0, x1) = (_mm256_loadu_pd(x), _mm256_loadu_pd(x.add(4)));
+            let pc = p.add(i0 + j * n);
+            for (k, a) in acc.iter_mut().enumerate() {
+                let pv = _mm256_broadcast_sd(&*pc.add(k));
+                a[0] = _mm256_fmadd_pd(pv, x0, a[0]);
+                a[1] = _mm256_fmadd_pd(pv, x1, a[1]);
+            }
+        }
+    }
+    for (k, a) in acc.iter().enumerate() {
+        // SAFETY: output channel i0 + k's samples t..t + 8 are in bounds.
+        unsafe {
+            let o = rs.add((i0 + k) * stride + t);
+            _mm256_storeu_pd(o, a[0]);
+            _mm256_storeu_pd(o.add(4), a[1]);
+        }
+    }
+}
+
+/// [`accumulate_outer`] with AVX2/FMA: the lower triangle in tiles of up to 4 rows by 2
+/// columns.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `outer` holds n×n values, `xs` at least
+/// `(n − 1)·stride + len`, and `len ≤ stride`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn accumulate_outer_avx2(
+    outer: &mut [f64],
+    xs: &[f64],
+    n: usize,
+    len: usize,
+    stride: usize,
+) {
+    let x = xs.as_ptr();
+    let mut j = 0;
+    while j < n {
+        let cols = (n - j).min(2);
+        let mut i = j;
+        while i < n {
+            let rows = (n - i).min(4);
+            // SAFETY: rows i..i + rows and columns j..j + cols are channels < n.
+            unsafe {
+                match (rows, cols) {
+                    (4, 2) => outer_tile::<4, 2>(outer, x, n, len, stride, i, j),
+                    (4, _) => outer_tile::<4, 1>(outer, x, n, len, stride, i, j),
+                    (3, 2) => outer_tile::<3, 2>(outer, x, n, len, stride, i, j),
+                    (3, _) => outer_tile::<3, 1>(outer, x, n, len, stride, i, j),
+                    (2, 2) => outer_tile::<2, 2>(outer, x, n, len, stride, i, j),
+                    (2, _) => outer_tile::<2, 1>(outer, x, n, len, stride, i, j),
+                    (_, 2) => outer_tile::<1, 2>(outer, x, n, len, stride, i, j),
+                    _ => outer_tile::<1, 1>(outer, x, n, len, stride, i, j),
+                }
+            }
+            i += rows;
+        }
+        j += cols;
+    }
+}
+
+/// Adds `Σ_t x_i[t] x_j[t]` for rows `i0..i0 + R` and columns `j0..j0 + C` of the tile on or
+/// below the diagonal (entries above it are computed and dropped).
+///
+/// # Safety
+/// As [`accumulate_outer_avx2`], with `i0 + R ≤ n` and `j0 + C ≤ n`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn outer_tile<const R: usize, const C: usize>(
+    outer: &mut [f64],
+    xs: *const f64,
+    n: usize,
+    len: usize,
+    stride: usize,
+    i0: usize,
+    j0: usize,
+) {
+    use std::arch::x86_64::*;
+    let full = len - len % 4;
+    let mut acc = [[_mm256_setzero_pd(); C]; R];
+    for t in (0..full).step_by(4) {
+        // SAFETY: samples t..t + 4 ≤ len of channels < n.
+        unsafe {
+            let mut xj = [_mm256_setzero_pd(); C];
+            for (c, v) in xj.iter_mut().enumerate() {
+                *v = _mm256_loadu_pd(xs.add((j0 + c) * stride + t));
+            }
+            for (r, a) in acc.iter_mut().enumerate() {
+                let xi = _mm256_loadu_pd(xs.add((i0 + r) * stride + t));
+                for (v, b) in a.iter_mut().zip(&xj) {
+                    *v = _mm256_fmadd_pd(xi, *b, *v);
+                }
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        for (c, v) in a.iter().enumerate() {
+            let (i, j) = (i0 + r, j0 + c);
+            if i < j {
+                continue;
+            }
+            let mut lanes = [0.0; 4];
+            // SAFETY: a 4-lane store into a 4-element array.
+            unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), *v) };
+            let mut sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+            for t in full..len {
+                // SAFETY: samples < len of channels < n.
+                sum += unsafe { *xs.add(i * stride + t) * *xs.add(j * stride + t) };
+            }
+            outer[i + j * n] += sum;
         }
     }
 }
@@ -344,28 +573,59 @@ pub fn energy(seg: &[f32]) -> f64 {
 mod tests {
     use super::*;
 
-    /// The kernels against their formulas written out naively.
+    /// The kernels against their formulas written out naively: channel counts that fill the
+    /// vector kernels' tiles exactly and those that leave every kind of remainder, lengths
+    /// with and without a tail, an output buffer that starts dirty.
     #[test]
     fn kernels_match_their_formulas() {
-        let (n, len, stride) = (3, 37, 40);
-        let xs: Vec<f64> = (0..n * stride)
-            .map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0)
-            .collect();
-        let p = DMatrix::from_fn(n, n, |i, j| (i as f64 + 1.0) * 0.3 - j as f64 * 0.2);
-        let mut outer = DMatrix::zeros(n, n);
-        accumulate_outer(&mut outer, &xs, n, len, stride);
-        let mut rs = vec![0.0; n * stride];
-        respond_planar(&p, &xs, &mut rs, n, len, stride);
-        for i in 0..n {
-            for j in 0..=i {
-                let naive: f64 = (0..len)
-                    .map(|t| xs[i * stride + t] * xs[j * stride + t])
-                    .sum();
-                assert!((outer[(i, j)] - naive).abs() < 1e-12);
-            }
-            for t in 0..len {
-                let naive: f64 = (0..n).map(|j| p[(i, j)] * xs[j * stride + t]).sum();
-                assert!((rs[i * stride + t] - naive).abs() < 1e-12);
+        for n in [1, 2, 3, 4, 5, 6, 7, 8, 11, 16] {
+            for (len, stride) in [(37, 40), (64, 64), (8, 9), (3, 5), (0, 4)] {
+                let xs: Vec<f64> = (0..n * stride)
+                    .map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0)
+                    .collect();
+                let p = DMatrix::from_fn(n, n, |i, j| (i as f64 + 1.0) * 0.3 - j as f64 * 0.2);
+                let start = DMatrix::from_fn(n, n, |i, j| (i * n + j) as f64 * 0.01);
+                let mut outer = start.clone();
+                accumulate_outer(&mut outer, &xs, n, len, stride);
+                let mut rs = vec![7.0; n * stride];
+                respond_planar(&p, &xs, &mut rs, n, len, stride);
+                // The portable bodies (what CPUs without AVX2/FMA run) against the same truth.
+                let mut outer_p = start.clone();
+                accumulate_outer_portable(&mut outer_p, &xs, n, len, stride);
+                let mut rs_p = vec![7.0; n * stride];
+                respond_planar_portable(&p, &xs, &mut rs_p, n, len, stride);
+                for (a, b) in outer.iter().zip(outer_p.iter()).chain(rs.iter().zip(&rs_p)) {
+                    assert!((a - b).abs() < 1e-12, "portable n {n} len {len}");
+                }
+                for i in 0..n {
+                    for j in 0..n {
+                        let want = if i >= j {
+                            start[(i, j)]
+                                + (0..len)
+                                    .map(|t| xs[i * stride + t] * xs[j * stride + t])
+                                    .sum::<f64>()
+                        } else {
+                            // The upper triangle is left alone.
+                            start[(i, j)]
+                        };
+                        assert!(
+                            (outer[(i, j)] - want).abs() < 1e-12,
+                            "outer n {n} len {len} ({i}, {j})"
+                        );
+                    }
+                    for t in 0..stride {
+                        let want = if t < len {
+                            (0..n).map(|j| p[(i, j)] * xs[j * stride + t]).sum()
+                        } else {
+                            // Past `len` nothing is written.
+                            7.0
+                        };
+                        assert!(
+                            (rs[i * stride + t] - want).abs() < 1e-12,
+                            "respond n {n} len {len} ({i}, {t})"
+                        );
+                    }
+                }
             }
         }
         let a: Vec<Complex<f64>> = (0..11)
