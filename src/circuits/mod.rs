@@ -61,6 +61,13 @@ pub trait Scalar: ComplexField<RealField = f64> + Copy + Send + Sync + 'static {
 
     /// `re + i·im` (ℝ ignores `im`).
     fn from_parts(re: f64, im: f64) -> Self;
+
+    /// The values as plain `f64`s if the field is ℝ (ℂ: `None`), so that a kernel written for
+    /// real vector arithmetic can take over from the generic code.
+    fn as_reals(s: &[Self]) -> Option<&[f64]>;
+
+    /// [`Scalar::as_reals`], mutable.
+    fn as_reals_mut(s: &mut [Self]) -> Option<&mut [f64]>;
 }
 
 impl Scalar for f64 {
@@ -70,6 +77,12 @@ impl Scalar for f64 {
     }
     fn from_parts(re: f64, _im: f64) -> Self {
         re
+    }
+    fn as_reals(s: &[Self]) -> Option<&[f64]> {
+        Some(s)
+    }
+    fn as_reals_mut(s: &mut [Self]) -> Option<&mut [f64]> {
+        Some(s)
     }
 }
 
@@ -82,6 +95,12 @@ impl Scalar for nalgebra::Complex<f64> {
     }
     fn from_parts(re: f64, im: f64) -> Self {
         nalgebra::Complex::new(re, im)
+    }
+    fn as_reals(_s: &[Self]) -> Option<&[f64]> {
+        None
+    }
+    fn as_reals_mut(_s: &mut [Self]) -> Option<&mut [f64]> {
+        None
     }
 }
 
