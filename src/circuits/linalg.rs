@@ -121,16 +121,20 @@ impl<T: Scalar> CholeskyWorkspace<T> {
             return;
         }
         if let [l00, l10, _, l11] = l {
-            // n = 2 in closed form: L⁻¹ = [[1/l₀₀, 0], [−l₁₀/(l₀₀ l₁₁), 1/l₁₁]] (real
-            // diagonal), and the same products as below.
-            let (i00, i11) = (T::one() / *l00, T::one() / *l11);
-            let i10 = -(*l10 * i00 * i11);
-            let o10 = i11.conjugate() * i10;
+            // n = 2 in closed form: the adjugate over the determinant, `M⁻¹ = [[m₁₁, −m̄₁₀],
+            // [−m₁₀, m₀₀]] / (l₀₀ l₁₁)²` with `m₀₀ = l₀₀²`, `m₁₀ = l₁₀ l₀₀`, `m₁₁ = |l₁₀|² + l₁₁²`
+            // (the diagonal of L is real): one real division, where inverting L's pivots as
+            // complex numbers took four.
+            let (d0, d1) = (l00.real(), l11.real());
+            // (1/det)², not 1/det²: the square of a large determinant could overflow.
+            let r = 1.0 / (d0 * d1);
+            let inv = r * r;
+            let o10 = *l10 * T::from_real(-d0 * inv);
             let o = out.as_mut_slice();
-            o[0] = T::from_real(i00.modulus_squared() + i10.modulus_squared());
+            o[0] = T::from_real((l10.modulus_squared() + d1 * d1) * inv);
             o[1] = o10;
             o[2] = o10.conjugate();
-            o[3] = T::from_real(i11.modulus_squared());
+            o[3] = T::from_real(d0 * d0 * inv);
             return;
         }
         let (li, o) = (self.linv.as_mut_slice(), out.as_mut_slice());
