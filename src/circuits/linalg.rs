@@ -374,6 +374,48 @@ pub fn matmul_into<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<
     matmul_general(out, a, b, m, k, n);
 }
 
+/// `out = a · b` (column-major slices, `a` m×k, `b` k×n) through the real AVX2/FMA kernel when
+/// the field is ℝ and the CPU has it; returns whether it ran (else the caller's own loops run).
+/// For the learning's n×n products written over slices (docs/DESIGN.md §9).
+#[inline]
+pub(crate) fn real_product<T: Scalar>(
+    out: &mut [T],
+    a: &[T],
+    b: &[T],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if a.len() >= m * k
+        && b.len() >= k * n
+        && out.len() >= m * n
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        if let (Some(ar), Some(br)) = (T::as_reals(&a[..m * k]), T::as_reals(&b[..k * n])) {
+            if let Some(or) = T::as_reals_mut(&mut out[..m * n]) {
+                // SAFETY: the CPU has AVX2 and FMA; the lengths were checked.
+                unsafe { matmul_real_fma(or, ar, br, m, k, n) };
+                return true;
+            }
+        }
+    }
+    let _ = (out, a, b, m, k, n);
+    false
+}
+
+/// `out = aᵀ` of an n×n column-major slice (for real matrices, where it is the adjoint).
+#[inline]
+pub(crate) fn transpose_into<T: Scalar>(out: &mut [T], a: &[T], n: usize) {
+    let (out, a) = (&mut out[..n * n], &a[..n * n]);
+    for j in 0..n {
+        for i in 0..n {
+            out[j + i * n] = a[i + j * n];
+        }
+    }
+}
+
 /// A real product `out = a · b` (column-major, `a` m×k, `b` k×n) with AVX2/FMA: blocks of up
 /// to 16 rows by 2 columns of `out` stay in registers while `k` columns of `a` stream past —
 /// four loads and two broadcasts feed eight fused multiply-adds, where the axpy loop loads and

@@ -49,8 +49,8 @@
 //!   [`MAX_RELATIVE_CHANGE`] of `M`, which also keeps `M` positive definite.
 
 use crate::circuits::{
-    matmul_into, sandwich_into, Circuit, CircuitError, Dim, DirectCircuit, GainModulatingCircuit,
-    InterneuronCircuit, Scalar,
+    matmul_into, real_product, sandwich_into, transpose_into, Circuit, CircuitError, Dim,
+    DirectCircuit, GainModulatingCircuit, InterneuronCircuit, Scalar,
 };
 use crate::eigen::{eigen_2x2, HermitianEigen};
 use crate::with_dim;
@@ -401,7 +401,15 @@ impl<T: Scalar> BlockIntegrator<T> {
         matmul_into(&mut self.a, &self.r, u);
         let us = &u.as_slice()[..nn];
         let b = &mut self.b.as_mut_slice()[..nn];
-        adjoint_times(d, b, us, &self.a.as_slice()[..nn]);
+        // Real n ≥ 3: Uᵀ (into `delta`, free until G) times R U through the FMA kernel.
+        let ut = &mut self.delta.as_mut_slice()[..nn];
+        let fast = n >= 3 && T::as_reals(us).is_some() && {
+            transpose_into(ut, us, n);
+            real_product(b, ut, &self.a.as_slice()[..nn], n, n, n)
+        };
+        if !fast {
+            adjoint_times(d, b, us, &self.a.as_slice()[..nn]);
+        }
         // The entries' linear rates a_ij and weights |F_ij|²/(μ_i μ_j), once.
         let (rates, weights, phis) = (
             &mut self.rates[..nn],
@@ -464,12 +472,27 @@ impl<T: Scalar> BlockIntegrator<T> {
         }
         insertion_sort(after);
         matmul_into(&mut self.a, u, &self.delta);
-        times_adjoint(
-            d,
-            &mut self.delta.as_mut_slice()[..nn],
-            &self.a.as_slice()[..nn],
-            us,
-        );
+        // Real n ≥ 3: (U G) Uᵀ with Uᵀ in `b` (done with) through the FMA kernel.
+        let ut = &mut self.b.as_mut_slice()[..nn];
+        let fast = n >= 3 && T::as_reals(us).is_some() && {
+            transpose_into(ut, us, n);
+            real_product(
+                &mut self.delta.as_mut_slice()[..nn],
+                &self.a.as_slice()[..nn],
+                ut,
+                n,
+                n,
+                n,
+            )
+        };
+        if !fast {
+            times_adjoint(
+                d,
+                &mut self.delta.as_mut_slice()[..nn],
+                &self.a.as_slice()[..nn],
+                us,
+            );
+        }
         Ok(h)
     }
 
@@ -599,8 +622,9 @@ fn insertion_sort(v: &mut [f64]) {
 }
 
 /// `‖P (R − I)‖_F`: the relative change of `M` per unit time of an Euler step. Column `j` of
-/// the product is `Σ_k (R − I)_kj · (column k of P)`: contiguous axpys into `column`, each
-/// entry summed over `k` in ascending order.
+/// the product is `Σ_k (R − I)_kj · (column k of P)`: contiguous axpys into `column` (n
+/// values; for real n ≥ 3, where it holds n×n, the whole product through the FMA kernel),
+/// each entry summed over `k` in ascending order.
 #[inline(always)]
 fn euler_relative_change<T: Scalar, D: Dim>(
     d: D,
@@ -610,17 +634,21 @@ fn euler_relative_change<T: Scalar, D: Dim>(
     column: &mut [T],
 ) -> f64 {
     let n = d.get();
-    let (p, r, dm, column) = (
-        &p[..n * n],
-        &r[..n * n],
-        &mut scratch[..n * n],
-        &mut column[..n],
-    );
+    let (p, r, dm) = (&p[..n * n], &r[..n * n], &mut scratch[..n * n]);
     // R − I first, so the inner loop is a plain product.
     dm.copy_from_slice(r);
     for i in 0..n {
         dm[i + i * n] -= T::one();
     }
+    // Real n ≥ 3: the product through the FMA kernel into `column`'s n×n, then its norm.
+    if n >= 3 && column.len() >= n * n && real_product(column, p, dm, n, n, n) {
+        return column[..n * n]
+            .iter()
+            .map(|c| c.modulus_squared())
+            .sum::<f64>()
+            .sqrt();
+    }
+    let column = &mut column[..n];
     let mut s = 0.0;
     for dj in dm.chunks_exact(n) {
         column.fill(T::zero());
