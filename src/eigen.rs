@@ -298,15 +298,7 @@ impl<T: Scalar> HermitianEigen<T> {
                 amax = amax.max(v.real().abs()).max(v.imaginary().abs());
             }
         }
-        // 2^-e with amax·2^-e in [0.5, 1); for a zero matrix nothing needs scaling.
-        let (down, up) = if amax > 0.0 {
-            let e = amax.log2().floor() as i32 + 1;
-            (2f64.powi(-e), 2f64.powi(e))
-        } else {
-            (1.0, 1.0)
-        };
-        // powi of 2 is exact unless it under/overflows (|e| ≤ 1075 keeps both finite and
-        // non-zero except at the very ends, where `up`·λ is checked for finiteness later).
+        let (down, up) = power_of_two_scale(amax);
         let down_t = T::from_real(down);
         for j in 0..n {
             self.work[(j, j)] = T::from_real(a[(j, j)].real() * down);
@@ -314,7 +306,10 @@ impl<T: Scalar> HermitianEigen<T> {
                 self.work[(i, j)] = a[(i, j)] * down_t;
             }
         }
-        mirror_lower(&mut self.work);
+        // The closed form (n ≤ 2) reads the lower triangle only; the sweeps need both.
+        if n > 2 {
+            mirror_lower(&mut self.work);
+        }
         Ok(up)
     }
 
@@ -395,6 +390,27 @@ impl<T: Scalar> HermitianEigen<T> {
         std::mem::swap(&mut self.vectors, &mut self.work_vectors);
         self.valid = true;
         Ok(())
+    }
+}
+
+/// `(2^-e, 2^e)` with `amax·2^-e` in `[0.5, 1)` for a finite `amax > 0`, `(1, 1)` for zero
+/// (nothing to scale). Read off the exponent bits where both powers are normal numbers — this
+/// runs for every small decomposition, where `log2` and two `powi` calls cost more than the
+/// closed form itself — else by `log2`/`powi` (subnormal `amax`, or `|e|` near the exponent
+/// range's ends, where `up`·λ is checked for finiteness later).
+fn power_of_two_scale(amax: f64) -> (f64, f64) {
+    if amax <= 0.0 || !amax.is_finite() {
+        return (1.0, 1.0);
+    }
+    // amax ∈ [2^(b−1023), 2^(b−1022)) for a normal number with biased exponent b.
+    let biased = ((amax.to_bits() >> 52) & 0x7ff) as i32;
+    let e = biased - 1022;
+    if biased > 0 && (-1021..=1021).contains(&e) {
+        let pow2 = |k: i32| f64::from_bits(((1023 + k) as u64) << 52);
+        (pow2(-e), pow2(e))
+    } else {
+        let e = amax.log2().floor() as i32 + 1;
+        (2f64.powi(-e), 2f64.powi(e))
     }
 }
 

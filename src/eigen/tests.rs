@@ -210,6 +210,37 @@ fn eigen_extreme_scales() {
 }
 
 #[test]
+fn power_of_two_scale_brings_the_largest_entry_into_half_to_one() {
+    // Every binade from the smallest subnormal to the largest finite number, at its ends and
+    // inside, against the definition: `down` and `up` are reciprocal powers of two (exact
+    // scaling), and `amax·down ∈ [0.5, 1)` wherever `down` is representable.
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    use rand::Rng;
+    let mut cases = vec![f64::MIN_POSITIVE, 5e-324, f64::MAX, 1.0, 0.5, 0.75];
+    for k in -1074..=1023 {
+        let p = 2f64.powi(k);
+        cases.push(p);
+        cases.push(p * rng.random_range(1.0..2.0));
+        cases.push(p * (2.0 - f64::EPSILON));
+    }
+    for amax in cases.into_iter().filter(|v| v.is_finite() && *v > 0.0) {
+        let (down, up) = power_of_two_scale(amax);
+        if down.is_normal() && up.is_normal() {
+            let e = up.log2();
+            assert_eq!(e.fract(), 0.0, "up = {up:e} for {amax:e}");
+            assert_eq!(down, 2f64.powi(-(e as i32)), "down for {amax:e}");
+            let scaled = amax * down;
+            assert!((0.5..1.0).contains(&scaled), "{amax:e} scales to {scaled}");
+        } else {
+            // The ends of the exponent range: as `log2`/`powi` give them.
+            let e = amax.log2().floor() as i32 + 1;
+            assert_eq!((down, up), (2f64.powi(-e), 2f64.powi(e)), "{amax:e}");
+        }
+    }
+    assert_eq!(power_of_two_scale(0.0), (1.0, 1.0));
+}
+
+#[test]
 fn eigen_errors_keep_previous_result() {
     let mut eig = HermitianEigen::<f64>::new(3);
     let a = DMatrix::from_row_slice(3, 3, &[2.0, 1.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 1.0]);
