@@ -244,7 +244,9 @@ impl<T: Scalar> ZcaBaseline<T> {
         let tol = HERMITIAN_TOLERANCE * amax;
         for j in 0..n {
             for i in j..n {
-                if (x[(i, j)] - x[(j, i)].conjugate()).modulus() > tol {
+                // |d|₁ ≥ |d|: the modulus (a hypot) only where the cheap bound cannot decide.
+                let d = x[(i, j)] - x[(j, i)].conjugate();
+                if d.norm1() > tol && d.modulus() > tol {
                     return Err(CircuitError::InvalidCovariance(
                         "the input outer product is not Hermitian".to_string(),
                     ));
@@ -258,7 +260,8 @@ impl<T: Scalar> ZcaBaseline<T> {
             for i in j..n {
                 let xin = (x[(i, j)] + x[(j, i)].conjugate()) * half_alpha;
                 let mut v = keep * self.c_hat[(i, j)] + xin;
-                if v.modulus() < FLUSH_BELOW {
+                // |v| ≥ |v|₁/√2: only a sum of moduli below 2·FLUSH_BELOW can be under it.
+                if v.norm1() < 2.0 * FLUSH_BELOW && v.modulus() < FLUSH_BELOW {
                     v = T::zero();
                 }
                 self.candidate[(i, j)] = v;
