@@ -148,7 +148,11 @@ mod tests {
                 let mut sq = 0.0;
                 for j in 0..n {
                     for i in 0..n {
-                        let d = if i == j { mean[(i, j)] - T::one() } else { mean[(i, j)] };
+                        let d = if i == j {
+                            mean[(i, j)] - T::one()
+                        } else {
+                            mean[(i, j)]
+                        };
                         sq += d.modulus_squared();
                     }
                 }
@@ -163,7 +167,10 @@ mod tests {
         for n in 1..=5 {
             check::<f64>(n, |s, i, j| ((s * 7 + i * 3 + j) as f64 * 0.37).sin());
             check::<Complex<f64>>(n, |s, i, j| {
-                Complex::new(((s + i * 5 + j) as f64).cos(), (s * i) as f64 * 0.1 - j as f64 * 0.2)
+                Complex::new(
+                    ((s + i * 5 + j) as f64).cos(),
+                    (s * i) as f64 * 0.1 - j as f64 * 0.2,
+                )
             });
         }
     }
