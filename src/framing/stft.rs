@@ -71,7 +71,7 @@ use std::sync::Arc;
 
 use crate::engine::safety::prefaulted;
 
-use super::analysis::{analyse_channels, synthesise_pair, PairFft};
+use super::analysis::{analyse_channels, overlap_add_pair, synthesise_pair, PairFft};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
@@ -665,24 +665,8 @@ impl Stft {
             let (a_wrapped, a_first) = acc_a.split_at_mut(pos);
             let (b_wrapped, b_first) = acc_b.split_at_mut(pos);
             let (frame_first, frame_wrapped) = pair.frame.split_at(older);
-            for (((a, b), z), &w) in a_first
-                .iter_mut()
-                .zip(b_first)
-                .zip(frame_first)
-                .zip(win_first)
-            {
-                *a += z.re * w;
-                *b += z.im * w;
-            }
-            for (((a, b), z), &w) in a_wrapped
-                .iter_mut()
-                .zip(b_wrapped)
-                .zip(frame_wrapped)
-                .zip(win_wrapped)
-            {
-                *a += z.re * w;
-                *b += z.im * w;
-            }
+            overlap_add_pair(a_first, b_first, frame_first, win_first);
+            overlap_add_pair(a_wrapped, b_wrapped, frame_wrapped, win_wrapped);
         }
         let (spectrum, acc) = (spec_pairs.into_remainder(), acc_pairs.into_remainder());
         if spectrum.len() == bins && acc.len() == n_fft {
