@@ -18,7 +18,7 @@
 //! (a plain exponential mean would take `ln(10⁴/0.2) ≈ 11` time constants to forget them,
 //! timing the estimator rather than the whitener).
 
-use crate::circuits::Scalar;
+use crate::circuits::{distance_from_identity, Scalar};
 use nalgebra::DMatrix;
 
 /// Time constant of the output-covariance mean.
@@ -58,26 +58,33 @@ impl<T: Scalar> OutputEstimate<T> {
     pub fn push(&mut self, r_hat: &DMatrix<T>, alpha: f64) {
         let a = alpha.max(self.staleness.min(1.0));
         let n = self.mean.nrows();
-        // Plain slices: matrix iterators cost more than the arithmetic for n ≤ 2. The squared
-        // distance from I is summed on the way (the diagonal is every (n+1)-th entry).
-        let (mut dist, mut diag) = (0.0, 0);
-        for (idx, (m, r)) in self
-            .mean
-            .as_mut_slice()
-            .iter_mut()
-            .zip(r_hat.as_slice())
-            .enumerate()
-        {
-            *m = *m * T::from_real(1.0 - a) + *r * T::from_real(a);
-            let d = if idx == diag {
-                diag += n + 1;
-                *m - T::one()
-            } else {
-                *m
-            };
-            dist += d.modulus_squared();
-        }
-        self.error = (dist / n.max(1) as f64).sqrt();
+        let (keep, take) = (T::from_real(1.0 - a), T::from_real(a));
+        // Plain slices: matrix iterators cost more than the arithmetic for n ≤ 2.
+        let mean = self.mean.as_mut_slice();
+        let dist2 = if n <= 2 {
+            // Every band of a mono or stereo spectral engine: one pass, the diagonal every
+            // (n+1)-th entry.
+            let (mut dist2, mut diag) = (0.0, 0);
+            for (idx, (m, r)) in mean.iter_mut().zip(r_hat.as_slice()).enumerate() {
+                *m = *m * keep + *r * take;
+                let d = if idx == diag {
+                    diag += n + 1;
+                    *m - T::one()
+                } else {
+                    *m
+                };
+                dist2 += d.modulus_squared();
+            }
+            dist2
+        } else {
+            // Larger n: the update stays one vectorised loop, the distance a second pass.
+            for (m, r) in mean.iter_mut().zip(r_hat.as_slice()) {
+                *m = *m * keep + *r * take;
+            }
+            let d = distance_from_identity(&self.mean);
+            d * d
+        };
+        self.error = (dist2 / n.max(1) as f64).sqrt();
         self.staleness = 0.0;
     }
 
