@@ -35,8 +35,9 @@ pub struct OutputEstimate<T: Scalar> {
     p_prev_sq: f64,
     /// Relative change of `P` to apply as forgetting at the next block.
     staleness: f64,
-    /// `‖R̄ − I‖_F / √n`, formed with `R̄` in [`Self::push`]: stats records read it for every
-    /// band and whitener (128 per record at 32 stereo bands) far more often than a band learns.
+    /// `‖R̄ − I‖_F / √n` for n ≤ 2, formed with `R̄` in [`Self::push`]: stats records read it
+    /// for every band and whitener (128 per record at 32 stereo bands), more often than a band
+    /// learns.
     error: f64,
 }
 
@@ -61,9 +62,9 @@ impl<T: Scalar> OutputEstimate<T> {
         let (keep, take) = (T::from_real(1.0 - a), T::from_real(a));
         // Plain slices: matrix iterators cost more than the arithmetic for n ≤ 2.
         let mean = self.mean.as_mut_slice();
-        let dist2 = if n <= 2 {
-            // Every band of a mono or stereo spectral engine: one pass, the diagonal every
-            // (n+1)-th entry.
+        if n <= 2 {
+            // Every band of a mono or stereo spectral engine: the distance in the same pass,
+            // the diagonal every (n+1)-th entry.
             let (mut dist2, mut diag) = (0.0, 0);
             for (idx, (m, r)) in mean.iter_mut().zip(r_hat.as_slice()).enumerate() {
                 *m = *m * keep + *r * take;
@@ -75,16 +76,14 @@ impl<T: Scalar> OutputEstimate<T> {
                 };
                 dist2 += d.modulus_squared();
             }
-            dist2
+            self.error = (dist2 / n.max(1) as f64).sqrt();
         } else {
-            // Larger n: the update stays one vectorised loop, the distance a second pass.
+            // Larger n: one vectorised loop; the distance when a record asks (`error`), as
+            // channels engines learn in blocks shorter than a record's interval.
             for (m, r) in mean.iter_mut().zip(r_hat.as_slice()) {
                 *m = *m * keep + *r * take;
             }
-            let d = distance_from_identity(&self.mean);
-            d * d
-        };
-        self.error = (dist2 / n.max(1) as f64).sqrt();
+        }
         self.staleness = 0.0;
     }
 
@@ -111,7 +110,12 @@ impl<T: Scalar> OutputEstimate<T> {
 
     /// `‖R̄ − I‖_F / √n`.
     pub fn error(&self) -> f64 {
-        self.error
+        let n = self.mean.nrows();
+        if n <= 2 {
+            self.error
+        } else {
+            distance_from_identity(&self.mean) / (n as f64).sqrt()
+        }
     }
 }
 
