@@ -299,11 +299,10 @@ impl<T: Scalar> HermitianEigen<T> {
             }
         }
         let (down, up) = power_of_two_scale(amax);
-        let down_t = T::from_real(down);
         for j in 0..n {
             self.work[(j, j)] = T::from_real(a[(j, j)].real() * down);
             for i in j + 1..n {
-                self.work[(i, j)] = a[(i, j)] * down_t;
+                self.work[(i, j)] = a[(i, j)].scale(down);
             }
         }
         // The closed form (n ≤ 2) reads the lower triangle only; the sweeps need both.
@@ -443,7 +442,7 @@ pub(crate) fn eigen_2x2<T: Scalar>(m: &DMatrix<T>, u: &mut DMatrix<T>, mu: &mut 
         (b.conjugate(), T::from_real(r - diff))
     };
     let norm = (v1.modulus_squared() + v2.modulus_squared()).sqrt();
-    let (v1, v2) = (v1 / T::from_real(norm), v2 / T::from_real(norm));
+    let (v1, v2) = (v1.unscale(norm), v2.unscale(norm));
     // Columns: the smaller eigenvalue's vector [−v̄₂, v̄₁], then the larger's.
     u[(0, 0)] = -v2.conjugate();
     u[(1, 0)] = v1.conjugate();

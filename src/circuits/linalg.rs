@@ -46,7 +46,7 @@ impl<T: Scalar> CholeskyWorkspace<T> {
             // l₁₁ = √(m₁₁ − |l₁₀|²) (what the general algorithm computes, without its loops).
             let ms = m.as_slice();
             let l00 = ms[0].real().sqrt();
-            let l10 = ms[1] * T::from_real(1.0 / l00);
+            let l10 = ms[1].scale(1.0 / l00);
             let l11 = (ms[3].real() - l10.modulus_squared()).sqrt();
             self.valid = pivot_ok(l00) && pivot_ok(l11) && l10.is_finite();
             let f = self.factor.as_mut_slice();
@@ -129,7 +129,7 @@ impl<T: Scalar> CholeskyWorkspace<T> {
             // (1/det)², not 1/det²: the square of a large determinant could overflow.
             let r = 1.0 / (d0 * d1);
             let inv = r * r;
-            let o10 = *l10 * T::from_real(-d0 * inv);
+            let o10 = l10.scale(-d0 * inv);
             let o = out.as_mut_slice();
             o[0] = T::from_real((l10.modulus_squared() + d1 * d1) * inv);
             o[1] = o10;

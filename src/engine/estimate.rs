@@ -59,15 +59,16 @@ impl<T: Scalar> OutputEstimate<T> {
     pub fn push(&mut self, r_hat: &DMatrix<T>, alpha: f64) {
         let a = alpha.max(self.staleness.min(1.0));
         let n = self.mean.nrows();
-        let (keep, take) = (T::from_real(1.0 - a), T::from_real(a));
-        // Plain slices: matrix iterators cost more than the arithmetic for n ≤ 2.
+        let (keep, take) = (1.0 - a, a);
+        // Plain slices: matrix iterators cost more than the arithmetic for n ≤ 2; real scaling,
+        // where a product with `T::from_real` would be a full complex multiply.
         let mean = self.mean.as_mut_slice();
         if n <= 2 {
             // Every band of a mono or stereo spectral engine: the distance in the same pass,
             // the diagonal every (n+1)-th entry.
             let (mut dist2, mut diag) = (0.0, 0);
             for (idx, (m, r)) in mean.iter_mut().zip(r_hat.as_slice()).enumerate() {
-                *m = *m * keep + *r * take;
+                *m = m.scale(keep) + r.scale(take);
                 let d = if idx == diag {
                     diag += n + 1;
                     *m - T::one()
@@ -81,7 +82,7 @@ impl<T: Scalar> OutputEstimate<T> {
             // Larger n: one vectorised loop; the distance when a record asks (`error`), as
             // channels engines learn in blocks shorter than a record's interval.
             for (m, r) in mean.iter_mut().zip(r_hat.as_slice()) {
-                *m = *m * keep + *r * take;
+                *m = m.scale(keep) + r.scale(take);
             }
         }
         self.staleness = 0.0;

@@ -344,11 +344,10 @@ impl<T: Scalar> BlockIntegrator<T> {
             let euler_h = left.min(MAX_RELATIVE_CHANGE / rel.max(1e-300));
             let h = if euler_h * rate <= EULER_BELOW {
                 let delta = &mut self.delta.as_mut_slice()[..n * n];
-                let h = T::from_real(euler_h);
                 for j in 0..n {
                     for i in 0..n {
                         let v = r[i + j * n];
-                        delta[i + j * n] = if i == j { v - T::one() } else { v } * h;
+                        delta[i + j * n] = if i == j { v - T::one() } else { v }.scale(euler_h);
                     }
                 }
                 euler_h
@@ -461,7 +460,7 @@ impl<T: Scalar> BlockIntegrator<T> {
             for i in 0..n {
                 let bij = b[i + j * n];
                 let f = if i == j { bij - T::one() } else { bij };
-                delta[i + j * n] = f * T::from_real(phis[i + j * n]);
+                delta[i + j * n] = f.scale(phis[i + j * n]);
             }
         }
         // The eigenvalues after the step to first order, μ_i + G_ii (the error is second order

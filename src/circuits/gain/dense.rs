@@ -78,9 +78,8 @@ pub(super) fn weighted_outer_sum<T: Scalar, D: Dim>(
     }
     for (wl, &cl) in w.chunks_exact(n).zip(c) {
         let wl = &wl[..n];
-        let cl = T::from_real(cl);
         for i in 0..n {
-            let cw = wl[i] * cl;
+            let cw = wl[i].scale(cl);
             for j in 0..=i {
                 out[i + j * n] += cw * wl[j].conjugate();
             }
