@@ -353,18 +353,12 @@ pub fn matmul_into<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<
         *o11 = *a10 * *b01 + *a11 * *b11;
         return;
     }
+    // ℝ with AVX2/FMA: the register-blocked kernel.
+    if real_product(out, a, b, m, k, n) {
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            if let (Some(ar), Some(br)) = (T::as_reals(a), T::as_reals(b)) {
-                if let Some(or) = T::as_reals_mut(out) {
-                    // SAFETY: the CPU has AVX2 and FMA; the shapes were checked above.
-                    unsafe { matmul_real_fma(or, ar, br, m, k, n) };
-                    return;
-                }
-            }
-        }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports the feature `matmul_general_avx2` is compiled for.
             unsafe { matmul_general_avx2(out, a, b, m, k, n) };
