@@ -142,6 +142,40 @@ fn unmodified_spectra_reproduce_input_delayed_by_latency() {
     }
 }
 
+/// Each channel is reproduced to −100 dB of its *own* level, whatever its neighbour's. Channels
+/// are transformed two at a time, so a quiet channel beside a loud one (here 40, 80 and 120 dB
+/// quieter, in either place of a pair) must not inherit the loud one's rounding; a silent
+/// channel beside a loud one stays exactly silent.
+#[test]
+fn a_quiet_channel_beside_a_loud_one_keeps_its_own_accuracy() {
+    let fft_size = 1024;
+    let len = 30 * fft_size + 123;
+    for quiet_db in [40.0, 80.0, 120.0, f64::INFINITY] {
+        // Pairs (loud, quiet) and (quiet, loud).
+        let mut input = noise(4, len, 71);
+        let gain = 10f64.powf(-quiet_db / 20.0) as f32;
+        for c in [1, 2] {
+            input[c].iter_mut().for_each(|x| *x *= gain);
+        }
+        let mut stft = Stft::new(fft_size, 4).unwrap();
+        let output = stream(&mut stft, &input, 72, |_| {});
+        for c in 0..4 {
+            if gain == 0.0 && (c == 1 || c == 2) {
+                assert!(
+                    output[c].iter().all(|&y| y == 0.0),
+                    "silent channel {c} is not silent"
+                );
+            } else {
+                let db = delayed_error_db(&input[c], &output[c], fft_size);
+                assert!(
+                    db < -100.0,
+                    "{quiet_db} dB quieter: channel {c} error {db:.1} dB"
+                );
+            }
+        }
+    }
+}
+
 /// The latency is exact, not merely "somewhere near N": an impulse comes out at t0 + N and only
 /// there.
 #[test]
