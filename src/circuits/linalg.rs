@@ -368,6 +368,20 @@ pub fn matmul_into<T: Scalar>(out: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<
     matmul_general(out, a, b, m, k, n);
 }
 
+/// Whether [`real_product`]'s kernel can run on this CPU (AVX2 and FMA): callers that would
+/// rearrange an operand for it ask first.
+#[inline]
+pub(crate) fn real_fma_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// `out = a · b` (column-major slices, `a` m×k, `b` k×n) through the real AVX2/FMA kernel when
 /// the field is ℝ and the CPU has it; returns whether it ran (else the caller's own loops run).
 /// For the learning's n×n products written over slices (docs/DESIGN.md §9).
@@ -381,12 +395,7 @@ pub(crate) fn real_product<T: Scalar>(
     n: usize,
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if a.len() >= m * k
-        && b.len() >= k * n
-        && out.len() >= m * n
-        && std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
-    {
+    if a.len() >= m * k && b.len() >= k * n && out.len() >= m * n && real_fma_available() {
         if let (Some(ar), Some(br)) = (T::as_reals(&a[..m * k]), T::as_reals(&b[..k * n])) {
             if let Some(or) = T::as_reals_mut(&mut out[..m * n]) {
                 // SAFETY: the CPU has AVX2 and FMA; the lengths were checked.

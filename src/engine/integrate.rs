@@ -49,8 +49,8 @@
 //!   [`MAX_RELATIVE_CHANGE`] of `M`, which also keeps `M` positive definite.
 
 use crate::circuits::{
-    matmul_into, real_product, sandwich_into, transpose_into, Circuit, CircuitError, Dim,
-    DirectCircuit, GainModulatingCircuit, InterneuronCircuit, Scalar,
+    matmul_into, real_fma_available, real_product, sandwich_into, transpose_into, Circuit,
+    CircuitError, Dim, DirectCircuit, GainModulatingCircuit, InterneuronCircuit, Scalar,
 };
 use crate::eigen::{eigen_2x2, HermitianEigen};
 use crate::with_dim;
@@ -400,9 +400,10 @@ impl<T: Scalar> BlockIntegrator<T> {
         matmul_into(&mut self.a, &self.r, u);
         let us = &u.as_slice()[..nn];
         let b = &mut self.b.as_mut_slice()[..nn];
-        // Real n ≥ 3: Uᵀ (into `delta`, free until G) times R U through the FMA kernel.
+        // Real n ≥ 3 on a CPU with FMA: Uᵀ (into `delta`, free until G) times R U through the
+        // FMA kernel.
         let ut = &mut self.delta.as_mut_slice()[..nn];
-        let fast = n >= 3 && T::as_reals(us).is_some() && {
+        let fast = n >= 3 && real_fma_available() && T::as_reals(us).is_some() && {
             transpose_into(ut, us, n);
             real_product(b, ut, &self.a.as_slice()[..nn], n, n, n)
         };
@@ -471,9 +472,10 @@ impl<T: Scalar> BlockIntegrator<T> {
         }
         insertion_sort(after);
         matmul_into(&mut self.a, u, &self.delta);
-        // Real n ≥ 3: (U G) Uᵀ with Uᵀ in `b` (done with) through the FMA kernel.
+        // Real n ≥ 3 on a CPU with FMA: (U G) Uᵀ with Uᵀ in `b` (done with) through the FMA
+        // kernel.
         let ut = &mut self.b.as_mut_slice()[..nn];
-        let fast = n >= 3 && T::as_reals(us).is_some() && {
+        let fast = n >= 3 && real_fma_available() && T::as_reals(us).is_some() && {
             transpose_into(ut, us, n);
             real_product(
                 &mut self.delta.as_mut_slice()[..nn],
