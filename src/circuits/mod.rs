@@ -43,7 +43,9 @@ pub use linalg::{
     hermitian_sqrt, is_positive_definite, matmul_into, sandwich_into, validate_covariance,
     whitening_error,
 };
-pub(crate) use linalg::{mirror_lower, real_product, transpose_into, CholeskyWorkspace};
+pub(crate) use linalg::{
+    mirror_lower, real_fma_available, real_product, transpose_into, CholeskyWorkspace,
+};
 
 use crate::whitener::WhitenerKind;
 use nalgebra::{ComplexField, DMatrix};
