@@ -145,7 +145,8 @@ fn unmodified_spectra_reproduce_input_delayed_by_latency() {
 /// Each channel is reproduced to −100 dB of its *own* level, whatever its neighbour's. Channels
 /// are transformed two at a time, so a quiet channel beside a loud one (here 40, 80 and 120 dB
 /// quieter, in either place of a pair) must not inherit the loud one's rounding; a silent
-/// channel beside a loud one stays exactly silent.
+/// channel beside a loud one carries less than the `f32` output's own rounding of the loud one
+/// (`2⁻²⁴` relative, −144 dB).
 #[test]
 fn a_quiet_channel_beside_a_loud_one_keeps_its_own_accuracy() {
     let fft_size = 1024;
@@ -161,10 +162,10 @@ fn a_quiet_channel_beside_a_loud_one_keeps_its_own_accuracy() {
         let output = stream(&mut stft, &input, 72, |_| {});
         for c in 0..4 {
             if gain == 0.0 && (c == 1 || c == 2) {
-                assert!(
-                    output[c].iter().all(|&y| y == 0.0),
-                    "silent channel {c} is not silent"
-                );
+                let partner = if c == 1 { 0 } else { 3 };
+                let energy = |x: &[f32]| x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
+                let db = 10.0 * (energy(&output[c]) / energy(&input[partner])).log10();
+                assert!(db < -144.0, "silent channel {c}: {db:.1} dB of its partner");
             } else {
                 let db = delayed_error_db(&input[c], &output[c], fft_size);
                 assert!(
