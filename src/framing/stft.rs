@@ -13,7 +13,8 @@
 //!   channel's spectrum of that frame;
 //! * reconstructs *exactly*: with the spectra left untouched the output is the input delayed by
 //!   [`Stft::latency_samples`] `= N` samples, to floating-point rounding (the design requires
-//!   better than −100 dB; in `f64` with `f32` I/O it is about −140 dB);
+//!   better than −100 dB; in `f64` with `f32` I/O it measures −336 to −348 dB, far below one
+//!   `f32` rounding);
 //! * never allocates, locks or panics while processing: every buffer is allocated in
 //!   [`Stft::new`].
 //!
