@@ -82,6 +82,85 @@ fn spectral_path_with_frozen_identity_is_a_pure_delay() {
     }
 }
 
+/// At 0 % wet the spectral framing nulls against its input exactly — bit for bit, while the
+/// whiteners learn and the input's statistics change — which is what a user checks a plugin
+/// with. After a stretch at 30 % wet, exactness returns once the frames covering a sample are
+/// all dry again: `N` samples (the four frames) after the last wet one. (The output level is
+/// low, so that the wet stretch never engages the safety limiter, whose release would outlast
+/// it.)
+#[test]
+fn spectral_framing_at_zero_wet_is_its_input_delayed_bit_for_bit() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for &(n, fft) in &[(1usize, 256usize), (2, 1024), (3, 1024)] {
+        let len = 48_000;
+        let input: Vec<Vec<f32>> = (0..n)
+            .map(|c| {
+                (0..len)
+                    .map(|t| {
+                        // Louder in the second half, and differently per channel; peaks stay
+                        // well below full scale, where the safety limiter would act.
+                        let g = if t < len / 2 {
+                            0.01
+                        } else {
+                            0.12 / (c + 1) as f32
+                        };
+                        g * rng.sample::<f32, _>(StandardNormal)
+                    })
+                    .collect()
+            })
+            .collect();
+        let params = EngineParams {
+            framing: Framing::Spectral,
+            fft_size: fft,
+            ..EngineParams::default()
+        };
+        let mut engine = Engine::new(n, 48_000.0, params).unwrap();
+        engine.set_output(-40.0, 0.0);
+        let (wet_from, wet_to) = (20_000, 24_000);
+        let mut audio = input.clone();
+        let mut t = 0;
+        while t < len {
+            let b = rng.random_range(1..=2000).min(len - t);
+            // Blocks that start inside the wet stretch are processed at 30 % wet.
+            let wet = if (wet_from..wet_to).contains(&t) {
+                0.3
+            } else {
+                0.0
+            };
+            engine.set_output(-40.0, wet);
+            let mut bufs: Vec<&mut [f32]> = audio.iter_mut().map(|c| &mut c[t..t + b]).collect();
+            engine.process(&mut bufs);
+            t += b;
+        }
+        // Wet frames end in the blocks that start in the stretch (up to 2000 samples past it);
+        // the frame ending at input sample e is heard in outputs e + 1 ..= e + N.
+        let wet_outputs = wet_from..=wet_to + 2000 + fft;
+        let (mut compared, mut wet_heard) = (0, false);
+        for c in 0..n {
+            for t in 0..len {
+                if wet_outputs.contains(&t) {
+                    wet_heard |= audio[c][t] != input[c][t - fft];
+                    continue;
+                }
+                let expected = if t >= fft { input[c][t - fft] } else { 0.0 };
+                assert_eq!(
+                    audio[c][t].to_bits(),
+                    expected.to_bits(),
+                    "n={n} N={fft} channel {c} t={t}: {} against {expected}",
+                    audio[c][t]
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > n * len / 2);
+        assert!(
+            wet_heard,
+            "n={n} N={fft}: the wet stretch left the output dry"
+        );
+        assert!(engine.counters().updates > 0, "n={n} N={fft}: no learning");
+    }
+}
+
 #[test]
 fn spectral_identity_through_wav_files_is_aligned_and_same_length() {
     let dir = tempfile::tempdir().unwrap();

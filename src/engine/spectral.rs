@@ -304,6 +304,9 @@ impl SpectralCore {
             // Delta listening subtracts the dry spectrum (per frame; the overlap-add of
             // the windowed frames makes the fade smooth within a frame).
             let d = ctx.delta.value;
+            // Whether any bin is changed: then the STFT resynthesises; otherwise it may copy
+            // the input exactly (a null at 0 % wet, bit for bit).
+            let mut touched = d != 0.0;
             // With a key, the statistics are the key frame's ending at the same sample.
             let key_data = key.is_keyed().then(|| {
                 let aligned = key_stft.feed_to_frame(key_input, &mut key_at, end);
@@ -339,7 +342,12 @@ impl SpectralCore {
                         q = &*blend;
                     }
                     let gains = [wet_gain * band_gain[b], dry - d];
-                    respond_mix_band(q, data, n, bins, plo, plen, gains);
+                    // `0·r + 1·x` is `x`: skipped, so that a non-finite response cannot leak
+                    // into a dry output either.
+                    if gains != [0.0, 1.0] {
+                        respond_mix_band(q, data, n, bins, plo, plen, gains);
+                        touched = true;
+                    }
                 }
                 if d > 0.0 && plen < len {
                     for c in 0..n {
@@ -364,6 +372,9 @@ impl SpectralCore {
                         due[b] = frames_per_update[b];
                     }
                 }
+            }
+            if !touched {
+                frame.leave_untouched();
             }
             ctx.changes
                 .observe(ctx.detector.update_diag(band_power, frame_dt));

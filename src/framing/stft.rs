@@ -13,8 +13,11 @@
 //!   channel's spectrum of that frame;
 //! * reconstructs *exactly*: with the spectra left untouched the output is the input delayed by
 //!   [`Stft::latency_samples`] `= N` samples, to floating-point rounding (the design requires
-//!   better than −100 dB; in `f64` with `f32` I/O it measures −336 to −348 dB, far below one
-//!   `f32` rounding);
+//!   better than −100 dB of each channel's own level; the transforms of channel pairs run in
+//!   `f32`, each channel at its own scale, see [`super::analysis`], and measure about
+//!   −140 dB), and *bit for bit* where the callback says it left every frame covering a sample
+//!   untouched ([`SpectralFrame::leave_untouched`]): that sample is then copied from the input
+//!   ring instead of resynthesised, so a plugin at 0 % wet nulls exactly against its input;
 //! * never allocates, locks or panics while processing: every buffer is allocated in
 //!   [`Stft::new`].
 //!
@@ -68,13 +71,13 @@
 
 use std::fmt;
 use std::slice::ChunksExactMut;
-use std::sync::Arc;
 
 use crate::engine::safety::prefaulted;
 
-use super::analysis::{analyse_channels, overlap_add_pair, synthesise_pair, PairFft};
+use super::analysis::{
+    analyse_channels, overlap_add_pair, synthesise_pair, synthesise_single, PairFft, SingleFft,
+};
 use realfft::num_complex::Complex;
-use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
 /// Smallest supported FFT (window) size. Below 256 samples the frequency resolution is too
 /// coarse for the log-spaced bands to mean much.
@@ -203,6 +206,8 @@ pub struct SpectralFrame<'a> {
     bins: usize,
     /// Frames completed since construction or [`Stft::reset`] before this one.
     index: u64,
+    /// Whether the callback declared the spectra unmodified ([`SpectralFrame::leave_untouched`]).
+    untouched: bool,
 }
 
 impl<'a> SpectralFrame<'a> {
@@ -255,6 +260,16 @@ impl<'a> SpectralFrame<'a> {
         self.data
     }
 
+    /// Declares that the callback leaves this frame's spectra exactly as analysed. Where the
+    /// [`HOP_DIVISOR`] frames covering an output sample were all declared so, the sample is the
+    /// input sample `N` earlier copied bit for bit, not its resynthesis (which differs from it
+    /// by rounding, about −140 dB). Changes made to a frame after this call are still
+    /// resynthesised, but are not heard in the samples that every covering frame left
+    /// untouched: declare only what is true.
+    pub fn leave_untouched(&mut self) {
+        self.untouched = true;
+    }
+
     /// Copies bin `bin` of every channel into `out` (`out[c]` = channel `c`): the vector `x` a
     /// spectral circuit sees for that bin.
     ///
@@ -304,10 +319,6 @@ pub struct Stft {
     max_channels: usize,
     /// Channels currently framed (`1..=max_channels`).
     active_channels: usize,
-    /// Forward real FFT of length `N` (planned once; calling it does not allocate).
-    forward: Arc<dyn RealToComplex<f64>>,
-    /// Inverse real FFT of length `N`.
-    inverse: Arc<dyn ComplexToReal<f64>>,
     /// `a[j] = g·h[j]`, the scaled periodic Hann analysis window.
     analysis_window: Vec<f64>,
     /// `s[j] = a[j] / (N·D[j])`, the synthesis window including the `1/N` of the inverse FFT.
@@ -319,16 +330,13 @@ pub struct Stft {
     /// output time modulo `N`; a slot is read out and cleared when its time comes. `f64` so that
     /// the four overlapping contributions add without rounding to `f32` first.
     output_ring: Vec<f64>,
-    /// One time-domain frame: the windowed input before the forward FFT, the inverse FFT's
-    /// output after it.
-    frame: Vec<f64>,
     /// Spectra of all channels (`max_channels × bins`, channel-major).
     spectra: Vec<Complex<f64>>,
-    /// FFT scratch space, long enough for both directions.
-    scratch: Vec<Complex<f64>>,
-    /// Complex FFTs that transform channels two at a time (an odd last channel takes the real
-    /// FFTs above).
+    /// Complex FFTs that transform channels two at a time (planned once; calling them does not
+    /// allocate).
     pair: PairFft,
+    /// Real FFTs for an odd last channel.
+    single: SingleFft,
     /// Ring index of the next sample, `t mod N`. Always `≡ fill (mod hop)`, so a hop's worth of
     /// samples never wraps around the ring.
     pos: usize,
@@ -336,6 +344,11 @@ pub struct Stft {
     fill: usize,
     /// Frames completed since construction or reset.
     frames: u64,
+    /// How many of the most recent frames the callback left untouched in a row, saturating at
+    /// [`HOP_DIVISOR`]: the frames covering the samples output until the next frame. At that
+    /// count the output is copied from the input ring. The silent history before the first
+    /// frame counts as untouched.
+    untouched_run: usize,
     /// Non-finite input samples seen (and replaced by 0) since construction or reset.
     non_finite: u64,
 }
@@ -367,14 +380,6 @@ impl Stft {
         let hop = fft_size / HOP_DIVISOR;
         let bins = fft_size / 2 + 1;
 
-        let mut planner = RealFftPlanner::<f64>::new();
-        let forward = planner.plan_fft_forward(fft_size);
-        let inverse = planner.plan_fft_inverse(fft_size);
-        let scratch_len = forward.get_scratch_len().max(inverse.get_scratch_len());
-        // `make_scratch_vec` gives the right element type; lengthen it to serve both directions.
-        let mut scratch = forward.make_scratch_vec();
-        scratch.resize(scratch_len, Complex::new(0.0, 0.0));
-
         let (analysis_window, synthesis_window) = windows(fft_size, hop);
 
         Ok(Self {
@@ -383,19 +388,17 @@ impl Stft {
             bins,
             max_channels,
             active_channels: max_channels,
-            forward,
-            inverse,
             analysis_window,
             synthesis_window,
             input_ring: prefaulted(max_channels * fft_size, 0.0),
             output_ring: prefaulted(max_channels * fft_size, 0.0),
-            frame: prefaulted(fft_size, 0.0),
             spectra: prefaulted(max_channels * bins, Complex::new(0.0, 0.0)),
-            scratch,
             pair: PairFft::new(fft_size),
+            single: SingleFft::new(fft_size),
             pos: 0,
             fill: 0,
             frames: 0,
+            untouched_run: HOP_DIVISOR,
             non_finite: 0,
         })
     }
@@ -466,11 +469,11 @@ impl Stft {
     pub fn reset(&mut self) {
         self.input_ring.fill(0.0);
         self.output_ring.fill(0.0);
-        self.frame.fill(0.0);
         self.spectra.fill(Complex::new(0.0, 0.0));
         self.pos = 0;
         self.fill = 0;
         self.frames = 0;
+        self.untouched_run = HOP_DIVISOR;
         self.non_finite = 0;
     }
 
@@ -563,8 +566,10 @@ impl Stft {
     /// Works in chunks that end at hop boundaries. Because `N` is a multiple of the hop and `pos`
     /// advances in step with `fill`, a chunk occupies a contiguous span `pos..pos + n` of both
     /// rings. Per sample `t` (ring slot `t mod N`): the output is the accumulated slot (complete:
-    /// every frame containing input `t − N` finished at or before time `t − 1`), the slot is
-    /// cleared for reuse at time `t + N`, and the input is stored in the same slot.
+    /// every frame containing input `t − N` finished at or before time `t − 1`) — or, if those
+    /// frames, the last [`HOP_DIVISOR`] completed, were all left untouched, the input `t − N`
+    /// still stored in the slot — the slot is cleared for reuse at time `t + N`, and the input
+    /// is stored in the same slot.
     fn run<F>(&mut self, buffers: &mut [&mut [f32]], len: usize, mut on_frame: F)
     where
         F: FnMut(&mut SpectralFrame<'_>),
@@ -575,6 +580,17 @@ impl Stft {
             let n = (self.hop - self.fill).min(len - done);
             let span = self.pos..self.pos + n;
             let mut non_finite = 0u64;
+            // Every frame covering this chunk's output samples was left untouched: each is its
+            // input sample `N` earlier, still in the slot it is about to leave.
+            let exact = self.untouched_run >= HOP_DIVISOR;
+            let mut sanitise = |x: f32| {
+                if x.is_finite() {
+                    x
+                } else {
+                    non_finite += 1;
+                    0.0
+                }
+            };
             for ((buf, in_ring), out_ring) in buffers
                 .iter_mut()
                 .zip(self.input_ring.chunks_exact_mut(n_fft))
@@ -589,16 +605,20 @@ impl Stft {
                 ) else {
                     return;
                 };
-                for ((sample, stored), acc) in buf.iter_mut().zip(in_ring).zip(out_ring) {
-                    let x = *sample;
-                    *stored = if x.is_finite() {
-                        x
-                    } else {
-                        non_finite += 1;
-                        0.0
-                    };
-                    *sample = *acc as f32;
-                    *acc = 0.0;
+                if exact {
+                    for ((sample, stored), acc) in buf.iter_mut().zip(in_ring).zip(out_ring) {
+                        let x = *sample;
+                        *sample = *stored;
+                        *stored = sanitise(x);
+                        *acc = 0.0;
+                    }
+                } else {
+                    for ((sample, stored), acc) in buf.iter_mut().zip(in_ring).zip(out_ring) {
+                        let x = *sample;
+                        *stored = sanitise(x);
+                        *sample = *acc as f32;
+                        *acc = 0.0;
+                    }
                 }
             }
             self.non_finite += non_finite;
@@ -636,10 +656,8 @@ impl Stft {
             &self.input_ring[..channels * n_fft],
             pos,
             &self.analysis_window,
-            &mut self.frame,
-            &*self.forward,
-            &mut self.scratch,
             &mut self.pair,
+            &mut self.single,
             &mut self.spectra[..channels * bins],
         );
 
@@ -648,8 +666,14 @@ impl Stft {
             channels,
             bins,
             index: self.frames,
+            untouched: false,
         };
         on_frame(&mut frame);
+        self.untouched_run = if frame.untouched {
+            (self.untouched_run + 1).min(HOP_DIVISOR)
+        } else {
+            0
+        };
 
         // Synthesis and overlap-add: pairs of channels through one complex inverse FFT, an odd
         // last channel through the real one.
@@ -659,39 +683,26 @@ impl Stft {
         for (sp, ap) in (&mut spec_pairs).zip(&mut acc_pairs) {
             let (sa, sb) = sp.split_at(bins);
             let pair = &mut self.pair;
-            if !synthesise_pair([sa, sb], pair) {
+            let Some(inv) = synthesise_pair([sa, sb], pair) else {
                 continue;
-            }
+            };
             let (acc_a, acc_b) = ap.split_at_mut(n_fft);
             let (a_wrapped, a_first) = acc_a.split_at_mut(pos);
             let (b_wrapped, b_first) = acc_b.split_at_mut(pos);
             let (frame_first, frame_wrapped) = pair.frame.split_at(older);
-            overlap_add_pair(a_first, b_first, frame_first, win_first);
-            overlap_add_pair(a_wrapped, b_wrapped, frame_wrapped, win_wrapped);
+            overlap_add_pair(a_first, b_first, frame_first, win_first, inv);
+            overlap_add_pair(a_wrapped, b_wrapped, frame_wrapped, win_wrapped, inv);
         }
         let (spectrum, acc) = (spec_pairs.into_remainder(), acc_pairs.into_remainder());
-        if spectrum.len() == bins && acc.len() == n_fft {
-            // A real signal's DC and Nyquist coefficients are real; drop any imaginary part the
-            // callback introduced (projection onto real signals; realfft would otherwise flag it).
-            if let Some(dc) = spectrum.first_mut() {
-                dc.im = 0.0;
+        // `synthesise_single` drops any imaginary part the callback put on DC or Nyquist.
+        if acc.len() == n_fft && synthesise_single(spectrum, &mut self.single) {
+            let (acc_wrapped, acc_first) = acc.split_at_mut(pos);
+            let (frame_first, frame_wrapped) = self.single.frame.split_at(older);
+            for ((a, &y), &w) in acc_first.iter_mut().zip(frame_first).zip(win_first) {
+                *a += y * w;
             }
-            if let Some(nyquist) = spectrum.last_mut() {
-                nyquist.im = 0.0;
-            }
-            if self
-                .inverse
-                .process_with_scratch(spectrum, &mut self.frame, &mut self.scratch)
-                .is_ok()
-            {
-                let (acc_wrapped, acc_first) = acc.split_at_mut(pos);
-                let (frame_first, frame_wrapped) = self.frame.split_at(older);
-                for ((a, &y), &w) in acc_first.iter_mut().zip(frame_first).zip(win_first) {
-                    *a += y * w;
-                }
-                for ((a, &y), &w) in acc_wrapped.iter_mut().zip(frame_wrapped).zip(win_wrapped) {
-                    *a += y * w;
-                }
+            for ((a, &y), &w) in acc_wrapped.iter_mut().zip(frame_wrapped).zip(win_wrapped) {
+                *a += y * w;
             }
         }
         self.frames += 1;
