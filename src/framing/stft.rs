@@ -579,15 +579,17 @@ impl Stft {
         while done < len {
             let n = (self.hop - self.fill).min(len - done);
             let span = self.pos..self.pos + n;
-            let mut non_finite = 0u64;
+            let mut non_finite = 0u32;
             // Every frame covering this chunk's output samples was left untouched: each is its
             // input sample `N` earlier, still in the slot it is about to leave.
             let exact = self.untouched_run >= HOP_DIVISOR;
+            // Branch-free, so that the loops below vectorise.
             let mut sanitise = |x: f32| {
-                if x.is_finite() {
+                let finite = x.is_finite();
+                non_finite += u32::from(!finite);
+                if finite {
                     x
                 } else {
-                    non_finite += 1;
                     0.0
                 }
             };
@@ -621,7 +623,7 @@ impl Stft {
                     }
                 }
             }
-            self.non_finite += non_finite;
+            self.non_finite += u64::from(non_finite);
             done += n;
             self.fill += n;
             self.pos += n;
