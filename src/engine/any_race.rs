@@ -31,6 +31,12 @@ pub trait AnyRace {
     /// The snapshot's numbers without its eigenvalue spectrum (no 16-value copies; the
     /// spectral stats aggregate every band's).
     fn summary_with(&mut self, kind: WhitenerKind, refresh_eigenvalues: bool) -> WhitenerSummary;
+    /// [`AnyRace::summary_with`] of every whitener, in [`WhitenerKind::ALL`]'s order (one
+    /// dynamic call per band instead of four).
+    fn summaries_with(
+        &mut self,
+        refresh_eigenvalues: bool,
+    ) -> [WhitenerSummary; WhitenerKind::ALL.len()];
     /// The eigenvalues the last snapshot or summary of `kind` reported.
     fn stats_eigenvalues(&self, kind: WhitenerKind) -> Eigenvalues;
     /// What the block integrator did so far (sub-steps, floors, capped blocks).
@@ -76,6 +82,13 @@ impl<T: Scalar> AnyRace for Race<T> {
 
     fn summary_with(&mut self, kind: WhitenerKind, refresh_eigenvalues: bool) -> WhitenerSummary {
         Race::summary_with(self, kind, refresh_eigenvalues)
+    }
+
+    fn summaries_with(
+        &mut self,
+        refresh_eigenvalues: bool,
+    ) -> [WhitenerSummary; WhitenerKind::ALL.len()] {
+        Race::summaries_with(self, refresh_eigenvalues)
     }
 
     fn stats_eigenvalues(&self, kind: WhitenerKind) -> Eigenvalues {

@@ -104,17 +104,18 @@ impl StatsEmitter {
         if bands == 0 {
             return;
         }
-        let loudest = if bands > 1 { loudest_band(races) } else { 0 };
+        // Bands: every whitener's numbers aggregated in one pass over them.
+        let aggregates = (bands > 1).then(|| aggregate(races, self.eig_band_cursor));
         for kind in WhitenerKind::ALL {
-            let snap = if bands == 1 {
-                // One race: its own numbers; one whitener's eigenvalues refreshed per record.
-                let refresh =
-                    self.records_emitted % WhitenerKind::ALL.len() as u64 == kind.index() as u64;
-                races.race_mut(0).snapshot_with(kind, refresh)
-            } else {
-                let cursor = self.eig_band_cursor;
-                let refresh = |b: usize| (b + bands - cursor) % bands < EIG_BANDS_PER_RECORD;
-                aggregate(races, kind, loudest, refresh)
+            let snap = match &aggregates {
+                Some(agg) => agg[kind.index()],
+                None => {
+                    // One race: its own numbers; one whitener's eigenvalues refreshed per
+                    // record.
+                    let refresh = self.records_emitted % WhitenerKind::ALL.len() as u64
+                        == kind.index() as u64;
+                    races.race_mut(0).snapshot_with(kind, refresh)
+                }
             };
             let record = StatsRecord {
                 time_s,
@@ -158,32 +159,35 @@ fn loudest_band(races: &Core) -> usize {
         .0
 }
 
-/// One whitener's numbers over every band: the error averaged over the bins (each band
-/// weighted by its share of them), extreme eigenvalues, summed resets, and the eigenvalue
-/// spectrum of the loudest band.
-fn aggregate(
-    races: &mut Core,
-    kind: WhitenerKind,
-    loudest: usize,
-    refresh: impl Fn(usize) -> bool,
-) -> WhitenerSnapshot {
-    let mut agg = WhitenerSnapshot {
+/// Every whitener's numbers over every band, in [`WhitenerKind::ALL`]'s order: the error
+/// averaged over the bins (each band weighted by its share of them), extreme eigenvalues,
+/// summed resets, and the eigenvalue spectrum of the loudest band. The eigenvalues of the
+/// [`EIG_BANDS_PER_RECORD`] bands from `cursor` on are refreshed.
+fn aggregate(races: &mut Core, cursor: usize) -> [WhitenerSnapshot; WhitenerKind::ALL.len()] {
+    let mut agg = [WhitenerSnapshot {
         error: 0.0,
         eig_min: f64::INFINITY,
         eig_max: 0.0,
         eigenvalues: Eigenvalues::EMPTY,
         resets: 0,
-    };
+    }; WhitenerKind::ALL.len()];
     let bands = races.race_count();
+    let loudest = loudest_band(races);
     for b in 0..bands {
-        let sn = races.race_mut(b).summary_with(kind, refresh(b));
-        agg.error += races.race_weight(b) * sn.error;
-        agg.eig_min = agg.eig_min.min(sn.eig_min);
-        agg.eig_max = agg.eig_max.max(sn.eig_max);
-        agg.resets += sn.resets;
+        let refresh = (b + bands - cursor) % bands < EIG_BANDS_PER_RECORD;
+        let weight = races.race_weight(b);
+        let summaries = races.race_mut(b).summaries_with(refresh);
+        for (a, sn) in agg.iter_mut().zip(&summaries) {
+            a.error += weight * sn.error;
+            a.eig_min = a.eig_min.min(sn.eig_min);
+            a.eig_max = a.eig_max.max(sn.eig_max);
+            a.resets += sn.resets;
+        }
     }
     if loudest < bands {
-        agg.eigenvalues = races.race(loudest).stats_eigenvalues(kind);
+        for (a, kind) in agg.iter_mut().zip(WhitenerKind::ALL) {
+            a.eigenvalues = races.race(loudest).stats_eigenvalues(kind);
+        }
     }
     agg
 }

@@ -650,6 +650,7 @@ impl<T: Scalar> Race<T> {
     /// [`Race::snapshot_with`] without the eigenvalue spectrum (the spectral framing's stats
     /// aggregate every band's extremes but show one band's spectrum); the spectrum stays in
     /// [`Race::stats_eigenvalues`].
+    #[inline]
     pub fn summary_with(
         &mut self,
         kind: WhitenerKind,
@@ -671,6 +672,19 @@ impl<T: Scalar> Race<T> {
             eig_max,
             resets: self.resets[idx],
         }
+    }
+
+    /// [`Race::summary_with`] of every whitener, in [`WhitenerKind::ALL`]'s order: the
+    /// spectral stats read every band's four in one call.
+    pub fn summaries_with(
+        &mut self,
+        refresh_eigenvalues: bool,
+    ) -> [WhitenerSummary; WhitenerKind::ALL.len()] {
+        let mut out = [WhitenerSummary::default(); WhitenerKind::ALL.len()];
+        for (o, kind) in out.iter_mut().zip(WhitenerKind::ALL) {
+            *o = self.summary_with(kind, refresh_eigenvalues);
+        }
+        out
     }
 
     /// The eigenvalues of `M` the last snapshot or summary of `kind` reported.
