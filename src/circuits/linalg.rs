@@ -291,6 +291,36 @@ pub fn sandwich_into<T: Scalar>(
     }
 }
 
+/// [`sandwich_into`] for Hermitian `P` and `X`, whose `P X P` is Hermitian: for n = 2 only the
+/// lower triangle of the second product is summed — the diagonal's real part alone, half a
+/// complex product per term — and the upper triangle mirrored, 3 of its 4 entries (the output
+/// covariance of every whitener at every update of every band). Other sizes take
+/// [`sandwich_into`]. For n = 2 the result is exactly Hermitian; for a `P` Hermitian only to
+/// rounding it is the two products' lower triangle.
+pub fn hermitian_sandwich_into<T: Scalar>(
+    out: &mut DMatrix<T>,
+    p: &DMatrix<T>,
+    x: &DMatrix<T>,
+    scratch: &mut DMatrix<T>,
+) {
+    if p.nrows() != 2 {
+        sandwich_into(out, p, x, scratch);
+        return;
+    }
+    let (p, x) = (&p.as_slice()[..4], &x.as_slice()[..4]);
+    let xp = &mut scratch.as_mut_slice()[..4];
+    square_product(Fixed::<2>, xp, x, p);
+    // Column-major: p = [P₀₀, P₁₀, P₀₁, P₁₁].
+    let d0 = (p[0] * xp[0]).real() + (p[2] * xp[1]).real();
+    let off = p[1] * xp[0] + p[3] * xp[1];
+    let d1 = (p[1] * xp[2]).real() + (p[3] * xp[3]).real();
+    let out = &mut out.as_mut_slice()[..4];
+    out[0] = T::from_real(d0);
+    out[1] = off;
+    out[2] = off.conjugate();
+    out[3] = T::from_real(d1);
+}
+
 #[inline(always)]
 fn sandwich_small<T: Scalar, D: Dim>(
     d: D,
@@ -724,6 +754,40 @@ mod tests {
             let (mut got, mut scratch) = (DMatrix::zeros(n, n), DMatrix::zeros(n, n));
             sandwich_into(&mut got, &p, &x, &mut scratch);
             assert_eq!(got, want, "n = {n}");
+        }
+    }
+
+    /// For Hermitian `P` and `X` the Hermitian sandwich is the two general products, to
+    /// rounding relative to their size, and for n ≤ 2 exactly Hermitian (real diagonal,
+    /// mirrored triangles); real and complex, n = 1…3.
+    #[test]
+    fn hermitian_sandwich_matches_two_products() {
+        fn check<T: Scalar>(n: usize, entry: impl Fn(usize, usize) -> T) {
+            let a = DMatrix::<T>::from_fn(n, n, &entry);
+            // Hermitian P = A + Aᴴ + 3nI and X = Aᴴ A + I.
+            let p = &a + a.adjoint() + DMatrix::identity(n, n) * T::from_real(3.0 * n as f64);
+            let x = a.adjoint() * &a + DMatrix::identity(n, n);
+            let (mut xp, mut want) = (DMatrix::zeros(n, n), DMatrix::zeros(n, n));
+            matmul_into(&mut xp, &x, &p);
+            matmul_into(&mut want, &p, &xp);
+            let (mut got, mut scratch) = (DMatrix::zeros(n, n), DMatrix::zeros(n, n));
+            hermitian_sandwich_into(&mut got, &p, &x, &mut scratch);
+            let err = (&got - &want).norm();
+            assert!(err <= 1e-14 * want.norm(), "n = {n}: {err:e}");
+            for i in (0..n).filter(|_| n <= 2) {
+                assert_eq!(got[(i, i)].imaginary(), 0.0, "n = {n}");
+                for j in 0..n {
+                    assert_eq!(got[(i, j)], got[(j, i)].conjugate(), "n = {n}");
+                }
+            }
+        }
+        for n in 1..=3 {
+            check(n, |i, j| {
+                Complex::new(0.3 + (i + 2 * j) as f64 * 0.17, i as f64 - 0.4 * j as f64)
+            });
+            check(n, |i, j| {
+                0.3 + (i + 2 * j) as f64 * 0.17 - 0.5 * (i * j) as f64
+            });
         }
     }
 

@@ -40,8 +40,8 @@ pub use init::{dct_rows, random_orthonormal_rows, random_unitary, InterneuronBas
 pub use interneuron::{InterneuronCircuit, Solver};
 pub use linalg::distance_from_identity;
 pub use linalg::{
-    hermitian_sqrt, is_positive_definite, matmul_into, sandwich_into, validate_covariance,
-    whitening_error,
+    hermitian_sandwich_into, hermitian_sqrt, is_positive_definite, matmul_into, sandwich_into,
+    validate_covariance, whitening_error,
 };
 pub(crate) use linalg::{
     mirror_lower, real_fma_available, real_product, transpose_into, CholeskyWorkspace,

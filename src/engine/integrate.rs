@@ -49,8 +49,8 @@
 //!   [`MAX_RELATIVE_CHANGE`] of `M`, which also keeps `M` positive definite.
 
 use crate::circuits::{
-    matmul_into, real_fma_available, real_product, sandwich_into, transpose_into, Circuit,
-    CircuitError, Dim, DirectCircuit, GainModulatingCircuit, InterneuronCircuit, Scalar,
+    hermitian_sandwich_into, matmul_into, real_fma_available, real_product, transpose_into,
+    Circuit, CircuitError, Dim, DirectCircuit, GainModulatingCircuit, InterneuronCircuit, Scalar,
 };
 use crate::eigen::{eigen_2x2, HermitianEigen};
 use crate::with_dim;
@@ -242,9 +242,9 @@ impl<T: Scalar> BlockIntegrator<T> {
         self.direct_eig_current.then_some(&self.mu_after[..])
     }
 
-    /// `R = P X P` into `self.r`.
+    /// `R = P X P` into `self.r` (`P`, `X` and so `R` Hermitian).
     fn form_r(&mut self, p: &DMatrix<T>, x: &DMatrix<T>) {
-        sandwich_into(&mut self.r, p, x, &mut self.a);
+        hermitian_sandwich_into(&mut self.r, p, x, &mut self.a);
     }
 
     /// Begin a sub-step of `span`: count it against the guard (at the guard the span ends,

@@ -24,8 +24,8 @@ use super::params::MAX_CHANNELS;
 use super::stats::Eigenvalues;
 use crate::baseline::ZcaBaseline;
 use crate::circuits::{
-    sandwich_into, Circuit, CircuitError, DirectCircuit, GainModulatingCircuit, InterneuronBasis,
-    InterneuronCircuit, Scalar, Solver,
+    hermitian_sandwich_into, Circuit, CircuitError, DirectCircuit, GainModulatingCircuit,
+    InterneuronBasis, InterneuronCircuit, Scalar, Solver,
 };
 use crate::eigen::HermitianEigen;
 use crate::whitener::WhitenerKind;
@@ -436,7 +436,7 @@ impl<T: Scalar> Race<T> {
                 WhitenerKind::Baseline => &mut self.scratch_b,
                 _ => &mut self.r0[idx],
             };
-            sandwich_into(r, &self.p[idx], &self.x_floor, &mut self.scratch_a);
+            hermitian_sandwich_into(r, &self.p[idx], &self.x_floor, &mut self.scratch_a);
             self.out_cov[idx].push(r, self.error_alpha);
         }
         if !learn {
