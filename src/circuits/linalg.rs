@@ -273,8 +273,8 @@ pub(crate) fn mirror_lower_in<T: Scalar, D: Dim>(d: D, m: &mut [T]) {
 
 /// `out = P X P` (`scratch = X P`), the output covariance of a response matrix `P` for an input
 /// covariance `X` (all n×n): the same two products as [`matmul_into`], over fixed-size slices
-/// for n ≤ 2 (docs/DESIGN.md §9), where it runs for every whitener of every band at every
-/// update.
+/// for n ≤ 2 (docs/DESIGN.md §9). The engine's covariances, Hermitian, go through
+/// [`hermitian_sandwich_into`], which takes this for every n but 2.
 pub fn sandwich_into<T: Scalar>(
     out: &mut DMatrix<T>,
     p: &DMatrix<T>,
