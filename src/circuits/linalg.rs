@@ -55,25 +55,26 @@ impl<T: Scalar> CholeskyWorkspace<T> {
             f[2] = T::zero();
             f[3] = T::from_real(l11);
         } else {
-            let n = m.nrows();
-            let f = self.factor.as_mut_slice();
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports the feature `factor_avx2` is compiled for.
-                unsafe { factor_avx2(f, m.as_slice(), n) };
-            } else {
-                factor_general(f, m.as_slice(), n);
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            factor_general(f, m.as_slice(), n);
-            // The square roots above are taken of whatever pivots they meet; a non-PD input
-            // shows up as a non-finite, non-positive or (for ℂ) non-real diagonal of L.
-            let f = self.factor.as_slice();
-            self.valid = (0..n).all(|i| {
-                let d = f[i + i * n];
-                let re = d.real();
-                re.is_finite() && re > 0.0 && d.imaginary().abs() <= 1e-12 * re
-            }) && f.iter().all(|v| v.is_finite());
+            let (f, ms) = (self.factor.as_mut_slice(), m.as_slice());
+            // The gain circuit's k×k systems of stereo (k = 3) and of stereo spectral bands
+            // (k = 4) at a size known to the compiler: unrolled, the same operations in the
+            // same order (docs/DESIGN.md §9).
+            self.valid = match m.nrows() {
+                3 => factor_checked(Fixed::<3>, f, ms),
+                4 => factor_checked(Fixed::<4>, f, ms),
+                n => {
+                    #[cfg(target_arch = "x86_64")]
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        // SAFETY: the CPU supports the feature `factor_avx2` is compiled for.
+                        unsafe { factor_avx2(f, ms, n) };
+                    } else {
+                        factor_general(Dynamic(n), f, ms);
+                    }
+                    #[cfg(not(target_arch = "x86_64"))]
+                    factor_general(Dynamic(n), f, ms);
+                    factor_is_valid(Dynamic(n), f)
+                }
+            };
         }
         if self.valid {
             Ok(())
@@ -85,26 +86,13 @@ impl<T: Scalar> CholeskyWorkspace<T> {
     /// Solve `M y = b` in place with the last successful factorisation.
     pub(crate) fn solve_in_place(&self, b: &mut [T]) {
         debug_assert!(self.valid);
-        let n = self.factor.nrows();
         let l = self.factor.as_slice();
-        // L y = b by columns of L (each contiguous): once y_j is known, remove its share
-        // from the rest.
-        for j in 0..n {
-            let col = &l[j * n..(j + 1) * n];
-            let yj = b[j] / col[j];
-            b[j] = yj;
-            for (bi, &lij) in b[j + 1..].iter_mut().zip(&col[j + 1..]) {
-                *bi -= lij * yj;
-            }
-        }
-        // Lᴴ x = y backwards: row j of Lᴴ is column j of L, conjugated.
-        for j in (0..n).rev() {
-            let col = &l[j * n..(j + 1) * n];
-            let mut acc = b[j];
-            for (&bi, &lij) in b[j + 1..].iter().zip(&col[j + 1..]) {
-                acc -= lij.conjugate() * bi;
-            }
-            b[j] = acc / col[j].conjugate();
+        // The gain circuit's systems of stereo and stereo spectral bands at a fixed size, as
+        // in [`Self::factor`].
+        match self.factor.nrows() {
+            3 => solve_factored(Fixed::<3>, l, b),
+            4 => solve_factored(Fixed::<4>, l, b),
+            n => solve_factored(Dynamic(n), l, b),
         }
     }
 
@@ -151,6 +139,32 @@ impl<T: Scalar> CholeskyWorkspace<T> {
     }
 }
 
+/// Solve `L Lᴴ x = b` in place for the factor `l` (lower triangle, column-major).
+#[inline(always)]
+fn solve_factored<T: Scalar, D: Dim>(d: D, l: &[T], b: &mut [T]) {
+    let n = d.get();
+    let (l, b) = (&l[..n * n], &mut b[..n]);
+    // L y = b by columns of L (each contiguous): once y_j is known, remove its share
+    // from the rest.
+    for j in 0..n {
+        let col = &l[j * n..(j + 1) * n];
+        let yj = b[j] / col[j];
+        b[j] = yj;
+        for (bi, &lij) in b[j + 1..].iter_mut().zip(&col[j + 1..]) {
+            *bi -= lij * yj;
+        }
+    }
+    // Lᴴ x = y backwards: row j of Lᴴ is column j of L, conjugated.
+    for j in (0..n).rev() {
+        let col = &l[j * n..(j + 1) * n];
+        let mut acc = b[j];
+        for (&bi, &lij) in b[j + 1..].iter().zip(&col[j + 1..]) {
+            acc -= lij.conjugate() * bi;
+        }
+        b[j] = acc / col[j].conjugate();
+    }
+}
+
 /// The Cholesky factor `L` (lower triangle, strict upper zeroed) of the n×n column-major `ms`
 /// into `f`, right-looking: once column j of `L` is known, its outer product leaves the
 /// trailing columns, each an axpy over a contiguous column tail — the same subtractions, in
@@ -158,7 +172,8 @@ impl<T: Scalar> CholeskyWorkspace<T> {
 /// l̄_jp) / l_jj`, which read rows of `L` with stride n and do not vectorise. A non-positive
 /// pivot leaves a NaN for the caller's check.
 #[inline(always)]
-fn factor_general<T: Scalar>(f: &mut [T], ms: &[T], n: usize) {
+fn factor_general<T: Scalar, D: Dim>(d: D, f: &mut [T], ms: &[T]) {
+    let n = d.get();
     let (f, ms) = (&mut f[..n * n], &ms[..n * n]);
     for j in 0..n {
         f[j * n..j * n + j].fill(T::zero());
@@ -188,7 +203,28 @@ fn factor_general<T: Scalar>(f: &mut [T], ms: &[T], n: usize) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn factor_avx2<T: Scalar>(f: &mut [T], ms: &[T], n: usize) {
-    factor_general(f, ms, n)
+    factor_general(Dynamic(n), f, ms)
+}
+
+/// Whether [`factor_general`] produced a factor: the square roots are taken of whatever pivots
+/// they meet, so a non-PD input shows up as a non-finite, non-positive or (for ℂ) non-real
+/// diagonal of `L`.
+#[inline(always)]
+fn factor_is_valid<T: Scalar, D: Dim>(d: D, f: &[T]) -> bool {
+    let n = d.get();
+    let f = &f[..n * n];
+    (0..n).all(|i| {
+        let d = f[i + i * n];
+        let re = d.real();
+        re.is_finite() && re > 0.0 && d.imaginary().abs() <= 1e-12 * re
+    }) && f.iter().all(|v| v.is_finite())
+}
+
+/// [`factor_general`] then [`factor_is_valid`] at a fixed size.
+#[inline(always)]
+fn factor_checked<T: Scalar, D: Dim>(d: D, f: &mut [T], ms: &[T]) -> bool {
+    factor_general(d, f, ms);
+    factor_is_valid(d, f)
 }
 
 /// `M⁻¹ = L⁻ᴴ L⁻¹` into `o` (lower triangle; the caller mirrors it) from the factor `l`, with
@@ -831,6 +867,56 @@ mod tests {
             inverse_matches_lu(&m);
             inverse_matches_lu(&m.map(|v| v.re));
         }
+    }
+
+    /// The factor and solve compiled for n = 3 and 4 (the gain circuit's systems) give the
+    /// bits of the same code at run-time size, for ℝ and ℂ, and refuse what it refuses.
+    #[test]
+    fn fixed_size_factor_and_solve_give_the_general_bits() {
+        fn check<T: Scalar, D: Dim>(d: D, m: &DMatrix<T>) {
+            let n = d.get();
+            let (mut fixed, mut general) = (vec![T::zero(); n * n], vec![T::zero(); n * n]);
+            let ok = factor_checked(d, &mut fixed, m.as_slice());
+            factor_general(Dynamic(n), &mut general, m.as_slice());
+            assert_eq!(ok, factor_is_valid(Dynamic(n), &general));
+            assert_eq!(
+                fixed.iter().map(|v| v.is_finite()).collect::<Vec<_>>(),
+                general.iter().map(|v| v.is_finite()).collect::<Vec<_>>()
+            );
+            if !ok {
+                return;
+            }
+            assert_eq!(fixed, general);
+            let b: Vec<T> = (0..n).map(|i| T::from_parts(0.7 - i as f64, 0.3)).collect();
+            let (mut yf, mut yg) = (b.clone(), b);
+            solve_factored(d, &fixed, &mut yf);
+            solve_factored(Dynamic(n), &general, &mut yg);
+            assert_eq!(yf, yg);
+        }
+        fn both<D: Dim>(d: D) {
+            let n = d.get();
+            for shift in [1.0, 1e-3, -0.5] {
+                let m = DMatrix::from_fn(n, n, |i, j| {
+                    let v = Complex::new(
+                        0.2 * ((i * 5 + j * 3) as f64).sin() + 0.2 * ((j * 5 + i * 3) as f64).sin(),
+                        if i == j {
+                            0.0
+                        } else {
+                            0.1 * (i as f64 - j as f64)
+                        },
+                    );
+                    v + if i == j {
+                        Complex::new(1.0 + shift * i as f64, 0.0)
+                    } else {
+                        Complex::new(0.0, 0.0)
+                    }
+                });
+                check(d, &m);
+                check(d, &m.map(|v| v.re));
+            }
+        }
+        both(Fixed::<3>);
+        both(Fixed::<4>);
     }
 
     /// The general factor, solve and inverse (n ≥ 3), for ℝ and ℂ, well and badly conditioned:

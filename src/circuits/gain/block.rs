@@ -100,6 +100,11 @@ pub(super) struct BlockScratch<T: Scalar> {
     eig: HermitianEigen<f64>,
     /// Whether `eig` holds `J₀` for `p_formed`.
     eig_formed: bool,
+    /// The Gram entries `w_jᴴ w_l` (`j ≤ l`, k×k column-major) of `J₀` for n ≤ 2, valid while
+    /// `gram_formed`: they change only with the synapses.
+    gram: Vec<T>,
+    /// Whether `gram` holds the current synapses' entries.
+    gram_formed: bool,
     /// `Qᵀ d` scratch of the eigen solve (length k).
     y: Vec<f64>,
     /// The gains' drift `d_l` (length k).
@@ -132,6 +137,8 @@ impl<T: Scalar> BlockScratch<T> {
                 e
             },
             eig_formed: false,
+            gram: vec![T::zero(); k * k],
+            gram_formed: false,
             y: vec![0.0; k],
             drift: vec![0.0; k],
             p_formed: DMatrix::zeros(n, n),
@@ -193,10 +200,11 @@ impl<T: Scalar> BlockScratch<T> {
         best
     }
 
-    /// Forget the factor (the synapses changed, so `J₀` did).
+    /// Forget the factor and the Gram entries (the synapses changed, so `J₀` did).
     pub(super) fn invalidate(&mut self) {
         self.formed = (0.0, 0.0);
         self.eig_formed = false;
+        self.gram_formed = false;
     }
 }
 
@@ -345,11 +353,18 @@ impl<T: Scalar> GainModulatingCircuit<T> {
         let n = self.w.nrows();
         if n <= 2 {
             let (w, p) = (self.w.as_slice(), self.m_inv.as_slice());
-            let (pw, jac) = (self.blk.pw.as_mut_slice(), self.blk.jac.as_mut_slice());
-            if n == 1 {
-                dense::jacobian(Fixed::<1>, w, p, c, pw, jac);
-            } else {
-                dense::jacobian(Fixed::<2>, w, p, c, pw, jac);
+            let b = &mut self.blk;
+            if !b.gram_formed {
+                match n {
+                    1 => dense::gram(Fixed::<1>, w, &mut b.gram),
+                    _ => dense::gram(Fixed::<2>, w, &mut b.gram),
+                }
+                b.gram_formed = true;
+            }
+            let (pw, jac) = (b.pw.as_mut_slice(), b.jac.as_mut_slice());
+            match n {
+                1 => dense::jacobian(Fixed::<1>, w, &b.gram, p, c, pw, jac),
+                _ => dense::jacobian(Fixed::<2>, w, &b.gram, p, c, pw, jac),
             }
         } else {
             self.form_jacobian_sparse(c);

@@ -115,12 +115,34 @@ pub(super) fn relative_change<T: Scalar, D: Dim>(d: D, p: &[T], f: &[T]) -> f64 
     tr.max(0.0).sqrt()
 }
 
+/// The Gram entries `b_lj = w_jᴴ w_l` for `j ≤ l` into `gram` (k×k, column-major; the rest
+/// is left alone): the factor of `J₀` that depends on the synapses alone, formed once while
+/// they hold still (the racing circuit's never move).
+#[inline(always)]
+pub(super) fn gram<T: Scalar, D: Dim>(d: D, w: &[T], gram: &mut [T]) {
+    let n = d.get();
+    let k = w.len() / n;
+    for l in 0..k {
+        let wl = &w[l * n..][..n];
+        for j in 0..=l {
+            let wj = &w[j * n..][..n];
+            let mut b = T::zero();
+            for i in 0..n {
+                b += wj[i].conjugate() * wl[i];
+            }
+            gram[l + j * k] = b;
+        }
+    }
+}
+
 /// The Jacobian bound `c J₀`, `J₀_lj = 2 Re[(w_lᴴ P w_j)(w_jᴴ w_l)]` (docs/DESIGN.md §4.3),
-/// into `jac` (k×k, column-major, both triangles), with `P W` into `pw` (n×k).
+/// into `jac` (k×k, column-major, both triangles), with `P W` into `pw` (n×k) and the Gram
+/// entries `w_jᴴ w_l` from `gram` ([`gram`]'s triangle).
 #[inline(always)]
 pub(super) fn jacobian<T: Scalar, D: Dim>(
     d: D,
     w: &[T],
+    gram: &[T],
     p: &[T],
     c: f64,
     pw: &mut [T],
@@ -132,11 +154,7 @@ pub(super) fn jacobian<T: Scalar, D: Dim>(
     for l in 0..k {
         let wl = &w[l * n..][..n];
         for j in 0..=l {
-            let wj = &w[j * n..][..n];
-            let mut b = T::zero();
-            for i in 0..n {
-                b += wj[i].conjugate() * wl[i];
-            }
+            let b = gram[l + j * k];
             let v = if b == T::zero() {
                 // Orthogonal columns (most pairs of the pairs frame's).
                 0.0
@@ -199,8 +217,21 @@ mod tests {
         let m = DMatrix::from_column_slice(n, n, &m);
         assert!((&m - &want_m).norm() <= 1e-13 * want_m.norm());
         assert_eq!(m, m.adjoint(), "exactly Hermitian");
-        let (mut pw, mut jac) = (vec![T::zero(); n * k], vec![0.0; k * k]);
-        jacobian(d, w.as_slice(), p.as_slice(), 1.7, &mut pw, &mut jac);
+        let (mut pw, mut jac, mut gram_lower) = (
+            vec![T::zero(); n * k],
+            vec![0.0; k * k],
+            vec![T::zero(); k * k],
+        );
+        gram(d, w.as_slice(), &mut gram_lower);
+        jacobian(
+            d,
+            w.as_slice(),
+            &gram_lower,
+            p.as_slice(),
+            1.7,
+            &mut pw,
+            &mut jac,
+        );
         for l in 0..k {
             for j in 0..k {
                 let a = w.column(l).dotc(&(&p * w.column(j)));
