@@ -135,7 +135,7 @@ pub(super) fn gram<T: Scalar, D: Dim>(d: D, w: &[T], gram: &mut [T]) {
     }
 }
 
-/// The Jacobian bound `c J₀`, `J₀_lj = 2 Re[(w_lᴴ P w_j)(w_jᴴ w_l)]` (docs/DESIGN.md §4.3),
+/// The Jacobian at the optimum, `J₀_lj = 2 Re[(w_lᴴ P w_j)(w_jᴴ w_l)]` (docs/DESIGN.md §4.3),
 /// into `jac` (k×k, column-major, both triangles), with `P W` into `pw` (n×k) and the Gram
 /// entries `w_jᴴ w_l` from `gram` ([`gram`]'s triangle).
 #[inline(always)]
@@ -144,7 +144,6 @@ pub(super) fn jacobian<T: Scalar, D: Dim>(
     w: &[T],
     gram: &[T],
     p: &[T],
-    c: f64,
     pw: &mut [T],
     jac: &mut [f64],
 ) {
@@ -164,7 +163,7 @@ pub(super) fn jacobian<T: Scalar, D: Dim>(
                 for i in 0..n {
                     a += wl[i].conjugate() * pwj[i];
                 }
-                2.0 * c * (a * b).real()
+                2.0 * (a * b).real()
             };
             jac[l + j * k] = v;
             jac[j + l * k] = v;
@@ -228,7 +227,6 @@ mod tests {
             w.as_slice(),
             &gram_lower,
             p.as_slice(),
-            1.7,
             &mut pw,
             &mut jac,
         );
@@ -236,7 +234,7 @@ mod tests {
             for j in 0..k {
                 let a = w.column(l).dotc(&(&p * w.column(j)));
                 let b = w.column(j).dotc(&w.column(l));
-                let want = 2.0 * 1.7 * (a * b).real();
+                let want = 2.0 * (a * b).real();
                 let got = jac[l + j * k];
                 assert!(
                     (got - want).abs() <= 1e-13 * (1.0 + want.abs()),
