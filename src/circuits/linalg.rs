@@ -56,9 +56,9 @@ impl<T: Scalar> CholeskyWorkspace<T> {
             f[3] = T::from_real(l11);
         } else {
             let (f, ms) = (self.factor.as_mut_slice(), m.as_slice());
-            // The gain circuit's k×k systems of stereo (k = 3) and of stereo spectral bands
-            // (k = 4) at a size known to the compiler: unrolled, the same operations in the
-            // same order (docs/DESIGN.md §9).
+            // 3×3 and 4×4 — the gain circuit's k×k systems of stereo (k = 3) and of stereo
+            // spectral bands (k = 4), and `M` of three or four channels — at a size known to
+            // the compiler: unrolled, the same operations in the same order (docs/DESIGN.md §9).
             self.valid = match m.nrows() {
                 3 => factor_checked(Fixed::<3>, f, ms),
                 4 => factor_checked(Fixed::<4>, f, ms),

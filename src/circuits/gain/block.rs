@@ -24,13 +24,14 @@
 //! `I − (I/h + cJ₀)⁻¹ J`, eigenvalues in `(0, 1]`: stable and monotone for every `h`, the Euler
 //! step `h d` where `h c J₀ ≪ 1`. Near the optimum (`c = 1`) it is exactly linear in `X`, so a
 //! noisy block moves the gains by its mean dynamics instead of taking a Newton step to the block's
-//! own noisy optimum. `J₀` is k×k, formed over the columns' supports; `I/h + c J₀` is factorised
-//! in O(k³/6). At rest `P` repeats from block to block, and the factor is reused while `P` and `c` stay within
-//! [`REUSE_CHANGE`] of those it was formed with; `J₀` itself is kept until `P` has moved by
-//! [`REUSE_CHANGE`], so a new `h` or `c` costs only the factor (for the `k` ≤ 4 of stereo and
-//! of stereo spectral bands, at a size fixed at compile time). The length `h` is the
-//! largest up to `left` whose relative change of `M`, `‖P^{1/2} ΔM P^{1/2}‖_F` (exact), stays
-//! within the caller's limit — which also keeps `M + ΔM ⪰ (1 − limit) M` positive definite.
+//! own noisy optimum. `J₀` is k×k, formed over the columns' supports; `I/h + c J₀` is
+//! factorised in O(k³/6). At rest `P` repeats from block to block, and the factor is reused
+//! while `P` and `c` stay within [`REUSE_CHANGE`] of those it was formed with; `J₀` itself is
+//! kept until `P` has moved by [`REUSE_CHANGE`], so a new `h` or `c` costs only the factor (for
+//! the `k` ≤ 4 of stereo and of stereo spectral bands, at a size fixed at compile time). The
+//! length `h` is the largest up to `left` whose relative change of `M`, `‖P^{1/2} ΔM
+//! P^{1/2}‖_F` (exact), stays within the caller's limit — which also keeps
+//! `M + ΔM ⪰ (1 − limit) M` positive definite.
 //! The synapses (if plastic) take an explicit step of the same `h` with the gains before the
 //! step. Forms tried and dropped: docs/DESIGN.md §4.3.
 
