@@ -7,9 +7,7 @@ mod dense;
 
 use super::frame::{frame_gains, GainFrame};
 use super::linalg::{mirror_lower, whitening_error_with_inverse, CholeskyWorkspace};
-use super::{
-    check_eta, check_scale, check_square, matmul_into, Circuit, CircuitError, Fixed, Scalar,
-};
+use super::{check_eta, check_scale, check_square, matmul_into, Circuit, CircuitError, Scalar};
 use crate::whitener::WhitenerKind;
 use nalgebra::{DMatrix, DVector, DVectorView};
 
@@ -546,11 +544,7 @@ impl<T: Scalar> GainModulatingCircuit<T> {
             GainSolver::Sparse if n <= 2 => {
                 // Both triangles, the diagonal real: nothing to mirror.
                 let (m, w, g) = (self.m.as_mut_slice(), self.w.as_slice(), self.g.as_slice());
-                if n == 1 {
-                    dense::weighted_outer_sum(Fixed::<1>, m, self.alpha, w, g);
-                } else {
-                    dense::weighted_outer_sum(Fixed::<2>, m, self.alpha, w, g);
-                }
+                self.blk.small_outer_sum(n, w, m, self.alpha, g);
             }
             GainSolver::Sparse => {
                 for j in 0..n {

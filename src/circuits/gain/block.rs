@@ -77,6 +77,11 @@ pub(super) struct BlockScratch<T: Scalar> {
     gram: Vec<T>,
     /// Whether `gram` holds the current synapses' entries.
     gram_formed: bool,
+    /// The columns' coefficients in the real coordinates of 2×2 Hermitian matrices (n ≤ 2,
+    /// [`dense::column_coefficients`]), valid while `coef_formed`.
+    coef: Vec<[f64; 4]>,
+    /// Whether `coef` holds the current synapses' coefficients.
+    coef_formed: bool,
     /// The gains' drift `d_l` (length k).
     drift: Vec<f64>,
     /// `P` when `jac` was formed: at rest `P` repeats from block to block, and so may the factor.
@@ -104,6 +109,8 @@ impl<T: Scalar> BlockScratch<T> {
             chol: CholeskyWorkspace::new(k),
             gram: vec![T::zero(); k * k],
             gram_formed: false,
+            coef: vec![[0.0; 4]; k],
+            coef_formed: false,
             drift: vec![0.0; k],
             p_formed: DMatrix::zeros(n, n),
             formed: (0.0, 0.0),
@@ -169,6 +176,29 @@ impl<T: Scalar> BlockScratch<T> {
         self.formed = (0.0, 0.0);
         self.jac_formed = false;
         self.gram_formed = false;
+        self.coef_formed = false;
+    }
+
+    /// Form the columns' coefficients of `w` (n ≤ 2) unless they are current.
+    fn ensure_coefficients(&mut self, n: usize, w: &[T]) {
+        if !self.coef_formed {
+            dense::column_coefficients(n, w, &mut self.coef);
+            self.coef_formed = true;
+        }
+    }
+
+    /// `out = diag · I + Σ_l c_l w_l w_lᴴ` for n ≤ 2 through the columns' coefficients of `w`
+    /// (the current synapses), formed here if they are not current.
+    pub(super) fn small_outer_sum(
+        &mut self,
+        n: usize,
+        w: &[T],
+        out: &mut [T],
+        diag: f64,
+        c: &[f64],
+    ) {
+        self.ensure_coefficients(n, w);
+        dense::outer_sum_from_coefficients(n, out, diag, &self.coef, c);
     }
 }
 
@@ -196,6 +226,13 @@ impl<T: Scalar> GainModulatingCircuit<T> {
             &mut self.blk.drift[..],
         );
         match n {
+            // Fixed synapses (the race's): only the drift is needed, through the columns'
+            // coefficients.
+            1 | 2 if !self.plastic => {
+                self.blk.ensure_coefficients(n, ws);
+                let b = &mut self.blk;
+                dense::drift_from_coefficients(&b.coef, rs, self.w_norm2.as_slice(), &mut b.drift);
+            }
             1 => dense::drift(Fixed::<1>, ws, rs, self.w_norm2.as_slice(), rw, drift),
             2 => dense::drift(Fixed::<2>, ws, rs, self.w_norm2.as_slice(), rw, drift),
             _ => {
@@ -404,17 +441,16 @@ impl<T: Scalar> GainModulatingCircuit<T> {
     /// `‖P^{1/2} ΔM P^{1/2}‖_F = √Tr(P ΔM P ΔM)` for `ΔM = W diag(dg) Wᴴ`.
     fn relative_change_of_dg(&mut self) -> f64 {
         let (w, dg, p) = (self.w.as_slice(), self.dg.as_slice(), self.m_inv.as_slice());
-        let f = self.blk.f.as_mut_slice();
-        match self.w.nrows() {
-            1 => {
-                dense::weighted_outer_sum(Fixed::<1>, f, 0.0, w, dg);
-                return dense::relative_change(Fixed::<1>, p, f);
-            }
-            2 => {
-                dense::weighted_outer_sum(Fixed::<2>, f, 0.0, w, dg);
-                return dense::relative_change(Fixed::<2>, p, f);
-            }
-            _ => {}
+        let n = self.w.nrows();
+        if n <= 2 {
+            let b = &mut self.blk;
+            b.ensure_coefficients(n, w);
+            let f = b.f.as_mut_slice();
+            dense::outer_sum_from_coefficients(n, f, 0.0, &b.coef, dg);
+            return match n {
+                1 => dense::relative_change(Fixed::<1>, p, f),
+                _ => dense::relative_change(Fixed::<2>, p, f),
+            };
         }
         self.outer_sum_into();
         let b = &mut self.blk;

@@ -5,7 +5,6 @@
 //! n ≤ 2 the index lists cost more than the products they save. Summing the zero entries as
 //! well adds exact zeros in the same order, so these give the values of the support walks.
 
-use crate::circuits::linalg::mirror_lower_in;
 use crate::circuits::{Dim, Scalar};
 
 /// `out = A W` column by column, `a` n×n and `w` n×k (column-major): each column of `out`
@@ -55,37 +54,79 @@ pub(super) fn drift<T: Scalar, D: Dim>(
     }
 }
 
-/// `out = diag · I + Σ_l c_l w_l w_lᴴ` (both triangles, real diagonal): `M = αI + W G Wᴴ`
-/// with `diag = α`, `c = g`, and the step `ΔM = W diag(δg) Wᴴ` with `diag = 0`, `c = δg`.
+/// Each column's coefficients in the four real coordinates of a 2×2 Hermitian matrix
+/// (`h₀₀`, `h₁₁`, `Re h₁₀`, `Im h₁₀`): `(|w₀ₗ|², |w₁ₗ|², Re zₗ, Im zₗ)` with `zₗ = w₁ₗ w̄₀ₗ`
+/// (n = 1: `(|w₀ₗ|², 0, 0, 0)`). They depend on the synapses alone; with them the drift and
+/// the weighted outer sums below are a few real multiply-adds per column.
 #[inline(always)]
-pub(super) fn weighted_outer_sum<T: Scalar, D: Dim>(
-    d: D,
+pub(super) fn column_coefficients<T: Scalar>(n: usize, w: &[T], out: &mut [[f64; 4]]) {
+    for (wl, o) in w.chunks_exact(n).zip(out.iter_mut()) {
+        *o = match wl {
+            [w0] => [w0.modulus_squared(), 0.0, 0.0, 0.0],
+            [w0, w1] => {
+                let z = *w1 * w0.conjugate();
+                [
+                    w0.modulus_squared(),
+                    w1.modulus_squared(),
+                    z.real(),
+                    z.imaginary(),
+                ]
+            }
+            _ => unreachable!("column coefficients are for n ≤ 2"),
+        };
+    }
+}
+
+/// The gains' drift `d_l = w_lᴴ R w_l − ‖w_l‖²` from the columns' coefficients
+/// ([`column_coefficients`]), for Hermitian `r` (n ≤ 2): `w_lᴴ R w_l = r₀₀|w₀ₗ|² + r₁₁|w₁ₗ|² +
+/// 2 Re(r₁₀ z̄ₗ)`.
+#[inline(always)]
+pub(super) fn drift_from_coefficients<T: Scalar>(
+    coef: &[[f64; 4]],
+    r: &[T],
+    w_norm2: &[f64],
+    drift: &mut [f64],
+) {
+    let (r00, r11, a, b) = match r {
+        [r00] => (r00.real(), 0.0, 0.0, 0.0),
+        [r00, r10, _, r11] => (r00.real(), r11.real(), r10.real(), r10.imaginary()),
+        _ => unreachable!("column coefficients are for n ≤ 2"),
+    };
+    for ((c, d), norm2) in coef.iter().zip(drift.iter_mut()).zip(w_norm2) {
+        *d = c[0] * r00 + c[1] * r11 + 2.0 * (c[2] * a + c[3] * b) - norm2;
+    }
+}
+
+/// `out = diag · I + Σ_l c_l w_l w_lᴴ` (n ≤ 2, both triangles, real diagonal) from the
+/// columns' coefficients ([`column_coefficients`]), summed in the real coordinates:
+/// `M = αI + W G Wᴴ` with `diag = α`, `c = g`, and the step `ΔM = W diag(δg) Wᴴ` with
+/// `diag = 0`, `c = δg`.
+#[inline(always)]
+pub(super) fn outer_sum_from_coefficients<T: Scalar>(
+    n: usize,
     out: &mut [T],
     diag: f64,
-    w: &[T],
+    coef: &[[f64; 4]],
     c: &[f64],
 ) {
-    let n = d.get();
-    let out = &mut out[..n * n];
-    for j in 0..n {
-        for i in j..n {
-            out[i + j * n] = if i == j {
-                T::from_real(diag)
-            } else {
-                T::zero()
-            };
-        }
+    let (mut h00, mut h11, mut re, mut im) = (diag, diag, 0.0, 0.0);
+    for (k, &cl) in coef.iter().zip(c) {
+        h00 += cl * k[0];
+        h11 += cl * k[1];
+        re += cl * k[2];
+        im += cl * k[3];
     }
-    for (wl, &cl) in w.chunks_exact(n).zip(c) {
-        let wl = &wl[..n];
-        for i in 0..n {
-            let cw = wl[i].scale(cl);
-            for j in 0..=i {
-                out[i + j * n] += cw * wl[j].conjugate();
-            }
+    match &mut out[..n * n] {
+        [o] => *o = T::from_real(h00),
+        [o00, o10, o01, o11] => {
+            let z = T::from_parts(re, im);
+            *o00 = T::from_real(h00);
+            *o10 = z;
+            *o01 = z.conjugate();
+            *o11 = T::from_real(h11);
         }
+        _ => unreachable!("column coefficients are for n ≤ 2"),
     }
-    mirror_lower_in(d, out);
 }
 
 /// `√Tr(P F P F)` for Hermitian `p` and `f` (n×n, n ≤ 2): `‖P^{1/2} F P^{1/2}‖_F`, the
@@ -211,11 +252,22 @@ mod tests {
         assert!((&rw - &want_rw).norm() <= 1e-13 * want_rw.norm());
         let g = DMatrix::from_diagonal(&DVector::from_vec(gains.clone()).map(T::from_real));
         let want_m = DMatrix::<T>::identity(n, n) * T::from_real(0.7) + &w * g * w.adjoint();
+        let mut coef = vec![[0.0; 4]; k];
+        column_coefficients(n, w.as_slice(), &mut coef);
         let mut m = vec![T::zero(); n * n];
-        weighted_outer_sum(d, &mut m, 0.7, w.as_slice(), &gains);
+        outer_sum_from_coefficients(n, &mut m, 0.7, &coef, &gains);
         let m = DMatrix::from_column_slice(n, n, &m);
         assert!((&m - &want_m).norm() <= 1e-13 * want_m.norm());
         assert_eq!(m, m.adjoint(), "exactly Hermitian");
+        let mut got_c = vec![0.0; k];
+        drift_from_coefficients(&coef, r.as_slice(), &norms, &mut got_c);
+        for l in 0..k {
+            let want = w.column(l).dotc(&want_rw.column(l)).real() - norms[l];
+            assert!(
+                (got_c[l] - want).abs() <= 1e-13 * (1.0 + want.abs()),
+                "drift from coefficients {l}"
+            );
+        }
         let (mut pw, mut jac, mut gram_lower) = (
             vec![T::zero(); n * k],
             vec![0.0; k * k],
