@@ -73,15 +73,13 @@ pub(super) struct BlockScratch<T: Scalar> {
     /// Cholesky factor of `system`.
     chol: CholeskyWorkspace<f64>,
     /// The Gram entries `w_jᴴ w_l` (`j ≤ l`, k×k column-major) of `J₀` for n ≤ 2, valid while
-    /// `gram_formed`: they change only with the synapses.
+    /// `synapses_formed`.
     gram: Vec<T>,
-    /// Whether `gram` holds the current synapses' entries.
-    gram_formed: bool,
     /// The columns' coefficients in the real coordinates of 2×2 Hermitian matrices (n ≤ 2,
-    /// [`dense::column_coefficients`]), valid while `coef_formed`.
+    /// [`dense::column_coefficients`]), valid while `synapses_formed`.
     coef: Vec<[f64; 4]>,
-    /// Whether `coef` holds the current synapses' coefficients.
-    coef_formed: bool,
+    /// Whether `gram` and `coef`, which change only with the synapses, hold the current ones'.
+    synapses_formed: bool,
     /// The gains' drift `d_l` (length k).
     drift: Vec<f64>,
     /// `P` when `jac` was formed: at rest `P` repeats from block to block, and so may the factor.
@@ -108,9 +106,8 @@ impl<T: Scalar> BlockScratch<T> {
             system: DMatrix::zeros(k, k),
             chol: CholeskyWorkspace::new(k),
             gram: vec![T::zero(); k * k],
-            gram_formed: false,
             coef: vec![[0.0; 4]; k],
-            coef_formed: false,
+            synapses_formed: false,
             drift: vec![0.0; k],
             p_formed: DMatrix::zeros(n, n),
             formed: (0.0, 0.0),
@@ -171,19 +168,24 @@ impl<T: Scalar> BlockScratch<T> {
         best
     }
 
-    /// Forget `J₀`, its factor and the Gram entries (the synapses changed, so `J₀` did).
+    /// Forget `J₀`, its factor, the Gram entries and the columns' coefficients (the synapses
+    /// changed, so all of them did).
     pub(super) fn invalidate(&mut self) {
         self.formed = (0.0, 0.0);
         self.jac_formed = false;
-        self.gram_formed = false;
-        self.coef_formed = false;
+        self.synapses_formed = false;
     }
 
-    /// Form the columns' coefficients of `w` (n ≤ 2) unless they are current.
-    fn ensure_coefficients(&mut self, n: usize, w: &[T]) {
-        if !self.coef_formed {
+    /// Form the Gram entries and the columns' coefficients of the synapses `w` (n ≤ 2) unless
+    /// they are current.
+    fn ensure_synapse_terms(&mut self, n: usize, w: &[T]) {
+        if !self.synapses_formed {
+            match n {
+                1 => dense::gram(Fixed::<1>, w, &mut self.gram),
+                _ => dense::gram(Fixed::<2>, w, &mut self.gram),
+            }
             dense::column_coefficients(n, w, &mut self.coef);
-            self.coef_formed = true;
+            self.synapses_formed = true;
         }
     }
 
@@ -197,7 +199,7 @@ impl<T: Scalar> BlockScratch<T> {
         diag: f64,
         c: &[f64],
     ) {
-        self.ensure_coefficients(n, w);
+        self.ensure_synapse_terms(n, w);
         dense::outer_sum_from_coefficients(n, out, diag, &self.coef, c);
     }
 }
@@ -229,7 +231,7 @@ impl<T: Scalar> GainModulatingCircuit<T> {
             // Fixed synapses (the race's): only the drift is needed, through the columns'
             // coefficients.
             1 | 2 if !self.plastic => {
-                self.blk.ensure_coefficients(n, ws);
+                self.blk.ensure_synapse_terms(n, ws);
                 let b = &mut self.blk;
                 dense::drift_from_coefficients(&b.coef, rs, self.w_norm2.as_slice(), &mut b.drift);
             }
@@ -335,13 +337,7 @@ impl<T: Scalar> GainModulatingCircuit<T> {
         if n <= 2 {
             let (w, p) = (self.w.as_slice(), self.m_inv.as_slice());
             let b = &mut self.blk;
-            if !b.gram_formed {
-                match n {
-                    1 => dense::gram(Fixed::<1>, w, &mut b.gram),
-                    _ => dense::gram(Fixed::<2>, w, &mut b.gram),
-                }
-                b.gram_formed = true;
-            }
+            b.ensure_synapse_terms(n, w);
             let (pw, jac) = (b.pw.as_mut_slice(), b.jac.as_mut_slice());
             match n {
                 1 => dense::jacobian(Fixed::<1>, w, &b.gram, p, pw, jac),
@@ -444,7 +440,7 @@ impl<T: Scalar> GainModulatingCircuit<T> {
         let n = self.w.nrows();
         if n <= 2 {
             let b = &mut self.blk;
-            b.ensure_coefficients(n, w);
+            b.ensure_synapse_terms(n, w);
             let f = b.f.as_mut_slice();
             dense::outer_sum_from_coefficients(n, f, 0.0, &b.coef, dg);
             return match n {

@@ -3,7 +3,10 @@
 //!
 //! Above two channels the frame's columns are sparse and the circuit walks their supports; at
 //! n ≤ 2 the index lists cost more than the products they save. Summing the zero entries as
-//! well adds exact zeros in the same order, so these give the values of the support walks.
+//! well adds exact zeros in the same order, so `drift`, `relative_change`, `gram` and
+//! `jacobian` give the values of the support walks. The coefficient kernels
+//! (`column_coefficients` and the two that use them) sum in the four real coordinates of a
+//! 2×2 Hermitian matrix instead: equal within rounding, and exactly Hermitian.
 
 use crate::circuits::{Dim, Scalar};
 
