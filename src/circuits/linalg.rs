@@ -83,6 +83,13 @@ impl<T: Scalar> CholeskyWorkspace<T> {
         }
     }
 
+    /// The factor `L` of the last successful [`Self::factor`] (lower triangle, column-major;
+    /// the strict upper triangle is not meant to be read).
+    pub(crate) fn lower(&self) -> &[T] {
+        debug_assert!(self.valid);
+        self.factor.as_slice()
+    }
+
     /// Solve `M y = b` in place with the last successful factorisation.
     pub(crate) fn solve_in_place(&self, b: &mut [T]) {
         debug_assert!(self.valid);
