@@ -201,7 +201,7 @@ impl<T: Scalar> InterneuronCircuit<T> {
         mirror_lower(&mut self.scratch_b);
         matmul_into(&mut self.dw, &self.scratch_b, &self.w);
         let eta = T::from_real(self.eta);
-        for (w, dw) in self.w.iter_mut().zip(self.dw.iter()) {
+        for (w, dw) in self.w.as_mut_slice().iter_mut().zip(self.dw.as_slice()) {
             *w += eta * *dw;
         }
         self.refactor()
