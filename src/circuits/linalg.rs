@@ -334,12 +334,11 @@ pub fn sandwich_into<T: Scalar>(
     }
 }
 
-/// [`sandwich_into`] for Hermitian `P` and `X`, whose `P X P` is Hermitian: for n = 2 only the
-/// lower triangle of the second product is summed — the diagonal's real part alone, half a
-/// complex product per term — and the upper triangle mirrored, 3 of its 4 entries (the output
-/// covariance of every whitener at every update of every band). Other sizes take
-/// [`sandwich_into`]. For n = 2 the result is exactly Hermitian; for a `P` Hermitian only to
-/// rounding it is the two products' lower triangle.
+/// [`sandwich_into`] for Hermitian `P` and `X`, whose `P X P` is Hermitian: for n = 2 in the
+/// real coordinates of the three (docs/DESIGN.md §9) — the output covariance of every whitener
+/// at every update of every band. Other sizes take [`sandwich_into`]. For n = 2 the result is
+/// exactly Hermitian, and only the lower triangles of `P` and `X` (their diagonals' real parts)
+/// are read.
 pub fn hermitian_sandwich_into<T: Scalar>(
     out: &mut DMatrix<T>,
     p: &DMatrix<T>,
@@ -350,13 +349,20 @@ pub fn hermitian_sandwich_into<T: Scalar>(
         sandwich_into(out, p, x, scratch);
         return;
     }
-    let (p, x) = (&p.as_slice()[..4], &x.as_slice()[..4]);
-    let xp = &mut scratch.as_mut_slice()[..4];
-    square_product(Fixed::<2>, xp, x, p);
-    // Column-major: p = [P₀₀, P₁₀, P₀₁, P₁₁].
-    let d0 = (p[0] * xp[0]).real() + (p[2] * xp[1]).real();
-    let off = p[1] * xp[0] + p[3] * xp[1];
-    let d1 = (p[1] * xp[2]).real() + (p[3] * xp[3]).real();
+    // P = [[a, c̄], [c, b]] and X = [[x, z̄], [z, y]] with a, b, x, y real (column-major
+    // slices [P₀₀, P₁₀, P₀₁, P₁₁]). Multiplied out,
+    //   (P X P)₀₀ = a² x + 2a Re(c̄ z) + |c|² y,
+    //   (P X P)₁₁ = |c|² x + 2b Re(c̄ z) + b² y,
+    //   (P X P)₁₀ = c (a x + b y) + a b z + c² z̄:
+    // about twenty real multiply-adds, where two complex 2×2 products take some sixty.
+    let (p, xs) = (&p.as_slice()[..4], &x.as_slice()[..4]);
+    let (a, b, c) = (p[0].real(), p[3].real(), p[1]);
+    let (x, y, z) = (xs[0].real(), xs[3].real(), xs[1]);
+    let re = (c.conjugate() * z).real();
+    let cc = c.modulus_squared();
+    let d0 = a * a * x + 2.0 * a * re + cc * y;
+    let d1 = cc * x + 2.0 * b * re + b * b * y;
+    let off = c.scale(a * x + b * y) + z.scale(a * b) + c * c * z.conjugate();
     let out = &mut out.as_mut_slice()[..4];
     out[0] = T::from_real(d0);
     out[1] = off;
@@ -802,7 +808,7 @@ mod tests {
 
     /// For Hermitian `P` and `X` the Hermitian sandwich is the two general products, to
     /// rounding relative to their size, and for n ≤ 2 exactly Hermitian (real diagonal,
-    /// mirrored triangles); real and complex, n = 1…3.
+    /// mirrored triangles) from the lower triangles alone; real and complex, n = 1…3.
     #[test]
     fn hermitian_sandwich_matches_two_products() {
         fn check<T: Scalar>(n: usize, entry: impl Fn(usize, usize) -> T) {
@@ -822,6 +828,15 @@ mod tests {
                 for j in 0..n {
                     assert_eq!(got[(i, j)], got[(j, i)].conjugate(), "n = {n}");
                 }
+            }
+            if n == 2 {
+                // Only the lower triangles are read: NaN above the diagonal changes nothing.
+                let (mut p_lower, mut x_lower) = (p.clone(), x.clone());
+                p_lower[(0, 1)] = T::from_real(f64::NAN);
+                x_lower[(0, 1)] = T::from_real(f64::NAN);
+                let mut again = DMatrix::zeros(n, n);
+                hermitian_sandwich_into(&mut again, &p_lower, &x_lower, &mut scratch);
+                assert_eq!(again, got);
             }
         }
         for n in 1..=3 {
