@@ -397,18 +397,23 @@ impl<T: Scalar> BlockIntegrator<T> {
             return Err(CircuitError::NotPositiveDefinite);
         }
         // B = Uᴴ R U.
-        matmul_into(&mut self.a, &self.r, u);
         let us = &u.as_slice()[..nn];
         let b = &mut self.b.as_mut_slice()[..nn];
-        // Real n ≥ 3 on a CPU with FMA: Uᵀ (into `delta`, free until G) times R U through the
-        // FMA kernel.
-        let ut = &mut self.delta.as_mut_slice()[..nn];
-        let fast = n >= 3 && real_fma_available() && T::as_reals(us).is_some() && {
-            transpose_into(ut, us, n);
-            real_product(b, ut, &self.a.as_slice()[..nn], n, n, n)
-        };
-        if !fast {
-            adjoint_times(d, b, us, &self.a.as_slice()[..nn]);
+        if n == 2 {
+            // Stereo and stereo bands: from the columns of U, exactly Hermitian.
+            congruence_2x2(b, &self.r.as_slice()[..4], [us[0], us[1]], [us[2], us[3]]);
+        } else {
+            matmul_into(&mut self.a, &self.r, u);
+            // Real n ≥ 3 on a CPU with FMA: Uᵀ (into `delta`, free until G) times R U through
+            // the FMA kernel.
+            let ut = &mut self.delta.as_mut_slice()[..nn];
+            let fast = n >= 3 && real_fma_available() && T::as_reals(us).is_some() && {
+                transpose_into(ut, us, n);
+                real_product(b, ut, &self.a.as_slice()[..nn], n, n, n)
+            };
+            if !fast {
+                adjoint_times(d, b, us, &self.a.as_slice()[..nn]);
+            }
         }
         // The entries' linear rates a_ij and weights |F_ij|²/(μ_i μ_j), once.
         let (rates, weights, phis) = (
@@ -471,6 +476,16 @@ impl<T: Scalar> BlockIntegrator<T> {
             *after = m + delta[i + i * n].real();
         }
         insertion_sort(after);
+        if n == 2 {
+            // U G Uᴴ from the conjugated rows of U.
+            let g = [delta[0], delta[1], delta[2], delta[3]];
+            let (r0, r1) = (
+                [us[0].conjugate(), us[2].conjugate()],
+                [us[1].conjugate(), us[3].conjugate()],
+            );
+            congruence_2x2(&mut delta[..4], &g, r0, r1);
+            return Ok(h);
+        }
         matmul_into(&mut self.a, u, &self.delta);
         // Real n ≥ 3 on a CPU with FMA: (U G) Uᵀ with Uᵀ in `b` (done with) through the FMA
         // kernel.
@@ -682,6 +697,30 @@ fn adjoint_times<T: Scalar, D: Dim>(d: D, out: &mut [T], a: &[T], b: &[T]) {
     }
 }
 
+/// `out_ij = v_iᴴ H v_j` for a 2×2 Hermitian `H` (lower triangle read) and two 2-vectors — `Uᴴ H
+/// U` with `v_i` the columns of `U`, `U H Uᴴ` with `v_i` its conjugated rows — the direct
+/// circuit's exponential step at n = 2. The diagonal `vᴴ H v = h₀₀|v₀|² + h₁₁|v₁|² + 2 Re(v̄₁ h₁₀
+/// v₀)` is real and the upper entry the conjugate of the lower, exactly: about half the
+/// arithmetic of two general products (docs/DESIGN.md §9).
+#[inline(always)]
+fn congruence_2x2<T: Scalar>(out: &mut [T], h: &[T], v0: [T; 2], v1: [T; 2]) {
+    let (h00, h11, h10) = (h[0].real(), h[3].real(), h[1]);
+    let quadratic = |v: [T; 2]| {
+        h00 * v[0].modulus_squared()
+            + h11 * v[1].modulus_squared()
+            + 2.0 * (v[1].conjugate() * h10 * v[0]).real()
+    };
+    // H v₀, then v₁ᴴ (H v₀).
+    let t0 = v0[0].scale(h00) + h10.conjugate() * v0[1];
+    let t1 = h10 * v0[0] + v0[1].scale(h11);
+    let off = v1[0].conjugate() * t0 + v1[1].conjugate() * t1;
+    let out = &mut out[..4];
+    out[0] = T::from_real(quadratic(v0));
+    out[1] = off;
+    out[2] = off.conjugate();
+    out[3] = T::from_real(quadratic(v1));
+}
+
 /// `out = a bᴴ` (square, column-major slices): column `j` is `Σ_k conj(b_jk) · (column k of
 /// a)`, contiguous axpys, each entry summed over `k` in ascending order.
 #[inline(always)]
@@ -741,6 +780,44 @@ mod tests {
         let (fixed, counters) = direct_blocks::<T, _>(Fixed::<2>);
         assert!(counters.substeps > 5, "{counters:?}");
         assert_eq!(fixed, direct_blocks::<T, _>(Dynamic(2)).0);
+    }
+
+    /// The 2×2 congruences `Uᴴ H U` and `U H Uᴴ` against two general products, within
+    /// rounding of their size, exactly Hermitian; real and complex, unitary `U` from a 2×2
+    /// eigendecomposition and a general `U`.
+    #[test]
+    fn congruence_2x2_is_the_two_products() {
+        fn check<T: Scalar>(h: &[T; 4], u: &[T; 4]) {
+            let hm = DMatrix::from_column_slice(2, 2, h);
+            let um = DMatrix::from_column_slice(2, 2, u);
+            for (want, v0, v1) in [
+                (um.adjoint() * &hm * &um, [u[0], u[1]], [u[2], u[3]]),
+                (
+                    &um * &hm * um.adjoint(),
+                    [u[0].conjugate(), u[2].conjugate()],
+                    [u[1].conjugate(), u[3].conjugate()],
+                ),
+            ] {
+                let mut got = [T::zero(); 4];
+                congruence_2x2(&mut got, h, v0, v1);
+                let got = DMatrix::from_column_slice(2, 2, &got);
+                let scale = hm.norm() * um.norm() * um.norm();
+                assert!((&got - &want).norm() <= 1e-15 * scale, "{got} vs {want}");
+                assert_eq!(got[(0, 0)].imaginary(), 0.0);
+                assert_eq!(got[(1, 1)].imaginary(), 0.0);
+                assert_eq!(got[(0, 1)], got[(1, 0)].conjugate());
+            }
+        }
+        let c = Complex::new;
+        let h = [c(1.5, 0.0), c(0.3, -0.8), c(0.3, 0.8), c(-0.4, 0.0)];
+        let mut u = DMatrix::zeros(2, 2);
+        let mut mu = [0.0; 2];
+        eigen_2x2(&DMatrix::from_column_slice(2, 2, &h), &mut u, &mut mu);
+        let unitary = [u[(0, 0)], u[(1, 0)], u[(0, 1)], u[(1, 1)]];
+        check(&h, &unitary);
+        check(&h, &[c(0.2, 1.0), c(-3.0, 0.5), c(0.7, -0.1), c(1.1, 2.0)]);
+        check(&[2.0, -0.7, -0.7, 0.5], &[0.6, -0.8, 0.8, 0.6]);
+        check(&[2.0, -0.7, -0.7, 0.5], &[1.3, 0.2, -4.0, 0.9]);
     }
 
     #[test]
