@@ -278,7 +278,7 @@ mod tests {
     /// and the extremes.
     #[test]
     fn float_to_int_equals_rounding_by_libm() {
-        // (And the 16-bit writer's branch-free conversion.)
+        // (And the 16-bit writer's vectorisable conversion.)
         use rand::{Rng, SeedableRng};
         let reference = |x: f32, bits: u32| -> i32 {
             if x.is_nan() {
