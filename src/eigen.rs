@@ -58,7 +58,7 @@
 //! `V₀` is re-orthonormalised (modified Gram–Schmidt) before use so that rounding errors cannot
 //! accumulate over millions of warm starts.
 
-use crate::circuits::{matmul_into, mirror_lower, Scalar};
+use crate::circuits::{matmul_into, mirror_lower, Dim, Dynamic, Scalar};
 use nalgebra::DMatrix;
 
 /// Default convergence tolerance: stop when `off(A) ≤ tol·‖A‖_F`. A few units of rounding
@@ -357,10 +357,20 @@ impl<T: Scalar> HermitianEigen<T> {
                 // SAFETY: the CPU supports the feature `sweep_avx2` is compiled for.
                 unsafe { sweep_avx2(&mut self.work, &mut self.work_vectors, threshold) };
             } else {
-                sweep(&mut self.work, &mut self.work_vectors, threshold);
+                sweep(
+                    Dynamic(n),
+                    self.work.as_mut_slice(),
+                    self.work_vectors.as_mut_slice(),
+                    threshold,
+                );
             }
             #[cfg(not(target_arch = "x86_64"))]
-            sweep(&mut self.work, &mut self.work_vectors, threshold);
+            sweep(
+                Dynamic(n),
+                self.work.as_mut_slice(),
+                self.work_vectors.as_mut_slice(),
+                threshold,
+            );
             self.sweeps += 1;
         }
         // Selection sort, ascending, permuting eigenvector columns along (no allocation).
@@ -452,11 +462,11 @@ pub(crate) fn eigen_2x2<T: Scalar>(m: &DMatrix<T>, u: &mut DMatrix<T>, mu: &mut 
 
 /// One cyclic sweep of Jacobi rotations over every pivot `(p, q)`, `p < q`.
 #[inline(always)]
-fn sweep<T: Scalar>(a: &mut DMatrix<T>, v: &mut DMatrix<T>, threshold: f64) {
-    let n = a.nrows();
+fn sweep<T: Scalar, D: Dim>(d: D, a: &mut [T], v: &mut [T], threshold: f64) {
+    let n = d.get();
     for p in 0..n {
         for q in p + 1..n {
-            rotate(a, v, p, q, threshold);
+            rotate(d, a, v, p, q, threshold);
         }
     }
 }
@@ -467,7 +477,9 @@ fn sweep<T: Scalar>(a: &mut DMatrix<T>, v: &mut DMatrix<T>, threshold: f64) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn sweep_avx2<T: Scalar>(a: &mut DMatrix<T>, v: &mut DMatrix<T>, threshold: f64) {
-    sweep(a, v, threshold)
+    let n = a.nrows();
+    let (a, v) = (a.as_mut_slice(), v.as_mut_slice());
+    crate::by_size!(n, d => sweep(d, a, v, threshold))
 }
 
 /// One Jacobi rotation annihilating `a_pq` (`p < q`) of the Hermitian `a`, accumulated as
@@ -478,21 +490,22 @@ unsafe fn sweep_avx2<T: Scalar>(a: &mut DMatrix<T>, v: &mut DMatrix<T>, threshol
 /// date (the upper triangle is stale): an entry `a_kp` with `k < p` is read as `conj(a[(p, k)])`.
 /// This halves the memory traffic of a rotation compared with updating both triangles.
 #[inline(always)]
-fn rotate<T: Scalar>(a: &mut DMatrix<T>, v: &mut DMatrix<T>, p: usize, q: usize, threshold: f64) {
-    let n = a.nrows();
+fn rotate<T: Scalar, D: Dim>(d: D, a: &mut [T], v: &mut [T], p: usize, q: usize, threshold: f64) {
+    let n = d.get();
     debug_assert!(p < q && q < n);
+    let (data, v) = (&mut a[..n * n], &mut v[..n * n]);
     // a_pq = conj(a_qp), the stored lower entry.
-    let apq = a[(q, p)].conjugate();
+    let apq = data[q + p * n].conjugate();
     let g = apq.modulus();
     if g == 0.0 || g < threshold {
         return;
     }
-    let app = a[(p, p)].real();
-    let aqq = a[(q, q)].real();
+    let app = data[p + p * n].real();
+    let aqq = data[q + q * n].real();
     // Negligible next to both diagonal entries: zero it instead (moves λ by < 0.01 ε_mach |d|).
     let small = 100.0 * g;
     if app.abs() + small == app.abs() && aqq.abs() + small == aqq.abs() {
-        a[(q, p)] = T::zero();
+        data[q + p * n] = T::zero();
         return;
     }
     let theta = (aqq - app) / (2.0 * g);
@@ -517,7 +530,6 @@ fn rotate<T: Scalar>(a: &mut DMatrix<T>, v: &mut DMatrix<T>, p: usize, q: usize,
     // each entry where it is stored (lower triangle).
     let rot = |akp: T, akq: T| (akp.scale(c) - sec * akq, se * akp + akq.scale(c));
     {
-        let data = a.as_mut_slice();
         // k < p: a_kp = conj(a[p, k]), a_kq = conj(a[q, k]) — both in column k.
         for k in 0..p {
             let col = k * n;
@@ -541,11 +553,11 @@ fn rotate<T: Scalar>(a: &mut DMatrix<T>, v: &mut DMatrix<T>, p: usize, q: usize,
             *xq = nkq;
         }
     }
-    a[(p, p)] = T::from_real(app - t * g);
-    a[(q, q)] = T::from_real(aqq + t * g);
-    a[(q, p)] = T::zero();
+    data[p + p * n] = T::from_real(app - t * g);
+    data[q + q * n] = T::from_real(aqq + t * g);
+    data[q + p * n] = T::zero();
     // V ← V U on the two (contiguous) columns.
-    let (left, right) = v.as_mut_slice().split_at_mut(q * n);
+    let (left, right) = v.split_at_mut(q * n);
     let col_p = &mut left[p * n..p * n + n];
     let col_q = &mut right[..n];
     for (xp, xq) in col_p.iter_mut().zip(col_q.iter_mut()) {

@@ -56,3 +56,27 @@ macro_rules! with_dim {
         }
     };
 }
+
+/// Run `$body` with `$d` bound to the [`Dim`] of `$n`: [`Fixed`] for 3 ≤ n ≤ 16 — every channel
+/// count the engine accepts (`framing::MAX_CHANNELS`), each arm its own instance of the generic
+/// kernel, for the dense n×n kernels whose loop bookkeeping outweighs their arithmetic at
+/// these sizes — else [`Dynamic`] (n ≤ 2 have closed forms of their own).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! by_size {
+    ($n:expr, $d:ident => $body:expr) => {
+        $crate::by_size!(@arms $n, $d => $body; 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    };
+    (@arms $n:expr, $d:ident => $body:expr; $($size:literal)*) => {
+        match $n {
+            $($size => {
+                let $d = $crate::circuits::Fixed::<$size>;
+                $body
+            })*
+            n => {
+                let $d = $crate::circuits::Dynamic(n);
+                $body
+            }
+        }
+    };
+}

@@ -7,27 +7,6 @@
 use super::{check_square, CircuitError, Dim, Dynamic, Fixed, Scalar};
 use nalgebra::{DMatrix, SymmetricEigen};
 
-/// `$body` with `$d` bound to the dimension `n`: a [`Fixed`] size for 3 ≤ n ≤ 16 — every
-/// channel count the engine accepts (`framing::MAX_CHANNELS`) — each arm its own instance of
-/// the generic kernel, else [`Dynamic`].
-macro_rules! by_size {
-    ($n:expr, $d:ident => $body:expr) => {
-        by_size!(@arms $n, $d => $body; 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
-    };
-    (@arms $n:expr, $d:ident => $body:expr; $($size:literal)*) => {
-        match $n {
-            $($size => {
-                let $d = Fixed::<$size>;
-                $body
-            })*
-            n => {
-                let $d = Dynamic(n);
-                $body
-            }
-        }
-    };
-}
-
 /// A reusable Cholesky factorisation `M = L Lᴴ` for one size `n`.
 #[derive(Clone, Debug)]
 pub(crate) struct CholeskyWorkspace<T: Scalar> {
@@ -233,7 +212,7 @@ fn factor_general<T: Scalar, D: Dim>(d: D, f: &mut [T], ms: &[T]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn factor_avx2<T: Scalar>(f: &mut [T], ms: &[T], n: usize) -> bool {
-    by_size!(n, d => factor_checked(d, f, ms))
+    crate::by_size!(n, d => factor_checked(d, f, ms))
 }
 
 /// Whether [`factor_general`] produced a factor: the square roots are taken of whatever pivots
@@ -301,7 +280,7 @@ fn inverse_general<T: Scalar, D: Dim>(d: D, o: &mut [T], li: &mut [T], l: &[T]) 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn inverse_avx2<T: Scalar>(o: &mut [T], li: &mut [T], l: &[T], n: usize) {
-    by_size!(n, d => inverse_general(d, o, li, l))
+    crate::by_size!(n, d => inverse_general(d, o, li, l))
 }
 
 /// Replace a nearly-Hermitian matrix by its Hermitian part, exactly: the upper triangle is
