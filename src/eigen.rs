@@ -620,5 +620,8 @@ fn orthonormalise_columns<T: Scalar>(v: &mut DMatrix<T>) -> bool {
     true
 }
 
+mod tridiagonal;
+pub use tridiagonal::SymmetricEigenvalues;
+
 #[cfg(test)]
 mod tests;

@@ -27,7 +27,7 @@ use crate::circuits::{
     hermitian_sandwich_into, Circuit, CircuitError, DirectCircuit, GainModulatingCircuit,
     InterneuronBasis, InterneuronCircuit, Scalar, Solver,
 };
-use crate::eigen::HermitianEigen;
+use crate::eigen::{HermitianEigen, SymmetricEigenvalues};
 use crate::whitener::WhitenerKind;
 use nalgebra::DMatrix;
 
@@ -132,6 +132,10 @@ pub struct Race<T: Scalar> {
     /// warm-starts from its own previous decomposition (indexed by whitener; the baseline's
     /// slot is unused, it has its own).
     eig: [HermitianEigen<T>; KINDS],
+    /// The stats' eigenvalues of a real `M` (channels framing): eigenvalues only, by
+    /// tridiagonal reduction, where [`Race::eig`]'s warm Jacobi also keeps the eigenvectors it
+    /// needs for its next warm start (docs/DESIGN.md §5.5).
+    real_eigenvalues: SymmetricEigenvalues,
     /// Sum of the input outer products since the baseline's last update.
     baseline_acc: DMatrix<T>,
     /// Blocks accumulated in `baseline_acc`.
@@ -242,6 +246,7 @@ impl<T: Scalar> Race<T> {
                 e.set_tolerance(1e-6);
                 e
             }),
+            real_eigenvalues: SymmetricEigenvalues::new(n),
             baseline_acc: DMatrix::zeros(n, n),
             baseline_count: 0,
             eig_cache: [Eigenvalues::from_slice(&vec![s.init_scale; n]); KINDS],
@@ -713,11 +718,20 @@ impl<T: Scalar> Race<T> {
                     WhitenerKind::Gain => self.gain.recurrent_matrix_into(&mut self.scratch_a),
                     _ => self.interneuron.recurrent_matrix_into(&mut self.scratch_a),
                 }
-                let eig = &mut self.eig[idx];
-                if eig.decompose_warm(&self.scratch_a).is_ok() {
-                    Eigenvalues::from_slice(eig.eigenvalues())
+                let failed =
+                    || Eigenvalues::from_slice(&[f64::NAN; MAX_CHANNELS][..n.min(MAX_CHANNELS)]);
+                if let (Some(m), true) = (T::as_reals(self.scratch_a.as_slice()), n > 2) {
+                    match self.real_eigenvalues.compute(m) {
+                        Ok(mu) => Eigenvalues::from_slice(mu),
+                        Err(_) => failed(),
+                    }
                 } else {
-                    Eigenvalues::from_slice(&[f64::NAN; MAX_CHANNELS][..n.min(MAX_CHANNELS)])
+                    let eig = &mut self.eig[idx];
+                    if eig.decompose_warm(&self.scratch_a).is_ok() {
+                        Eigenvalues::from_slice(eig.eigenvalues())
+                    } else {
+                        failed()
+                    }
                 }
             }
         };
