@@ -89,7 +89,8 @@ impl SymmetricEigenvalues {
         for x in self.d.iter_mut() {
             *x *= up;
         }
-        insertion_sort(&mut self.d);
+        // In place, no allocation (the slice's unstable sort).
+        self.d.sort_unstable_by(f64::total_cmp);
         if self.d.iter().any(|x| !x.is_finite()) {
             return Err(EigenError::NonFinite);
         }
@@ -230,17 +231,6 @@ fn ql_implicit(n: usize, d: &mut [f64], e: &mut [f64]) -> Result<(), EigenError>
         }
     }
     Ok(())
-}
-
-/// Sort ascending in place (n ≤ 16 values, no allocation).
-fn insertion_sort(v: &mut [f64]) {
-    for i in 1..v.len() {
-        let mut j = i;
-        while j > 0 && v[j - 1] > v[j] {
-            v.swap(j - 1, j);
-            j -= 1;
-        }
-    }
 }
 
 #[cfg(test)]
