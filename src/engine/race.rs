@@ -128,9 +128,10 @@ pub struct Race<T: Scalar> {
     scratch_a: DMatrix<T>,
     /// n×n scratch.
     scratch_b: DMatrix<T>,
-    /// Eigen-solvers for the extreme eigenvalues of `M` in snapshots, one per circuit so each
-    /// warm-starts from its own previous decomposition (indexed by whitener; the baseline's
-    /// slot is unused, it has its own).
+    /// Eigen-solvers for the eigenvalues of a complex `M` (and of n ≤ 2, in closed form) in
+    /// snapshots, one per circuit so each warm-starts from its own previous decomposition
+    /// (indexed by whitener; the baseline's slot is unused, it has its own). A real `M` of
+    /// three or more channels goes through `real_eigenvalues` instead.
     eig: [HermitianEigen<T>; KINDS],
     /// The stats' eigenvalues of a real `M` (channels framing): eigenvalues only, by
     /// tridiagonal reduction, where [`Race::eig`]'s warm Jacobi also keeps the eigenvectors it
