@@ -7,7 +7,7 @@
 //! its warm start) and at 16 channels cost about 100 k instructions per refresh; the reduction
 //! is `4n³/3` flops once and the QL iteration `O(n²)`, with no state between calls.
 
-use super::EigenError;
+use super::{power_of_two_scale, EigenError};
 
 /// Preallocated work space for [`SymmetricEigenvalues::compute`] at one size `n`.
 #[derive(Clone, Debug)]
@@ -58,7 +58,7 @@ impl SymmetricEigenvalues {
             return Ok(&self.d);
         }
         let a = &mut self.a;
-        // The largest entry scaled into [1, 2) by a power of two (exact both ways), so that
+        // The largest entry scaled into [0.5, 1) by a power of two (exact both ways), so that
         // the rotations' `√(f² + g²)` can neither overflow nor underflow where `hypot` — a
         // library call per rotation — would be needed.
         let mut largest = 0.0f64;
@@ -70,12 +70,7 @@ impl SymmetricEigenvalues {
                 largest = largest.max(x.abs());
             }
         }
-        if largest == 0.0 {
-            self.d.fill(0.0);
-            return Ok(&self.d);
-        }
-        let up = 2f64.powi(largest.log2().floor() as i32);
-        let down = 1.0 / up;
+        let (down, up) = power_of_two_scale(largest);
         // Full storage from the lower triangle.
         for j in 0..n {
             for i in j..n {
@@ -184,10 +179,11 @@ fn ql_implicit(n: usize, d: &mut [f64], e: &mut [f64]) -> Result<(), EigenError>
             }
             iterations += 1;
             if iterations > MAX_ITERATIONS {
-                let total: f64 = e.iter().map(|x| x * x).sum::<f64>().sqrt();
+                let off: f64 = e.iter().map(|x| x * x).sum::<f64>();
+                let diag: f64 = d.iter().map(|x| x * x).sum::<f64>();
                 return Err(EigenError::NotConverged {
                     sweeps: iterations,
-                    relative_off_diagonal: total,
+                    relative_off_diagonal: (off / (off + diag)).sqrt(),
                 });
             }
             let mut g = (d[l + 1] - d[l]) / (2.0 * e[l]);
