@@ -55,24 +55,20 @@ impl<T: Scalar> CholeskyWorkspace<T> {
             f[2] = T::zero();
             f[3] = T::from_real(l11);
         } else {
-            let (f, ms) = (self.factor.as_mut_slice(), m.as_slice());
+            let (f, ms, n) = (self.factor.as_mut_slice(), m.as_slice(), m.nrows());
+            // At a size known to the compiler, the same operations in the same order
+            // (docs/DESIGN.md §9): with AVX2 every size up to 16 (`factor_avx2`); otherwise
             // 3×3 and 4×4 — the gain circuit's k×k systems of stereo (k = 3) and of stereo
-            // spectral bands (k = 4), and `M` of three or four channels — at a size known to
-            // the compiler: unrolled, the same operations in the same order (docs/DESIGN.md §9).
-            self.valid = match m.nrows() {
+            // spectral bands (k = 4), and `M` of three or four channels — unrolled.
+            self.valid = match n {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the CPU supports the feature `factor_avx2` is compiled for.
+                n if std::arch::is_x86_feature_detected!("avx2") => unsafe {
+                    factor_avx2(f, ms, n)
+                },
                 3 => factor_checked(Fixed::<3>, f, ms),
                 4 => factor_checked(Fixed::<4>, f, ms),
-                n => {
-                    #[cfg(target_arch = "x86_64")]
-                    if std::arch::is_x86_feature_detected!("avx2") {
-                        // SAFETY: the CPU supports the feature `factor_avx2` is compiled for.
-                        unsafe { factor_avx2(f, ms, n) }
-                    } else {
-                        factor_checked(Dynamic(n), f, ms)
-                    }
-                    #[cfg(not(target_arch = "x86_64"))]
-                    factor_checked(Dynamic(n), f, ms)
-                }
+                n => factor_checked(Dynamic(n), f, ms),
             };
         }
         if self.valid {
