@@ -13,9 +13,17 @@ use crate::io::{
 use crate::monitor::{Monitor, MonitorSettings};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use write_behind::WriteBehind;
 
-/// Frames read, processed and written per chunk.
+mod write_behind;
+
+/// Frames read and processed per chunk (the stats channel is drained after each: at the
+/// lowest sample rates a longer chunk would produce more records than it holds).
 const CHUNK_FRAMES: usize = 4096;
+
+/// Processed chunks per chunk handed to the writer thread: every hand-over costs two
+/// wake-ups, about 8 % of a stereo run when each chunk went on its own.
+const CHUNKS_PER_WRITE: usize = 4;
 
 /// What `whiten process` does.
 #[derive(Clone, Debug)]
@@ -193,8 +201,11 @@ pub fn process_file_keyed(
         Some(p) => Some(StatsFile::create(p)?),
         None => None,
     };
-    let mut writer = WavOutput::create(output, out_spec)?;
-    let mut interleaved = vec![0.0f32; CHUNK_FRAMES * n];
+    // Encoding and writing OUT overlap the processing of the next chunk (docs/DESIGN.md §8.4).
+    let mut writer = WriteBehind::new(
+        WavOutput::create(output, out_spec)?,
+        CHUNKS_PER_WRITE * CHUNK_FRAMES * n,
+    )?;
     let mut summary = ProcessSummary {
         sample_rate: spec.sample_rate,
         channels: spec.channels,
@@ -222,12 +233,15 @@ pub fn process_file_keyed(
         )?;
         let mut done = 0u64;
         loop {
-            let frames = reader.read_frames(&mut interleaved)?;
+            let mut chunk = writer.buffer()?;
+            chunk.resize(CHUNKS_PER_WRITE * CHUNK_FRAMES * n, 0.0);
+            let frames = reader.read_frames(&mut chunk)?;
             if frames == 0 {
                 break;
             }
-            raw.process_interleaved(&mut interleaved[..frames * n]);
-            writer.write_frames(&interleaved[..frames * n])?;
+            chunk.truncate(frames * n);
+            raw.process_interleaved(&mut chunk);
+            writer.send(chunk)?;
             done += frames as u64;
             progress(done, total(done));
         }
@@ -250,6 +264,7 @@ pub fn process_file_keyed(
     let latency = engine.latency_samples();
     summary.latency = latency;
     let mut monitor = Monitor::new(MonitorSettings::whole_recording());
+    let mut interleaved = vec![0.0f32; CHUNK_FRAMES * n];
     let mut planar: Vec<Vec<f32>> = vec![vec![0.0; CHUNK_FRAMES]; n];
     // Output frames still to drop at the start (latency) and input frames of zeros to feed at
     // the end, so that OUT lines up with IN sample for sample and has its length. The input is
@@ -259,6 +274,8 @@ pub fn process_file_keyed(
     let mut read = 0u64;
     let mut written = 0u64;
     let mut read_done = false;
+    // The writer's chunk being filled, sent when the next processed chunk would not fit.
+    let mut filling: Option<Vec<f32>> = None;
     loop {
         let frames = if !read_done {
             let f = reader.read_frames(&mut interleaved)?;
@@ -285,11 +302,7 @@ pub fn process_file_keyed(
         } else {
             frames
         };
-        for (c, ch) in planar.iter_mut().enumerate() {
-            for t in 0..frames {
-                ch[t] = interleaved[t * n + c];
-            }
-        }
+        deinterleave(&interleaved[..frames * n], &mut planar);
         {
             let mut bufs: Vec<&mut [f32]> = planar.iter_mut().map(|c| &mut c[..frames]).collect();
             match key_reader.as_mut() {
@@ -309,14 +322,24 @@ pub fn process_file_keyed(
         let skip = to_skip.min(frames as u64) as usize;
         to_skip -= skip as u64;
         let keep = ((frames - skip) as u64).min(read - written) as usize;
-        for t in 0..keep {
-            for (c, ch) in planar.iter().enumerate() {
-                interleaved[t * n + c] = ch[skip + t];
+        if keep > 0 {
+            let chunk = match &mut filling {
+                Some(chunk) => chunk,
+                None => filling.insert(writer.buffer()?),
+            };
+            let at = chunk.len();
+            chunk.resize(at + keep * n, 0.0);
+            interleave(&planar, skip, &mut chunk[at..]);
+            if chunk.len() + CHUNK_FRAMES * n > chunk.capacity() {
+                writer.send(std::mem::take(chunk))?;
+                filling = None;
             }
         }
-        writer.write_frames(&interleaved[..keep * n])?;
         written += keep as u64;
         progress(written, total(read));
+    }
+    if let Some(chunk) = filling {
+        writer.send(chunk)?;
     }
     summary.frames = written;
     summary.counters = engine.counters();
@@ -327,6 +350,54 @@ pub fn process_file_keyed(
     }
     writer.finish()?;
     Ok(summary)
+}
+
+/// Splits interleaved frames into the first `frames` samples of each channel's vector
+/// (`planar.len()` channels, each at least that long).
+fn deinterleave(interleaved: &[f32], planar: &mut [Vec<f32>]) {
+    let n = planar.len();
+    let frames = interleaved.len() / n;
+    if let [left, right] = planar {
+        // Stereo, the common file, in one pass the compiler can vectorise.
+        let pairs = interleaved.chunks_exact(2);
+        for ((l, r), pair) in left[..frames]
+            .iter_mut()
+            .zip(&mut right[..frames])
+            .zip(pairs)
+        {
+            *l = pair[0];
+            *r = pair[1];
+        }
+        return;
+    }
+    for (c, ch) in planar.iter_mut().enumerate() {
+        for (v, &x) in ch[..frames]
+            .iter_mut()
+            .zip(interleaved[c..].iter().step_by(n))
+        {
+            *v = x;
+        }
+    }
+}
+
+/// Interleaves each channel's samples from `skip` on into `out`, whose length is a whole
+/// number of frames.
+fn interleave(planar: &[Vec<f32>], skip: usize, out: &mut [f32]) {
+    let n = planar.len();
+    let frames = out.len() / n;
+    if let [left, right] = planar {
+        let (left, right) = (&left[skip..skip + frames], &right[skip..skip + frames]);
+        for ((pair, &l), &r) in out.chunks_exact_mut(2).zip(left).zip(right) {
+            pair[0] = l;
+            pair[1] = r;
+        }
+        return;
+    }
+    for (c, ch) in planar.iter().enumerate() {
+        for (o, &x) in out[c..].iter_mut().step_by(n).zip(&ch[skip..skip + frames]) {
+            *o = x;
+        }
+    }
 }
 
 /// The key of `--learn-from`, read in step with the input and handed to the engine planar.
@@ -388,12 +459,47 @@ impl KeyReader {
             self.done = r == 0;
             got += r;
         }
-        for (c, ch) in self.planar.iter_mut().enumerate() {
-            for (v, frame) in ch[..got].iter_mut().zip(self.interleaved.chunks_exact(n)) {
-                *v = frame[c];
-            }
+        deinterleave(&self.interleaved[..got * n], &mut self.planar);
+        for ch in &mut self.planar {
             ch[got..frames].fill(0.0);
         }
         Ok(self.planar.iter().map(|c| &c[..frames]).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{deinterleave, interleave};
+
+    /// Both directions against indexing by the definition (sample `t` of channel `c` is
+    /// interleaved sample `t·n + c`), for the stereo fast path and the general one.
+    #[test]
+    fn interleaving_follows_the_frame_layout() {
+        for n in 1..=5 {
+            let frames = 37;
+            let interleaved: Vec<f32> = (0..frames * n).map(|i| i as f32 * 0.5 - 3.0).collect();
+            // Longer than needed, as the chunk buffers are.
+            let mut planar = vec![vec![f32::NAN; frames + 8]; n];
+            deinterleave(&interleaved, &mut planar);
+            for (c, ch) in planar.iter().enumerate() {
+                for t in 0..frames {
+                    assert_eq!(ch[t], interleaved[t * n + c], "n = {n}, c = {c}, t = {t}");
+                }
+                assert!(
+                    ch[frames..].iter().all(|x| x.is_nan()),
+                    "n = {n}: wrote past"
+                );
+            }
+            for skip in [0, 5] {
+                let keep = frames - skip;
+                let mut out = vec![f32::NAN; keep * n];
+                interleave(&planar, skip, &mut out);
+                for t in 0..keep {
+                    for c in 0..n {
+                        assert_eq!(out[t * n + c], planar[c][skip + t], "n = {n}, skip {skip}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -241,8 +241,9 @@ fn spectral_mode_keeps_format_and_exact_length() {
 fn dry_signal_comes_out_aligned_in_both_modes() {
     // With --dry-wet 0 the output is the input; in spectral mode it has been through the STFT
     // and the latency compensation, so this checks OUT lines up with IN sample for sample.
+    // Over three of the writer thread's 16384-frame chunks, ending in a partial one.
     let dir = tempfile::tempdir().unwrap();
-    let frames = 30_011;
+    let frames = 53_251;
     for (i, mode) in ["channels", "spectral"].iter().enumerate() {
         for format in [SampleFormat::Int16, SampleFormat::Float32] {
             let what = format!("--dry-wet 0 --mode {mode}, {format}");
@@ -740,16 +741,20 @@ fn write_failure_mid_processing_leaves_no_partial_output() {
     let inp = root.path().join("long.wav");
     write_wav(&inp, s, &noise(2, 200_000, 4)).unwrap();
     assert!(std::fs::metadata(&inp).unwrap().len() > 3 * LIMIT);
-    for (mode, with_stats) in [("channels", false), ("spectral", false), ("channels", true)] {
-        let what = format!("write failure, --mode {mode}, stats: {with_stats}");
+    // Raw mode too: every path writes OUT through the same writer thread.
+    let cases: [(&[&str], bool); 4] = [
+        (&["--mode", "channels"], false),
+        (&["--mode", "spectral"], false),
+        (&["--mode", "channels"], true),
+        (&["--raw", "--circuit", "interneuron"], false),
+    ];
+    for (mode, with_stats) in cases {
+        let what = format!("write failure, {}, stats: {with_stats}", mode.join(" "));
         let (dir, old) = out_dir_with_old_file(root.path());
         let before = snapshot(&dir);
         for out in [old.clone(), dir.join("new.wav")] {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_whiten"));
-            cmd.arg("process")
-                .arg(&inp)
-                .arg(&out)
-                .args(["--mode", mode]);
+            cmd.arg("process").arg(&inp).arg(&out).args(mode);
             if with_stats {
                 cmd.arg("--stats").arg(dir.join("stats.jsonl"));
             }
