@@ -621,7 +621,7 @@ fn orthonormalise_columns<T: Scalar>(v: &mut DMatrix<T>) -> bool {
 }
 
 mod tridiagonal;
-pub use tridiagonal::SymmetricEigenvalues;
+pub use tridiagonal::{SymmetricEigen, SymmetricEigenvalues};
 
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,15 @@
-//! Eigenvalues only, of a real symmetric matrix, without allocation: Householder reduction to
-//! tridiagonal form, then the implicit QL iteration with Wilkinson-type shifts (Golub & Van
-//! Loan, *Matrix Computations*, §8.3; the eigenvalue-only QL of EISPACK's `tql1`).
+//! Real symmetric eigenproblems without allocation: Householder reduction to tridiagonal
+//! form, then the implicit QL iteration with Wilkinson-type shifts (Golub & Van Loan,
+//! *Matrix Computations*, §8.3; EISPACK's `tql1`, and `tred2`/`tql2` with eigenvectors).
 //!
-//! The stats show `M`'s spectrum every few tens of milliseconds; they need its eigenvalues, not
-//! its eigenvectors. A warm Jacobi decomposition keeps and rotates the eigenvectors (they are
-//! its warm start) and at 16 channels cost about 100 k instructions per refresh; the reduction
-//! is `4n³/3` flops once and the QL iteration `O(n²)`, with no state between calls.
+//! [`SymmetricEigenvalues`]: the stats show `M`'s spectrum every few tens of milliseconds and
+//! need its eigenvalues, not its eigenvectors; the reduction is `4n³/3` flops and the QL
+//! iteration `O(n²)`, with no state between calls. [`SymmetricEigen`] also accumulates the
+//! reflectors and rotations: the direct circuit's exponential step needs `M`'s eigenbasis
+//! (docs/DESIGN.md §4.3). Both are compiled per size with AVX2/FMA where the CPU has them.
 
 use super::{power_of_two_scale, EigenError};
+use crate::circuits::{Dim, Dynamic};
 
 /// Preallocated work space for [`SymmetricEigenvalues::compute`] at one size `n`.
 #[derive(Clone, Debug)]
@@ -47,15 +49,57 @@ impl SymmetricEigenvalues {
     /// lower triangle is read). No allocation.
     pub fn compute(&mut self, m: &[f64]) -> Result<&[f64], EigenError> {
         let n = self.dim();
+        let up = self.load(m)?;
+        if n == 0 {
+            return Ok(&self.d);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features `reduce_avx2` is compiled for.
+            unsafe { self.reduce_avx2()? };
+        } else {
+            self.reduce(Dynamic(n))?;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        self.reduce(Dynamic(n))?;
+        for x in self.d.iter_mut() {
+            *x *= up;
+        }
+        // In place, no allocation (the slice's unstable sort).
+        self.d.sort_unstable_by(f64::total_cmp);
+        if self.d.iter().any(|x| !x.is_finite()) {
+            return Err(EigenError::NonFinite);
+        }
+        Ok(&self.d)
+    }
+
+    /// Reduction and QL on the loaded matrix, for dimension `dim`.
+    #[inline(always)]
+    fn reduce<D: Dim>(&mut self, dim: D) -> Result<(), EigenError> {
+        let (a, d, e) = (&mut self.a, &mut self.d, &mut self.e);
+        tridiagonalise(dim, a, d, e, &mut self.v, &mut self.q, None);
+        ql_implicit(dim, d, e, None)
+    }
+
+    /// [`Self::reduce`] compiled for AVX2 and FMA, per size (`by_size!`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn reduce_avx2(&mut self) -> Result<(), EigenError> {
+        let n = self.dim();
+        crate::by_size!(n, d => self.reduce(d))
+    }
+
+    /// Checks `m` (length, finite lower triangle) and copies it into `a` in full storage,
+    /// scaled by a power of two; returns the factor that scales eigenvalues back.
+    fn load(&mut self, m: &[f64]) -> Result<f64, EigenError> {
+        let n = self.dim();
         if m.len() != n * n {
             return Err(EigenError::DimensionMismatch {
                 expected: n,
                 rows: m.len() / n.max(1),
                 cols: n,
             });
-        }
-        if n == 0 {
-            return Ok(&self.d);
         }
         let a = &mut self.a;
         // The largest entry scaled into [0.5, 1) by a power of two (exact both ways), so that
@@ -79,17 +123,7 @@ impl SymmetricEigenvalues {
                 a[j + i * n] = x;
             }
         }
-        tridiagonalise(n, a, &mut self.d, &mut self.e, &mut self.v, &mut self.q);
-        ql_implicit(n, &mut self.d, &mut self.e)?;
-        for x in self.d.iter_mut() {
-            *x *= up;
-        }
-        // In place, no allocation (the slice's unstable sort).
-        self.d.sort_unstable_by(f64::total_cmp);
-        if self.d.iter().any(|x| !x.is_finite()) {
-            return Err(EigenError::NonFinite);
-        }
-        Ok(&self.d)
+        Ok(up)
     }
 }
 
@@ -97,18 +131,28 @@ impl SymmetricEigenvalues {
 /// place: step k reflects column k below the diagonal onto its first entry, `H = I − β v vᵀ`,
 /// and updates the trailing block as `A ← A − v wᵀ − w vᵀ` with `p = β A v`,
 /// `w = p − (β vᵀp / 2) v`. Writes `T`'s diagonal to `d` and sub-diagonal to `e`.
-fn tridiagonalise(
-    n: usize,
+///
+/// With `betas`, reflector k's `v` is also kept in column k of `a` below the diagonal (which
+/// the reduction no longer reads) and its `β` in `betas[k]` (0 for none), for
+/// [`accumulate_reflectors`].
+#[inline(always)]
+fn tridiagonalise<D: Dim>(
+    dim: D,
     a: &mut [f64],
     d: &mut [f64],
     e: &mut [f64],
     v: &mut [f64],
     q: &mut [f64],
+    mut betas: Option<&mut [f64]>,
 ) {
+    let n = dim.get();
     for k in 0..n.saturating_sub(2) {
         let lo = k + 1;
+        if let Some(b) = betas.as_deref_mut() {
+            b[k] = 0.0;
+        }
         let col = &a[k * n + lo..(k + 1) * n];
-        let norm = col.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let norm = dot(col, col).sqrt();
         d[k] = a[k + k * n];
         if norm == 0.0 {
             e[k] = 0.0;
@@ -119,12 +163,16 @@ fn tridiagonalise(
         let v = &mut v[lo..n];
         v.copy_from_slice(col);
         v[0] -= alpha;
-        let vv: f64 = v.iter().map(|x| x * x).sum();
+        let vv = dot(v, v);
         e[k] = alpha;
         if vv == 0.0 {
             continue;
         }
         let beta = 2.0 / vv;
+        if let Some(b) = betas.as_deref_mut() {
+            b[k] = beta;
+            a[k * n + lo..(k + 1) * n].copy_from_slice(v);
+        }
         // p = β A₂₂ v (A₂₂ symmetric: column j of it times v_j).
         let q = &mut q[lo..n];
         q.fill(0.0);
@@ -137,7 +185,7 @@ fn tridiagonalise(
         for qi in q.iter_mut() {
             *qi *= beta;
         }
-        let half = 0.5 * beta * v.iter().zip(q.iter()).map(|(x, y)| x * y).sum::<f64>();
+        let half = 0.5 * beta * dot(v, q);
         for (qi, &vi) in q.iter_mut().zip(v.iter()) {
             *qi -= half * vi;
         }
@@ -162,7 +210,18 @@ fn tridiagonalise(
 /// implicit QL iteration: for each `l`, find the first negligible sub-diagonal entry `e[m]`
 /// at or after it, and while `m > l` chase a plane-rotation bulge from `m` up to `l` with the
 /// shift from the trailing 2×2 block at `l`.
-fn ql_implicit(n: usize, d: &mut [f64], e: &mut [f64]) -> Result<(), EigenError> {
+///
+/// With `z` (column-major `n × n`), every rotation of rows `i`, `i + 1` is also applied to
+/// columns `i`, `i + 1` of `z` from the right, so `z`'s columns become the eigenvectors of
+/// `z T zᵀ` (EISPACK's `tql2`).
+#[inline(always)]
+fn ql_implicit<D: Dim>(
+    dim: D,
+    d: &mut [f64],
+    e: &mut [f64],
+    mut z: Option<&mut [f64]>,
+) -> Result<(), EigenError> {
+    let n = dim.get();
     for l in 0..n {
         let mut iterations = 0;
         loop {
@@ -217,6 +276,15 @@ fn ql_implicit(n: usize, d: &mut [f64], e: &mut [f64]) -> Result<(), EigenError>
                 p = s * r;
                 d[i + 1] = g + p;
                 g = c * r - b;
+                if let Some(z) = z.as_deref_mut() {
+                    // Columns i and i + 1 are contiguous and adjacent.
+                    let (zi, zi1) = z[i * n..(i + 2) * n].split_at_mut(n);
+                    for (x, y) in zi.iter_mut().zip(zi1.iter_mut()) {
+                        let (xi, yi) = (*x, *y);
+                        *y = s * xi + c * yi;
+                        *x = c * xi - s * yi;
+                    }
+                }
             }
             if underflow {
                 continue;
@@ -227,6 +295,164 @@ fn ql_implicit(n: usize, d: &mut [f64], e: &mut [f64]) -> Result<(), EigenError>
         }
     }
     Ok(())
+}
+
+/// `Q = H₀ H₁ ⋯ H_{n−3}` into `z` from the reflectors [`tridiagonalise`] kept in `a` and
+/// `betas`, by backward accumulation: `H_k` touches rows and columns after `k` only, so each
+/// is applied to the trailing block of the product of the later ones.
+#[inline(always)]
+fn accumulate_reflectors<D: Dim>(dim: D, a: &[f64], betas: &[f64], z: &mut [f64]) {
+    let n = dim.get();
+    z.fill(0.0);
+    for i in 0..n {
+        z[i + i * n] = 1.0;
+    }
+    for k in (0..n.saturating_sub(2)).rev() {
+        let beta = betas[k];
+        if beta == 0.0 {
+            continue;
+        }
+        let lo = k + 1;
+        let v = &a[k * n + lo..(k + 1) * n];
+        for j in lo..n {
+            let col = &mut z[j * n + lo..(j + 1) * n];
+            let s = beta * dot(v, col);
+            for (c, &vi) in col.iter_mut().zip(v) {
+                *c -= s * vi;
+            }
+        }
+    }
+}
+
+/// `aᵀb` in four interleaved partial sums, which vectorise where one running sum cannot.
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (a4.remainder(), b4.remainder());
+    for (x, y) in a4.zip(b4) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
+}
+
+/// Eigenvalues and eigenvectors of a real symmetric matrix, without allocation and without
+/// state between calls: the reduction of [`SymmetricEigenvalues`] with its reflectors
+/// accumulated, then the QL iteration applied to them as well (EISPACK's `tred2` and `tql2`).
+///
+/// The direct circuit's exponential step needs `M`'s eigenbasis once per block at three or
+/// more channels (docs/DESIGN.md §4.3); a warm-started Jacobi decomposition took about two
+/// sweeps and a warm start, about 140 k instructions at 16 channels.
+#[derive(Clone, Debug)]
+pub struct SymmetricEigen {
+    /// The reduction's work space (its `a` keeps the reflectors).
+    inner: SymmetricEigenvalues,
+    /// The reflectors' `β`.
+    betas: Vec<f64>,
+    /// The eigenvectors, column-major, column `i` for eigenvalue `i`.
+    z: Vec<f64>,
+}
+
+impl SymmetricEigen {
+    /// Work space for `n × n` matrices.
+    pub fn new(n: usize) -> Self {
+        Self {
+            inner: SymmetricEigenvalues::new(n),
+            betas: vec![0.0; n],
+            z: vec![0.0; n * n],
+        }
+    }
+
+    /// The size this work space was made for.
+    pub fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    /// Decomposes the symmetric `n × n` column-major matrix `m` (only its lower triangle is
+    /// read): afterwards [`values`](Self::values) ascending and [`vectors`](Self::vectors)
+    /// orthonormal, `m = V diag(λ) Vᵀ`. No allocation.
+    pub fn compute(&mut self, m: &[f64]) -> Result<(), EigenError> {
+        let n = self.dim();
+        let up = self.inner.load(m)?;
+        if n == 0 {
+            return Ok(());
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features `reduce_avx2` is compiled for.
+            unsafe { self.reduce_avx2()? };
+        } else {
+            self.reduce(Dynamic(n))?;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        self.reduce(Dynamic(n))?;
+        let w = &mut self.inner;
+        for x in w.d.iter_mut() {
+            *x *= up;
+        }
+        if w.d.iter().any(|x| !x.is_finite()) {
+            return Err(EigenError::NonFinite);
+        }
+        // Ascending, eigenvector columns along (selection sort: n swaps at most).
+        for i in 0..n {
+            let mut best = i;
+            for j in i + 1..n {
+                if w.d[j] < w.d[best] {
+                    best = j;
+                }
+            }
+            if best != i {
+                w.d.swap(i, best);
+                let (left, right) = self.z.split_at_mut(best * n);
+                left[i * n..(i + 1) * n].swap_with_slice(&mut right[..n]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reduction, accumulation and QL on the loaded matrix, for dimension `dim`.
+    #[inline(always)]
+    fn reduce<D: Dim>(&mut self, dim: D) -> Result<(), EigenError> {
+        let w = &mut self.inner;
+        tridiagonalise(
+            dim,
+            &mut w.a,
+            &mut w.d,
+            &mut w.e,
+            &mut w.v,
+            &mut w.q,
+            Some(&mut self.betas),
+        );
+        accumulate_reflectors(dim, &w.a, &self.betas, &mut self.z);
+        ql_implicit(dim, &mut w.d, &mut w.e, Some(&mut self.z))
+    }
+
+    /// [`Self::reduce`] compiled for AVX2 and FMA, per channel count (`by_size!`), so that
+    /// the column loops of the reflectors and rotations vectorise.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn reduce_avx2(&mut self) -> Result<(), EigenError> {
+        let n = self.dim();
+        crate::by_size!(n, d => self.reduce(d))
+    }
+
+    /// The eigenvalues of the last [`compute`](Self::compute), ascending.
+    pub fn values(&self) -> &[f64] {
+        &self.inner.d
+    }
+
+    /// The eigenvectors of the last [`compute`](Self::compute), column-major, in the order
+    /// of [`values`](Self::values).
+    pub fn vectors(&self) -> &[f64] {
+        &self.z
+    }
 }
 
 #[cfg(test)]
@@ -243,6 +469,66 @@ mod tests {
     /// tridiagonal input, and a zero matrix; each eigenvalue within 1e-12 of the largest.
     #[test]
     fn eigenvalues_match_nalgebra() {
+        for m in cases() {
+            let n = m.nrows();
+            let mut want: Vec<f64> = m
+                .clone()
+                .symmetric_eigen()
+                .eigenvalues
+                .iter()
+                .copied()
+                .collect();
+            want.sort_by(f64::total_cmp);
+            let mut solver = SymmetricEigenvalues::new(n);
+            let got = solver.compute(m.as_slice()).unwrap();
+            let scale = want.iter().fold(1e-300f64, |a, x| a.max(x.abs()));
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-12 * scale,
+                    "n {n}: {got:?} against {want:?}"
+                );
+            }
+        }
+    }
+
+    /// The decomposition with vectors, on the same matrices: the eigenvalues equal the
+    /// eigenvalue-only solver's to rounding, the vectors are orthonormal, and `V Λ Vᵀ`
+    /// rebuilds the input (the input itself is the ground truth).
+    #[test]
+    fn eigenvectors_rebuild_the_matrix() {
+        for m in cases() {
+            let n = m.nrows();
+            let mut full = SymmetricEigen::new(n);
+            full.compute(m.as_slice()).unwrap();
+            let mut only = SymmetricEigenvalues::new(n);
+            let want = only.compute(m.as_slice()).unwrap();
+            let scale = want.iter().fold(1e-300f64, |a, x| a.max(x.abs()));
+            for (g, w) in full.values().iter().zip(want) {
+                assert!((g - w).abs() <= 1e-13 * scale, "n {n}: {g} against {w}");
+            }
+            assert!(
+                full.values().windows(2).all(|w| w[0] <= w[1]),
+                "n {n}: not ascending"
+            );
+            let v = DMatrix::from_column_slice(n, n, full.vectors());
+            let gram = v.transpose() * &v;
+            let orth = (gram - DMatrix::<f64>::identity(n, n)).amax();
+            assert!(orth <= 1e-13 * n as f64, "n {n}: VᵀV − I = {orth:e}");
+            let lambda =
+                DMatrix::from_diagonal(&nalgebra::DVector::from_column_slice(full.values()));
+            let rebuilt = &v * lambda * v.transpose();
+            let err = (rebuilt - &m).amax();
+            assert!(
+                err <= 1e-12 * scale,
+                "n {n}: ‖VΛVᵀ − M‖_max = {err:e}, scale {scale:e}"
+            );
+        }
+    }
+
+    /// Random symmetric, covariance-like (six decades, and far from unit scale both ways),
+    /// multiple-of-identity, diagonal with repeats, tridiagonal and zero matrices of every
+    /// size up to 17, and one with a repeated eigenvalue in a random basis.
+    fn cases() -> Vec<DMatrix<f64>> {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let mut cases: Vec<DMatrix<f64>> = Vec::new();
         for n in 1..=17 {
@@ -283,26 +569,7 @@ mod tests {
         let diag =
             DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![1.0, 1.0, 1.0, 4.0, 0.25]));
         cases.push(&q * diag * q.transpose());
-        for m in cases {
-            let n = m.nrows();
-            let mut want: Vec<f64> = m
-                .clone()
-                .symmetric_eigen()
-                .eigenvalues
-                .iter()
-                .copied()
-                .collect();
-            want.sort_by(f64::total_cmp);
-            let mut solver = SymmetricEigenvalues::new(n);
-            let got = solver.compute(m.as_slice()).unwrap();
-            let scale = want.iter().fold(1e-300f64, |a, x| a.max(x.abs()));
-            for (g, w) in got.iter().zip(&want) {
-                assert!(
-                    (g - w).abs() <= 1e-12 * scale,
-                    "n {n}: {got:?} against {want:?}"
-                );
-            }
-        }
+        cases
     }
 
     /// Only the lower triangle is read; non-finite input and a wrong size are refused.

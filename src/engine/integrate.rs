@@ -52,7 +52,7 @@ use crate::circuits::{
     hermitian_sandwich_into, matmul_into, real_fma_available, real_product, transpose_into,
     Circuit, CircuitError, Dim, DirectCircuit, GainModulatingCircuit, InterneuronCircuit, Scalar,
 };
-use crate::eigen::{eigen_2x2, HermitianEigen};
+use crate::eigen::{eigen_2x2, HermitianEigen, SymmetricEigen};
 use crate::with_dim;
 use nalgebra::DMatrix;
 
@@ -144,6 +144,10 @@ impl Span {
 /// currency in which slices of a learning update are budgeted (docs/DESIGN.md §4.6).
 pub const SUBSTEP_UNITS: usize = 1;
 
+/// Work units counted for one tridiagonal-QL eigendecomposition of a real `M`: about the
+/// cost of two Jacobi sweeps, which count one each (BENCHMARKS.md, 2026-12-02 morning).
+pub const REAL_DECOMPOSITION_UNITS: usize = 2;
+
 /// Scratch space and counters for integrating one race's circuits, allocated up front.
 #[derive(Debug)]
 pub struct BlockIntegrator<T: Scalar> {
@@ -155,10 +159,17 @@ pub struct BlockIntegrator<T: Scalar> {
     b: DMatrix<T>,
     /// The step `ΔM`.
     delta: DMatrix<T>,
-    /// Eigendecomposition of the direct circuit's `M`, warm-started block to block (n > 2).
+    /// Eigendecomposition of the direct circuit's complex `M` (n > 2), warm-started block to
+    /// block; also the floor's decomposition.
     eig: HermitianEigen<T>,
-    /// Eigenvectors of `M` for n ≤ 2, in closed form.
+    /// Eigendecomposition of a real `M` (n > 2: the channels framing), by tridiagonal
+    /// reduction and QL, cheaper than the warm Jacobi (docs/DESIGN.md §4.3).
+    real_eig: SymmetricEigen,
+    /// Eigenvectors of `M` for n ≤ 2 (closed form) and for a real `M` (copied from
+    /// `real_eig`).
     u_small: DMatrix<T>,
+    /// Work units (see [`Self::direct_steps`]) of the last eigendecomposition for n > 2.
+    decomposition_units: usize,
     /// Eigenvalues of `M` for n ≤ 2, ascending.
     mu_small: [f64; 2],
     /// Whether the direct circuit's last sub-step was exponential (n > 2) and changed `M` by
@@ -223,7 +234,9 @@ impl<T: Scalar> BlockIntegrator<T> {
                 e.set_tolerance(EIGEN_TOLERANCE);
                 e
             },
+            real_eig: SymmetricEigen::new(n),
             u_small: DMatrix::identity(n, n),
+            decomposition_units: 0,
             mu_small: [0.0; 2],
             direct_eig_current: false,
             mu_after: vec![0.0; n],
@@ -354,7 +367,7 @@ impl<T: Scalar> BlockIntegrator<T> {
             } else {
                 let h = self.exponential_step(d, circuit.m(), left)?;
                 if n > 2 {
-                    taken += self.eig.sweeps();
+                    taken += self.decomposition_units;
                     self.direct_eig_current = self.last_change <= STATS_REUSE_CHANGE;
                 }
                 h
@@ -386,10 +399,21 @@ impl<T: Scalar> BlockIntegrator<T> {
         let (u, mu): (&DMatrix<T>, &[f64]) = if n <= 2 {
             eigen_2x2(m, &mut self.u_small, &mut self.mu_small);
             (&self.u_small, &self.mu_small[..n])
+        } else if let Some(mr) = T::as_reals(m.as_slice()) {
+            // Real n ≥ 3: Householder and QL, about 2 sweeps' worth of work.
+            self.real_eig
+                .compute(mr)
+                .map_err(|_| CircuitError::NotPositiveDefinite)?;
+            if let Some(u) = T::as_reals_mut(self.u_small.as_mut_slice()) {
+                u.copy_from_slice(self.real_eig.vectors());
+            }
+            self.decomposition_units = REAL_DECOMPOSITION_UNITS;
+            (&self.u_small, self.real_eig.values())
         } else {
             self.eig
                 .decompose_warm(m)
                 .map_err(|_| CircuitError::NotPositiveDefinite)?;
+            self.decomposition_units = self.eig.sweeps();
             (self.eig.eigenvectors(), self.eig.eigenvalues())
         };
         let mu = &mu[..n];
