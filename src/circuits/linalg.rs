@@ -279,6 +279,29 @@ unsafe fn inverse_avx2<T: Scalar>(o: &mut [T], li: &mut [T], l: &[T], n: usize) 
     crate::by_size!(n, d => inverse_general(d, o, li, l))
 }
 
+/// `Σ a_t b_t` with eight independent partial sums: a single running sum is a chain of
+/// dependent additions the compiler may not reorder, eight let it use vector lanes.
+#[inline(always)]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    dot_lanes::<8>(a, b)
+}
+
+/// [`dot`] with `L` partial sums: fewer suit short vectors (the tridiagonal eigensolver's are
+/// at most 16 long), whose remainder after the last whole group of `L` is summed in order.
+#[inline(always)]
+pub fn dot_lanes<const L: usize>(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; L];
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..L {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f64>() + tail
+}
+
 /// Replace a nearly-Hermitian matrix by its Hermitian part, exactly: the upper triangle is
 /// set to the conjugate of the mean of both triangles and the diagonal made real.
 pub(crate) fn make_hermitian<T: Scalar>(m: &mut DMatrix<T>) {

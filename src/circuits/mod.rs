@@ -39,6 +39,7 @@ pub use gain::{
 pub use init::{dct_rows, random_orthonormal_rows, random_unitary, InterneuronBasis};
 pub use interneuron::{InterneuronCircuit, Solver};
 pub use linalg::distance_from_identity;
+pub use linalg::{dot, dot_lanes};
 pub use linalg::{
     hermitian_sandwich_into, hermitian_sqrt, is_positive_definite, matmul_into, sandwich_into,
     validate_covariance, whitening_error,

@@ -10,6 +10,7 @@
 // Per-sample loops index channels and frames together, as the formulas do.
 #![allow(clippy::needless_range_loop)]
 
+use crate::circuits::dot;
 use nalgebra::{Complex, DMatrix};
 
 /// Whether the CPU has AVX2 and FMA (the standard library caches the answer).
@@ -323,22 +324,6 @@ unsafe fn outer_tile<const R: usize, const C: usize>(
             outer[i + j * n] += sum;
         }
     }
-}
-
-/// `Σ a_t b_t` with eight independent partial sums: a single running sum is a chain of
-/// dependent additions the compiler may not reorder, eight let it use vector lanes.
-#[inline(always)]
-pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f64>() + tail
 }
 
 /// A complex slice as its interleaved real and imaginary parts, `[re₀, im₀, re₁, im₁, …]`:
