@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 /// Chunks in flight between the two threads: enough to ride out a slow `write` without
-/// holding much memory (a chunk is [`super::CHUNK_FRAMES`] frames).
+/// holding much memory (`whiten process` hands over four processed chunks of
+/// [`super::CHUNK_FRAMES`] frames at a time).
 const DEPTH: usize = 4;
 
 /// A [`WavOutput`] fed through a bounded queue of interleaved chunks.
