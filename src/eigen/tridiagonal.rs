@@ -11,6 +11,25 @@
 use super::{power_of_two_scale, EigenError};
 use crate::circuits::{dot_lanes, Dim, Dynamic};
 
+/// `$solver.reduce` at size `$n`: with AVX2 and FMA through the solver's `reduce_avx2`
+/// (compiled for them, per size), otherwise at run-time size. A macro rather than a generic
+/// function over both solvers: that one compiled to 1.3 % more instructions at 16 channels
+/// (BENCHMARKS.md, 2026-12-02 morning).
+macro_rules! reduce_per_size {
+    ($solver:expr, $n:expr) => {{
+        #[cfg(target_arch = "x86_64")]
+        let result = if crate::circuits::real_fma_available() {
+            // SAFETY: the CPU supports the features `reduce_avx2` is compiled for.
+            unsafe { $solver.reduce_avx2() }
+        } else {
+            $solver.reduce(Dynamic($n))
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let result = $solver.reduce(Dynamic($n));
+        result
+    }};
+}
+
 /// Preallocated work space for [`SymmetricEigenvalues::compute`] at one size `n`.
 #[derive(Clone, Debug)]
 pub struct SymmetricEigenvalues {
@@ -53,16 +72,7 @@ impl SymmetricEigenvalues {
         if n == 0 {
             return Ok(&self.d);
         }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports the features `reduce_avx2` is compiled for.
-            unsafe { self.reduce_avx2()? };
-        } else {
-            self.reduce(Dynamic(n))?;
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        self.reduce(Dynamic(n))?;
+        reduce_per_size!(self, n)?;
         for x in self.d.iter_mut() {
             *x *= up;
         }
@@ -365,18 +375,7 @@ impl SymmetricEigen {
         if n == 0 {
             return Ok(());
         }
-        // The dispatch of `SymmetricEigenvalues::compute`, repeated: one generic function over
-        // both solvers compiled to 1.3 % more instructions at 16 channels (BENCHMARKS.md).
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports the features `reduce_avx2` is compiled for.
-            unsafe { self.reduce_avx2()? };
-        } else {
-            self.reduce(Dynamic(n))?;
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        self.reduce(Dynamic(n))?;
+        reduce_per_size!(self, n)?;
         let w = &mut self.inner;
         for x in w.d.iter_mut() {
             *x *= up;
