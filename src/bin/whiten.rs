@@ -71,6 +71,11 @@ enum Command {
         /// Only this host block size (512 | 64).
         #[arg(long)]
         block: Option<usize>,
+        /// Runs of every case, interleaved (all cases once, then again): the median real-time
+        /// factor and 99.9th percentile are reported with the range of the runs, and the worst
+        /// block of any run — for machines whose speed drifts from minute to minute.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
     },
     /// Run the built-in demonstration and write everything under --out (default `out/`).
     Demo {
@@ -440,12 +445,16 @@ fn bench_cmd(
     only: Option<&str>,
     input: Option<&str>,
     block: Option<usize>,
+    repeat: usize,
 ) -> Result<()> {
     use interneuron_whitening::bench::{
-        cost_ratio, measure, standard_cases, InputKind, MAX_COST_RATIO, WORST_BLOCK_BUDGET,
+        combine, cost_ratio, measure, standard_cases, InputKind, MAX_COST_RATIO, WORST_BLOCK_BUDGET,
     };
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
         anyhow::bail!("--seconds must be in (0, 3600], got {seconds}");
+    }
+    if !(1..=100).contains(&repeat) {
+        anyhow::bail!("--repeat must be in 1..=100, got {repeat}");
     }
     if let Some(i) = input {
         if !InputKind::ALL.iter().any(|k| k.name() == i) {
@@ -467,13 +476,20 @@ fn bench_cmd(
              --block 512)"
         );
     }
-    let bar = progress_bar(cases.len() as u64, "bench", "runs");
-    let mut results = Vec::new();
-    for case in &cases {
-        results.push(measure(case, seconds));
-        bar.inc(1);
+    let bar = progress_bar((cases.len() * repeat) as u64, "bench", "runs");
+    // Rounds over all cases, so that a slow phase of the machine falls on every case alike.
+    let mut runs: Vec<Vec<_>> = vec![Vec::with_capacity(repeat); cases.len()];
+    for _ in 0..repeat {
+        for (case, runs) in cases.iter().zip(runs.iter_mut()) {
+            runs.push(measure(case, seconds));
+            bar.inc(1);
+        }
     }
     bar.finish_and_clear();
+    let results: Vec<_> = runs
+        .iter()
+        .map(|r| combine(r).expect("at least one run"))
+        .collect();
     if json {
         let rows: Vec<_> = results
             .iter()
@@ -486,8 +502,11 @@ fn bench_cmd(
         println!("{}", serde_json::json!({ "results": rows }));
         return Ok(());
     }
+    if repeat > 1 {
+        println!("{repeat} runs per case: median real-time factor [range], worst block of any run");
+    }
     println!(
-        "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11} {:>8} {:>9} {:>8} {:>6} {:>8}  met",
+        "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11} {:>8} {:>9} {:>8} {:>6} {:>8}  met{}",
         "framing",
         "ch",
         "fft",
@@ -498,7 +517,8 @@ fn bench_cmd(
         "cost ×",
         "worst",
         "at s",
-        "p99.9"
+        "p99.9",
+        if repeat > 1 { "  range ×" } else { "" }
     );
     for r in &results {
         let cost = cost_ratio(&results, r);
@@ -509,8 +529,19 @@ fn bench_cmd(
             (Some(true), None) | (_, Some(_)) => "yes",
             (None, None) => "",
         };
+        let range = if repeat > 1 {
+            let (lo, hi) = r
+                .realtime_factor_runs
+                .iter()
+                .fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                });
+            format!("{met:<3}  [{lo:.0}, {hi:.0}]")
+        } else {
+            met.to_string()
+        };
         println!(
-            "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11.0} {:>8} {:>9} {:>7.1}% {:>6.2} {:>7.1}%  {met}",
+            "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11.0} {:>8} {:>9} {:>7.1}% {:>6.2} {:>7.1}%  {range}",
             r.case.framing.name(),
             r.case.channels,
             r.case
@@ -626,7 +657,15 @@ fn main() {
             only,
             input,
             block,
-        } => bench_cmd(*json, *seconds, only.as_deref(), input.as_deref(), *block),
+            repeat,
+        } => bench_cmd(
+            *json,
+            *seconds,
+            only.as_deref(),
+            input.as_deref(),
+            *block,
+            *repeat,
+        ),
     };
     if let Err(e) = result {
         eprintln!("whiten: error: {e:#}");
