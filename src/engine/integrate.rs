@@ -215,7 +215,7 @@ const INVERSE_FACTORIALS: [f64; 14] = {
 
 /// `1 − e^{−z}` for `0 ≤ z ≤ 37` to a few units in the last place, inline: the exponential
 /// step evaluates it for every entry of `M` each time it tries a length, which made the
-/// library's `expm1` (about 70 instructions a call) a quarter of the step's cost for quiet
+/// library's `expm1` (about 70 instructions a call) nearly a third of the step's cost for quiet
 /// input. With `z = k ln 2 + r`, `|r| ≤ ln 2 / 2`, and `s = 2^{−k}`:
 /// `1 − e^{−z} = (1 − s) − s (e^{−r} − 1)`, exact in its first term, and `e^{−r} − 1` is its
 /// Taylor series to degree 13 (truncation below 10⁻¹⁷ relative), so there is no cancellation
