@@ -244,7 +244,7 @@ pub fn combine(runs: &[BenchResult]) -> Option<BenchResult> {
         .max_by(|a, b| a.worst_block_fraction.total_cmp(&b.worst_block_fraction))?;
     let rtfs: Vec<f64> = runs
         .iter()
-        .flat_map(|r| r.realtime_factor_runs.clone())
+        .flat_map(|r| r.realtime_factor_runs.iter().copied())
         .collect();
     let rtf = median(&mut rtfs.clone());
     let mut p999: Vec<f64> = runs.iter().map(|r| r.p999_block_fraction).collect();

@@ -529,7 +529,8 @@ fn bench_cmd(
             (Some(true), None) | (_, Some(_)) => "yes",
             (None, None) => "",
         };
-        let range = if repeat > 1 {
+        // The last column: met, and with several runs their range.
+        let last = if repeat > 1 {
             let (lo, hi) = r
                 .realtime_factor_runs
                 .iter()
@@ -541,7 +542,7 @@ fn bench_cmd(
             met.to_string()
         };
         println!(
-            "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11.0} {:>8} {:>9} {:>7.1}% {:>6.2} {:>7.1}%  {range}",
+            "{:<9} {:>3} {:>5} {:<9} {:>5} {:>11.0} {:>8} {:>9} {:>7.1}% {:>6.2} {:>7.1}%  {last}",
             r.case.framing.name(),
             r.case.channels,
             r.case
