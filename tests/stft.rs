@@ -11,7 +11,7 @@ use interneuron_whitening::framing::{
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use realfft::num_complex::Complex;
+use num_complex::Complex;
 
 mod support;
 use support::counting_alloc::{count_allocations, CountingAllocator};

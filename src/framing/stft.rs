@@ -75,9 +75,10 @@ use std::slice::ChunksExactMut;
 use crate::engine::safety::prefaulted;
 
 use super::analysis::{
-    analyse_channels, overlap_add_pair, synthesise_pair, synthesise_single, PairFft, SingleFft,
+    analyse_channels, overlap_add_pair, overlap_add_single, synthesise_pair, synthesise_single,
+    PairFft, SingleFft,
 };
-use realfft::num_complex::Complex;
+use num_complex::Complex;
 
 /// Smallest supported FFT (window) size. Below 256 samples the frequency resolution is too
 /// coarse for the log-spaced bands to mean much.
@@ -335,7 +336,7 @@ pub struct Stft {
     /// Complex FFTs that transform channels two at a time (planned once; calling them does not
     /// allocate).
     pair: PairFft,
-    /// Real FFTs for an odd last channel.
+    /// The transforms of an odd last channel (its real frame as a complex one of half the length).
     single: SingleFft,
     /// Ring index of the next sample, `t mod N`. Always `≡ fill (mod hop)`, so a hop's worth of
     /// samples never wraps around the ring.
@@ -696,15 +697,13 @@ impl Stft {
             overlap_add_pair(a_wrapped, b_wrapped, frame_wrapped, win_wrapped, inv);
         }
         let (spectrum, acc) = (spec_pairs.into_remainder(), acc_pairs.into_remainder());
-        // `synthesise_single` drops any imaginary part the callback put on DC or Nyquist.
-        if acc.len() == n_fft && synthesise_single(spectrum, &mut self.single) {
-            let (acc_wrapped, acc_first) = acc.split_at_mut(pos);
-            let (frame_first, frame_wrapped) = self.single.frame.split_at(older);
-            for ((a, &y), &w) in acc_first.iter_mut().zip(frame_first).zip(win_first) {
-                *a += y * w;
-            }
-            for ((a, &y), &w) in acc_wrapped.iter_mut().zip(frame_wrapped).zip(win_wrapped) {
-                *a += y * w;
+        // `synthesise_single` ignores any imaginary part the callback put on DC or Nyquist.
+        if acc.len() == n_fft {
+            if let Some(inv) = synthesise_single(spectrum, &mut self.single) {
+                let (acc_wrapped, acc_first) = acc.split_at_mut(pos);
+                let (frame_first, frame_wrapped) = self.single.samples().split_at(older);
+                overlap_add_single(acc_first, frame_first, win_first, inv);
+                overlap_add_single(acc_wrapped, frame_wrapped, win_wrapped, inv);
             }
         }
         self.frames += 1;
