@@ -9,9 +9,9 @@ use std::f64::consts::PI;
 use interneuron_whitening::framing::{
     BandLayout, SpectralFrame, Stft, StftError, DEFAULT_BANDS, DEFAULT_FFT_SIZE, MAX_CHANNELS,
 };
+use num_complex::Complex;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use num_complex::Complex;
 
 mod support;
 use support::counting_alloc::{count_allocations, CountingAllocator};
