@@ -13,7 +13,7 @@ use super::kernels::{accumulate_outer, mix_out, respond_planar, scale_in};
 use super::key::{scale_key_in, Key};
 use super::mix::BlockContext;
 use super::race::{Race, RaceSettings};
-use super::safety::prefaulted;
+use super::safety::{flush_subnormals_peak, prefaulted};
 use super::shaping::HeardResponses;
 use super::view::{HeardView, ViewKind};
 use crate::circuits::CircuitError;
@@ -90,7 +90,9 @@ impl ChannelsCore {
         self.count = 0;
     }
 
-    /// Whiten `buffers[c][start..end]` in place and learn from it — or from `key`.
+    /// Whiten `buffers[c][start..end]` in place and learn from it — or from `key`. Returns
+    /// the output's peak `max |y|`, with no subnormal sample left in it (docs/DESIGN.md §7):
+    /// the pass that mixes the output makes both.
     pub(super) fn process(
         &mut self,
         ctx: &mut BlockContext<'_>,
@@ -98,10 +100,11 @@ impl ChannelsCore {
         key: Key<'_>,
         start: usize,
         end: usize,
-    ) {
+    ) -> f32 {
         let n = self.race.dim();
         let block_dt = self.learn_interval as f64 / ctx.sample_rate;
         let stride = self.learn_interval;
+        let mut peak = 0.0f32;
         let mut t0 = start;
         while t0 < end {
             // A segment never crosses a learning step, so every whitener's P is constant in it.
@@ -149,7 +152,8 @@ impl ChannelsCore {
                 let d = ctx.delta.value;
                 for c in 0..n {
                     let o = c * stride;
-                    mix_out(&mut buffers[c][t0..t1], &self.rs[o..o + len], [a, b - d]);
+                    let p = mix_out(&mut buffers[c][t0..t1], &self.rs[o..o + len], [a, b - d]);
+                    peak = peak.max(p);
                 }
             } else {
                 // Fading delta in or out: the dry share moves per sample.
@@ -161,6 +165,7 @@ impl ChannelsCore {
                         *y = (a * r + (b - fade.value) * *y as f64) as f32;
                         fade.advance(1);
                     }
+                    peak = peak.max(flush_subnormals_peak(&mut buffers[c][t0..t1]));
                 }
                 ctx.delta.advance(len);
             }
@@ -169,6 +174,7 @@ impl ChannelsCore {
             }
             t0 = t1;
         }
+        peak
     }
 
     /// What the heard whitener does: the matrix `scale · P^α` from input to wet output.

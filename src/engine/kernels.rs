@@ -621,14 +621,53 @@ simd_kernel! {
     }
 }
 
-simd_kernel! {
-    /// `y[t] = f32(wet · r[t] + dry · y[t])`: one channel's output mixed in place.
-    pub fn mix_out(y: &mut [f32], r: &[f64], gains: [f64; 2]) {
+/// `y[t] = f32(wet · r[t] + dry · y[t])`: one channel's output mixed in place, over the shorter
+/// of the two lengths. Returns the peak `max |y|` of the mixed samples (NaN ignored, 0 for
+/// none), with every subnormal result replaced by 0: the pass [`flush_subnormals_peak`] would
+/// make over the output, fused into the one that writes it (docs/DESIGN.md §7). Eight
+/// independent lanes for the maximum, as there.
+///
+/// [`flush_subnormals_peak`]: super::safety::flush_subnormals_peak
+pub fn mix_out(y: &mut [f32], r: &[f64], gains: [f64; 2]) -> f32 {
+    #[inline(always)]
+    fn body(y: &mut [f32], r: &[f64], gains: [f64; 2]) -> f32 {
         let [wet, dry] = gains;
-        for (y, r) in y.iter_mut().zip(r) {
-            *y = (wet * r + dry * *y as f64) as f32;
+        let mix = |y: f32, r: f64| (wet * r + dry * y as f64) as f32;
+        let mut acc = [0.0f32; 8];
+        let mut ys = y.chunks_exact_mut(8);
+        let mut rs = r.chunks_exact(8);
+        for (yc, rc) in (&mut ys).zip(&mut rs) {
+            for k in 0..8 {
+                // Selects and unconditional stores: compare-and-mask in vector registers.
+                let v = mix(yc[k], rc[k]);
+                let a = v.abs();
+                yc[k] = if a < f32::MIN_POSITIVE { 0.0 } else { v };
+                acc[k] = if a > acc[k] { a } else { acc[k] };
+            }
+        }
+        let mut peak = acc.iter().fold(0.0f32, |m, v| if *v > m { *v } else { m });
+        for (y, &r) in ys.into_remainder().iter_mut().zip(rs.remainder()) {
+            let v = mix(*y, r);
+            let a = v.abs();
+            *y = if a < f32::MIN_POSITIVE { 0.0 } else { v };
+            if a > peak {
+                peak = a;
+            }
+        }
+        peak
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(y: &mut [f32], r: &[f64], gains: [f64; 2]) -> f32 {
+            body(y, r, gains)
+        }
+        if avx2_fma() {
+            // SAFETY: the CPU supports the features `avx2` is compiled for.
+            return unsafe { avx2(y, r, gains) };
         }
     }
+    body(y, r, gains)
 }
 
 /// `Σ x²` of `f32` samples: f32 partial sums in eight lanes (a chunk is at most a stats
@@ -650,6 +689,47 @@ pub fn energy(seg: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The output mix against its formula, flushed and with its peak, on both paths: lengths
+    /// around the eight lanes, subnormal results (from a dry path and from a product),
+    /// NaN, and gains that leave the dry signal as it is.
+    #[test]
+    fn mix_out_is_the_formula_flushed_with_its_peak() {
+        let tiny = f32::MIN_POSITIVE / 4.0;
+        for len in [0usize, 1, 7, 8, 9, 16, 37, 64] {
+            for gains in [[0.7, 0.3], [0.0, 1.0], [1e-40, 0.0], [-2.0, 0.5]] {
+                let y0: Vec<f32> = (0..len)
+                    .map(|t| match t % 9 {
+                        0 => tiny,
+                        1 => -tiny,
+                        4 if t == 13 => f32::NAN,
+                        _ => ((t * 37 % 23) as f32 - 11.0) * 0.07,
+                    })
+                    .collect();
+                let r: Vec<f64> = (0..len).map(|t| (t as f64 * 0.3).sin() * 3.0).collect();
+                let mixed: Vec<f32> = y0
+                    .iter()
+                    .zip(&r)
+                    .map(|(&y, &r)| (gains[0] * r + gains[1] * f64::from(y)) as f32)
+                    .collect();
+                let want: Vec<f32> = mixed
+                    .iter()
+                    .map(|&v| if v.abs() < f32::MIN_POSITIVE { 0.0 } else { v })
+                    .collect();
+                // The peak of the mixed samples, as `flush_subnormals_peak` reads them.
+                let want_peak = mixed
+                    .iter()
+                    .filter(|v| !v.is_nan())
+                    .fold(0.0f32, |m, v| m.max(v.abs()));
+                let mut y = y0.clone();
+                let peak = mix_out(&mut y, &r, gains);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&y), bits(&want), "len {len} gains {gains:?}");
+                assert_eq!(peak, want_peak, "len {len} gains {gains:?}");
+                assert!(y.iter().all(|v| !v.is_subnormal()));
+            }
+        }
+    }
 
     /// The kernels against their formulas written out naively: channel counts that fill the
     /// vector kernels' tiles exactly and those that leave every kind of remainder, lengths

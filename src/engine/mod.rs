@@ -188,7 +188,11 @@ impl Core {
         }
     }
 
-    /// Whiten `buffers[c][start..end]`, learning from it or from `key`.
+    /// Whiten `buffers[c][start..end]`, learning from it or from `key`. Returns the output's
+    /// peak `max |y|` (NaN ignored) for the limiter, with every subnormal output sample
+    /// replaced by 0: under FTZ/DAZ arithmetic makes none, but dry and untouched paths copy
+    /// input samples, which may be subnormal, and none may reach the output
+    /// (docs/DESIGN.md §7). The channels framing does this in the pass that mixes its output.
     fn process(
         &mut self,
         ctx: &mut BlockContext<'_>,
@@ -196,10 +200,16 @@ impl Core {
         key: Key<'_>,
         start: usize,
         end: usize,
-    ) {
+    ) -> f32 {
         match self {
             Core::Channels(c) => c.process(ctx, buffers, key, start, end),
-            Core::Spectral(s) => s.process(ctx, buffers, key, start, end),
+            Core::Spectral(s) => {
+                s.process(ctx, buffers, key, start, end);
+                buffers
+                    .iter_mut()
+                    .map(|b| flush_subnormals_peak(&mut b[start..end]))
+                    .fold(0.0f32, f32::max)
+            }
         }
     }
 }
@@ -682,14 +692,9 @@ impl Engine {
             detector: &mut self.detector,
             changes: &mut self.changes,
         };
-        self.core.process(&mut ctx, buffers, key, start, end);
-        // Under FTZ/DAZ arithmetic makes no subnormals, but the dry path copies input samples,
-        // which may be subnormal: none reaches the output (docs/DESIGN.md §7). The same pass
-        // finds the peak the limiter needs; the limiter's own products are flushed by FTZ.
-        let peak = buffers
-            .iter_mut()
-            .map(|b| flush_subnormals_peak(&mut b[start..end]))
-            .fold(0.0f32, f32::max);
+        // The output comes back with no subnormal sample and its peak, which the limiter
+        // needs; the limiter's own products are flushed by FTZ.
+        let peak = self.core.process(&mut ctx, buffers, key, start, end);
         self.limit(buffers, start, end, peak);
     }
 
