@@ -678,7 +678,9 @@ impl<T: Scalar> BlockIntegrator<T> {
     }
 
     /// Integrate the interneuron circuit over what `span` describes with input statistics `x`,
-    /// resumable as [`Self::direct_steps`] is.
+    /// resumable as [`Self::direct_steps`] is. Inlined into the race's learning step: as a
+    /// call, once per band and block, its spills cost spectral stereo 0.5 % of its instructions.
+    #[inline]
     pub fn interneuron_steps(
         &mut self,
         circuit: &mut InterneuronCircuit<T>,
