@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod bands;
+mod single;
 pub mod stft;
 
 pub use analysis::{AnalysisInput, StftAnalysis};

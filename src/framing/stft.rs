@@ -74,10 +74,8 @@ use std::slice::ChunksExactMut;
 
 use crate::engine::safety::prefaulted;
 
-use super::analysis::{
-    analyse_channels, overlap_add_pair, overlap_add_single, synthesise_pair, synthesise_single,
-    PairFft, SingleFft,
-};
+use super::analysis::{analyse_channels, overlap_add_pair, synthesise_pair, PairFft};
+use super::single::{overlap_add_single, synthesise_single, SingleFft};
 use num_complex::Complex;
 
 /// Smallest supported FFT (window) size. Below 256 samples the frequency resolution is too
