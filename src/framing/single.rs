@@ -43,7 +43,7 @@ pub(super) struct SingleFft {
     /// One time-domain frame of `N` samples in time order, scaled by its [`pair_scale`],
     /// held as `N/2` complex values: the windowed input before the forward FFT, `N·g·x` after
     /// the inverse one.
-    pub(super) frame: Vec<Complex<FftFloat>>,
+    frame: Vec<Complex<FftFloat>>,
     /// In-place scratch for both directions.
     scratch: Vec<Complex<FftFloat>>,
 }
@@ -91,17 +91,15 @@ impl SingleFft {
     }
 }
 
-/// Complex values as their interleaved real and imaginary parts.
+/// Complex values as their interleaved real and imaginary parts (num-complex's `Pod`, as the
+/// band kernels view spectra).
 fn reals(z: &[Complex<FftFloat>]) -> &[FftFloat] {
-    // SAFETY: `Complex<T>` is `#[repr(C)]` with fields `re, im`, so `len` of them are `2·len`
-    // contiguous, aligned `T`s, borrowed for as long as `z` is.
-    unsafe { std::slice::from_raw_parts(z.as_ptr().cast(), 2 * z.len()) }
+    bytemuck::cast_slice(z)
 }
 
 /// [`reals`], mutably.
 fn reals_mut(z: &mut [Complex<FftFloat>]) -> &mut [FftFloat] {
-    // SAFETY: as in `reals`; the borrow is exclusive for as long as `z`'s.
-    unsafe { std::slice::from_raw_parts_mut(z.as_mut_ptr().cast(), 2 * z.len()) }
+    bytemuck::cast_slice_mut(z)
 }
 
 /// One channel's analysis at a hop boundary: the ring read from `pos` onwards (wrapping) is the
