@@ -201,10 +201,10 @@ impl<T: Scalar> HermitianEigen<T> {
     /// Decompose the Hermitian `a` from scratch. Only the lower triangle and the real part of
     /// the diagonal are read (like nalgebra's `SymmetricEigen`). No allocation.
     pub fn decompose(&mut self, a: &DMatrix<T>) -> Result<(), EigenError> {
-        let scale = self.load(a)?;
         if self.n <= 2 {
-            return self.finish_small(scale);
+            return self.decompose_small(a);
         }
+        let scale = self.load(a)?;
         self.work_vectors.fill_with_identity();
         self.finish(scale)
     }
@@ -257,6 +257,24 @@ impl<T: Scalar> HermitianEigen<T> {
             out.nrows() == n && out.ncols() == n,
             "apply_function_into: output must be {n}x{n}"
         );
+        let (v, o) = (self.vectors.as_slice(), out.as_mut_slice());
+        match (v, o) {
+            // n ≤ 2 (the baseline of every mono or stereo spectral band) written out:
+            // f₀ v₀ v₀ᴴ + f₁ v₁ v₁ᴴ with the diagonal real.
+            (&[v00], [o00]) => {
+                *o00 = T::from_real(f(self.values[0]) * v00.modulus_squared());
+                return;
+            }
+            (&[v00, v10, v01, v11], [o00, o10, o01, o11]) => {
+                let (f0, f1) = (f(self.values[0]), f(self.values[1]));
+                *o00 = T::from_real(f0 * v00.modulus_squared() + f1 * v01.modulus_squared());
+                *o11 = T::from_real(f0 * v10.modulus_squared() + f1 * v11.modulus_squared());
+                *o10 = v10 * v00.conjugate().scale(f0) + v11 * v01.conjugate().scale(f1);
+                *o01 = o10.conjugate();
+                return;
+            }
+            _ => {}
+        }
         out.fill(T::zero());
         for k in 0..n {
             let fk = T::from_real(f(self.values[k]));
@@ -305,26 +323,49 @@ impl<T: Scalar> HermitianEigen<T> {
                 self.work[(i, j)] = a[(i, j)].scale(down);
             }
         }
-        // The closed form (n ≤ 2) reads the lower triangle only; the sweeps need both.
-        if n > 2 {
-            mirror_lower(&mut self.work);
-        }
+        mirror_lower(&mut self.work);
         Ok(up)
     }
 
-    /// n ≤ 2: the scaled `work` in closed form ([`eigen_2x2`]), no sweeps; publish.
-    fn finish_small(&mut self, up: f64) -> Result<(), EigenError> {
+    /// n ≤ 2 in closed form ([`eigen_2x2_parts`]), straight from `a`'s lower triangle to the
+    /// published result: the same checks and power-of-two scaling as [`Self::load`], without
+    /// its loops or a work matrix. Every spectral band of a mono or stereo input decomposes
+    /// this way for the stats and the baseline, several times per update, where the loops
+    /// cost several times the closed form.
+    fn decompose_small(&mut self, a: &DMatrix<T>) -> Result<(), EigenError> {
         let n = self.n;
-        let mut mu = [0.0; 2];
-        eigen_2x2(&self.work, &mut self.work_vectors, &mut mu);
-        if !mu[..n].iter().all(|l| (l * up).is_finite()) {
+        if a.nrows() != n || a.ncols() != n {
+            return Err(EigenError::DimensionMismatch {
+                expected: n,
+                rows: a.nrows(),
+                cols: a.ncols(),
+            });
+        }
+        let s = a.as_slice();
+        // Lower triangle: a₀₀, a₁₀, a₁₁ (a 1×1 matrix has only a₀₀).
+        let (d0, b, d1) = match *s {
+            [a00] => (a00.real(), T::zero(), 0.0),
+            [a00, a10, _, a11] => (a00.real(), a10, a11.real()),
+            _ => unreachable!("n ≤ 2"),
+        };
+        if !(d0.is_finite() && d1.is_finite() && b.is_finite()) {
             return Err(EigenError::NonFinite);
         }
-        for (v, l) in self.values.iter_mut().zip(mu) {
-            *v = l * up;
+        // max(|re|, |im|) cannot overflow, unlike the modulus.
+        let amax = d0
+            .abs()
+            .max(d1.abs())
+            .max(b.real().abs())
+            .max(b.imaginary().abs());
+        let (down, up) = power_of_two_scale(amax);
+        let (mu, u) = eigen_2x2_parts(n, d0 * down, d1 * down, b.scale(down));
+        let values = [mu[0] * up, mu[1] * up];
+        if !values[..n].iter().all(|l| l.is_finite()) {
+            return Err(EigenError::NonFinite);
         }
+        self.values.copy_from_slice(&values[..n]);
+        self.vectors.as_mut_slice().copy_from_slice(&u[..n * n]);
         self.sweeps = 0;
-        std::mem::swap(&mut self.vectors, &mut self.work_vectors);
         self.valid = true;
         Ok(())
     }
@@ -428,17 +469,30 @@ fn power_of_two_scale(amax: f64) -> (f64, f64) {
 /// `[[a, b̄], [b, d]]`: `λ = (a + d)/2 ∓ √(((a − d)/2)² + |b|²)`; the eigenvector of the larger
 /// one from whichever row avoids cancellation, the other orthogonal to it.
 pub(crate) fn eigen_2x2<T: Scalar>(m: &DMatrix<T>, u: &mut DMatrix<T>, mu: &mut [f64; 2]) {
-    if m.nrows() == 1 {
-        mu[0] = m[(0, 0)].real();
-        u[(0, 0)] = T::one();
-        return;
+    let n = m.nrows();
+    let s = m.as_slice();
+    let (a, d, b) = if n == 1 {
+        (s[0].real(), 0.0, T::zero())
+    } else {
+        (s[0].real(), s[3].real(), s[1])
+    };
+    let (values, vectors) = eigen_2x2_parts(n, a, d, b);
+    *mu = values;
+    u.as_mut_slice()[..n * n].copy_from_slice(&vectors[..n * n]);
+}
+
+/// [`eigen_2x2`] on the entries: `n` = 1 or 2, the diagonal `a`, `d` and the lower entry `b`
+/// (`d` and `b` unused for n = 1). Returns the eigenvalues ascending and the eigenvectors
+/// column-major (the first `n²` entries).
+#[inline]
+fn eigen_2x2_parts<T: Scalar>(n: usize, a: f64, d: f64, b: T) -> ([f64; 2], [T; 4]) {
+    if n == 1 {
+        return ([a, 0.0], [T::one(), T::zero(), T::zero(), T::zero()]);
     }
-    let (a, d, b) = (m[(0, 0)].real(), m[(1, 1)].real(), m[(1, 0)]);
     let (mean, diff) = (0.5 * (a + d), 0.5 * (a - d));
     let b2 = b.modulus_squared();
     let r = (diff * diff + b2).sqrt();
-    mu[0] = mean - r;
-    mu[1] = mean + r;
+    let mu = [mean - r, mean + r];
     // Eigenvector of mu[1]: [λ − d, b] (second row) or [b̄, λ − a] (first row).
     let (v1, v2) = if b2 == 0.0 {
         if a > d {
@@ -454,10 +508,7 @@ pub(crate) fn eigen_2x2<T: Scalar>(m: &DMatrix<T>, u: &mut DMatrix<T>, mu: &mut 
     let norm = (v1.modulus_squared() + v2.modulus_squared()).sqrt();
     let (v1, v2) = (v1.unscale(norm), v2.unscale(norm));
     // Columns: the smaller eigenvalue's vector [−v̄₂, v̄₁], then the larger's.
-    u[(0, 0)] = -v2.conjugate();
-    u[(1, 0)] = v1.conjugate();
-    u[(0, 1)] = v1;
-    u[(1, 1)] = v2;
+    (mu, [-v2.conjugate(), v1.conjugate(), v1, v2])
 }
 
 /// One cyclic sweep of Jacobi rotations over every pivot `(p, q)`, `p < q`.

@@ -197,14 +197,22 @@ fn eigen_degenerate() {
 #[test]
 fn eigen_extreme_scales() {
     let mut rng = ChaCha8Rng::seed_from_u64(6);
-    for scale in [1e-300, 1e-150, 1e150, 1e300] {
-        let a = random_hermitian::<Complex<f64>>(6, &mut rng);
-        let mut eig = HermitianEigen::new(6);
-        eig.decompose(&a.scale(scale)).unwrap();
-        let mut unit = HermitianEigen::new(6);
-        unit.decompose(&a).unwrap();
-        for (x, y) in eig.eigenvalues().iter().zip(unit.eigenvalues()) {
-            assert!((x / scale - y).abs() <= 1e-12 * unit.eigenvalues()[5].abs().max(1.0));
+    // The closed form of n ≤ 2 scales as the sweeps do.
+    for n in [1, 2, 6] {
+        for scale in [1e-300, 1e-150, 1e150, 1e300] {
+            let a = random_hermitian::<Complex<f64>>(n, &mut rng);
+            let mut eig = HermitianEigen::new(n);
+            eig.decompose(&a.scale(scale)).unwrap();
+            let mut unit = HermitianEigen::new(n);
+            unit.decompose(&a).unwrap();
+            let top = unit.eigenvalues()[n - 1].abs().max(1.0);
+            for (x, y) in eig.eigenvalues().iter().zip(unit.eigenvalues()) {
+                assert!(
+                    (x / scale - y).abs() <= 1e-12 * top,
+                    "n={n} scale={scale:e}"
+                );
+            }
+            check(&unit, &a, &format!("unit n={n}"));
         }
     }
 }
@@ -259,6 +267,33 @@ fn eigen_errors_keep_previous_result() {
         })
     );
     assert_eq!(eig.eigenvalues(), &before[..]);
+    // The closed form of n ≤ 2 fails the same way and keeps its result too.
+    for n in [1, 2] {
+        let mut small = HermitianEigen::<Complex<f64>>::new(n);
+        let a = DMatrix::from_fn(n, n, |i, j| {
+            Complex::new(if i == j { 2.0 } else { 0.5 }, 0.0)
+        });
+        small.decompose(&a).unwrap();
+        let (values, vectors) = (small.eigenvalues().to_vec(), small.eigenvectors().clone());
+        let mut bad = a.clone();
+        bad[(n - 1, 0)] = Complex::new(f64::INFINITY, 0.0);
+        assert_eq!(small.decompose_warm(&bad), Err(EigenError::NonFinite));
+        if n == 2 {
+            // Finite entries whose larger eigenvalue, 1.8·f64::MAX, overflows.
+            let huge = a.map(|_| Complex::new(0.9 * f64::MAX, 0.0));
+            assert_eq!(small.decompose(&huge), Err(EigenError::NonFinite));
+        }
+        assert_eq!(
+            small.decompose(&DMatrix::zeros(3, 3)),
+            Err(EigenError::DimensionMismatch {
+                expected: n,
+                rows: 3,
+                cols: 3
+            })
+        );
+        assert_eq!(small.eigenvalues(), &values[..]);
+        assert_eq!(small.eigenvectors(), &vectors);
+    }
     eig.set_max_sweeps(1);
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut big = HermitianEigen::<f64>::new(12);
@@ -270,19 +305,26 @@ fn eigen_errors_keep_previous_result() {
 
 #[test]
 fn eigen_apply_function() {
+    fn case<T: Scalar>(n: usize, rng: &mut ChaCha8Rng) {
+        let g = DMatrix::from_fn(n, n, |_, _| T::standard_normal(rng));
+        let c = &g * g.adjoint() + DMatrix::identity(n, n);
+        let mut eig = HermitianEigen::new(n);
+        eig.decompose(&c).unwrap();
+        let mut inv_sqrt = DMatrix::zeros(n, n);
+        let mut sqrt = DMatrix::zeros(n, n);
+        eig.apply_function_into(|l| 1.0 / l.sqrt(), &mut inv_sqrt);
+        eig.apply_function_into(f64::sqrt, &mut sqrt);
+        let i = DMatrix::<T>::identity(n, n);
+        assert!((&inv_sqrt * &c * &inv_sqrt - &i).norm() < 1e-12, "n={n}");
+        assert!((&sqrt * &sqrt - &c).norm() < 1e-12 * c.norm(), "n={n}");
+        assert_eq!(inv_sqrt, inv_sqrt.adjoint(), "n={n}");
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(8);
-    let g = DMatrix::from_fn(5, 5, |_, _| Complex::<f64>::standard_normal(&mut rng));
-    let c = &g * g.adjoint() + DMatrix::identity(5, 5);
-    let mut eig = HermitianEigen::new(5);
-    eig.decompose(&c).unwrap();
-    let mut inv_sqrt = DMatrix::zeros(5, 5);
-    let mut sqrt = DMatrix::zeros(5, 5);
-    eig.apply_function_into(|l| 1.0 / l.sqrt(), &mut inv_sqrt);
-    eig.apply_function_into(f64::sqrt, &mut sqrt);
-    let i = DMatrix::<Complex<f64>>::identity(5, 5);
-    assert!((&inv_sqrt * &c * &inv_sqrt - &i).norm() < 1e-12);
-    assert!((&sqrt * &sqrt - &c).norm() < 1e-12 * c.norm());
-    assert_eq!(inv_sqrt, inv_sqrt.adjoint());
+    // n ≤ 2 are written out; 5 goes through the general loops.
+    for n in [1, 2, 5] {
+        case::<Complex<f64>>(n, &mut rng);
+        case::<f64>(n, &mut rng);
+    }
 }
 
 /// The AVX2 copy of a Jacobi sweep — compiled for each size up to 16 — gives the very bits of
