@@ -40,7 +40,7 @@
 use crate::circuits::{
     check_eta, check_scale, check_square, matmul_into, mirror_lower, CircuitError, Scalar,
 };
-use crate::eigen::HermitianEigen;
+use crate::eigen::{EigenError, HermitianEigen, SymmetricEigen};
 use nalgebra::DMatrix;
 
 /// Entries of the smoothed covariance below this magnitude are set to zero. Audio input
@@ -82,6 +82,12 @@ pub struct ZcaBaseline<T: Scalar> {
     /// Decomposition of the candidate; swapped with `eig` on commit, so a rejected update
     /// leaves `eig` consistent with `c_hat`.
     trial: HermitianEigen<T>,
+    /// For a real `Ĉ` of three or more channels, the decomposition by Householder reduction
+    /// and QL (`eigen::SymmetricEigen`, to machine precision, no warm start): about half the
+    /// instructions of the warm Jacobi at 16 channels, which needs three or four sweeps and
+    /// the warm start's products at the baseline's tolerance (docs/DESIGN.md §9). `None`
+    /// for complex `Ĉ` and n ≤ 2 (closed form).
+    ql: Option<SymmetricEigen>,
     /// The whitening matrix `P = (Ĉ + ε²I)^{-1/2}` (Hermitian).
     p: DMatrix<T>,
     /// Eigenvalues of `M = (Ĉ + ε²I)^{1/2}`, ascending: `√(max(λ, 0) + ε²)`.
@@ -119,6 +125,7 @@ impl<T: Scalar> ZcaBaseline<T> {
             candidate: DMatrix::zeros(n, n),
             eig: HermitianEigen::new(n),
             trial: HermitianEigen::new(n),
+            ql: (n >= 3 && T::as_reals(&[T::zero()]).is_some()).then(|| SymmetricEigen::new(n)),
             p: DMatrix::zeros(n, n),
             m_eigenvalues: vec![0.0; n],
             scratch_a: DMatrix::zeros(n, n),
@@ -203,8 +210,7 @@ impl<T: Scalar> ZcaBaseline<T> {
         }
         self.candidate.copy_from(c);
         mirror_lower(&mut self.candidate);
-        self.trial
-            .decompose(&self.candidate)
+        self.decompose_candidate(false)
             .map_err(|_| CircuitError::NotPositiveDefinite)?;
         let lambda = self.trial.eigenvalues();
         let labs = lambda[0].abs().max(lambda[self.n - 1].abs());
@@ -269,9 +275,7 @@ impl<T: Scalar> ZcaBaseline<T> {
         }
         mirror_lower(&mut self.candidate);
 
-        self.trial.copy_from(&self.eig);
-        self.trial
-            .decompose_warm(&self.candidate)
+        self.decompose_candidate(true)
             .map_err(|_| CircuitError::NotPositiveDefinite)?;
         let lambda = self.trial.eigenvalues();
         let lmin = lambda[0];
@@ -369,9 +373,27 @@ impl<T: Scalar> ZcaBaseline<T> {
         (sum / n as f64).sqrt()
     }
 
-    /// Sweeps the last successful eigendecomposition needed (diagnostics: 1–3 in steady state).
+    /// Sweeps the last successful eigendecomposition needed (diagnostics: 1–3 in steady state;
+    /// 0 for a real `Ĉ` of three or more channels, decomposed by QL, and for n ≤ 2).
     pub fn last_sweeps(&self) -> usize {
         self.eig.sweeps()
+    }
+
+    /// Decompose `candidate` into `trial`: by QL for a real `Ĉ` of three or more channels,
+    /// otherwise by Jacobi, warm-started from the committed decomposition if `warm`.
+    fn decompose_candidate(&mut self, warm: bool) -> Result<(), EigenError> {
+        match (self.ql.as_mut(), T::as_reals(self.candidate.as_slice())) {
+            (Some(ql), Some(c)) => {
+                ql.compute(c)?;
+                self.trial.set_real_decomposition(ql.values(), ql.vectors());
+                Ok(())
+            }
+            _ if warm => {
+                self.trial.copy_from(&self.eig);
+                self.trial.decompose_warm(&self.candidate)
+            }
+            _ => self.trial.decompose(&self.candidate),
+        }
     }
 
     /// Recompute `P` and the eigenvalues of `M` from the committed decomposition and floor.

@@ -198,6 +198,23 @@ impl<T: Scalar> HermitianEigen<T> {
         self.max_sweeps = other.max_sweeps;
     }
 
+    /// Publish a decomposition `A = V diag(λ) Vᵀ` of a real symmetric matrix computed
+    /// elsewhere (Householder and QL, [`SymmetricEigen`]): `values` ascending, `vectors`
+    /// orthonormal columns, column-major. No allocation.
+    ///
+    /// # Panics
+    /// If the lengths are not `n` and `n²`.
+    pub(crate) fn set_real_decomposition(&mut self, values: &[f64], vectors: &[f64]) {
+        let n = self.n;
+        assert!(values.len() == n && vectors.len() == n * n);
+        self.values.copy_from_slice(values);
+        for (v, &x) in self.vectors.as_mut_slice().iter_mut().zip(vectors) {
+            *v = T::from_real(x);
+        }
+        self.sweeps = 0;
+        self.valid = true;
+    }
+
     /// Decompose the Hermitian `a` from scratch. Only the lower triangle and the real part of
     /// the diagonal are read (like nalgebra's `SymmetricEigen`). No allocation.
     pub fn decompose(&mut self, a: &DMatrix<T>) -> Result<(), EigenError> {

@@ -567,7 +567,9 @@ fn bad_arguments_give_errors() {
 
 /// Consecutive updates with slowly moving statistics start the Jacobi solver from the previous
 /// eigenvectors, so they need few sweeps — the property that makes the baseline affordable on
-/// the audio thread. A cold start needs several times more.
+/// the audio thread. A cold start needs several times more. A real `Ĉ` of three or more
+/// channels is decomposed by Householder and QL instead (no sweeps, no warm start: cheaper
+/// than the warm Jacobi there).
 fn warm_sweeps<T: Scalar>(seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for n in [2, 8, 16] {
@@ -589,9 +591,12 @@ fn warm_sweeps<T: Scalar>(seed: u64) {
         let mean = sweeps as f64 / reps as f64;
         let mut cold = HermitianEigen::<T>::new(n);
         cold.decompose(b.covariance()).unwrap();
+        let real = T::as_reals(&[T::zero()]).is_some();
         // A 2×2 problem is solved in one sweep either way.
         assert!(
-            if n == 2 {
+            if real && n > 2 {
+                mean == 0.0
+            } else if n == 2 {
                 mean <= 1.0
             } else {
                 mean < cold.sweeps() as f64
