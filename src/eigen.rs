@@ -363,7 +363,12 @@ impl<T: Scalar> HermitianEigen<T> {
         let (d0, b, d1) = match *s {
             [a00] => (a00.real(), T::zero(), 0.0),
             [a00, a10, _, a11] => (a00.real(), a10, a11.real()),
-            _ => unreachable!("n ≤ 2"),
+            // n = 0: nothing to decompose.
+            _ => {
+                self.sweeps = 0;
+                self.valid = true;
+                return Ok(());
+            }
         };
         if !(d0.is_finite() && d1.is_finite() && b.is_finite()) {
             return Err(EigenError::NonFinite);

@@ -294,6 +294,10 @@ fn eigen_errors_keep_previous_result() {
         assert_eq!(small.eigenvalues(), &values[..]);
         assert_eq!(small.eigenvectors(), &vectors);
     }
+    // An empty matrix decomposes to nothing, without a panic.
+    let mut empty = HermitianEigen::<f64>::new(0);
+    assert_eq!(empty.decompose(&DMatrix::zeros(0, 0)), Ok(()));
+    assert!(empty.eigenvalues().is_empty());
     eig.set_max_sweeps(1);
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut big = HermitianEigen::<f64>::new(12);
