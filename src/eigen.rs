@@ -306,17 +306,23 @@ impl<T: Scalar> HermitianEigen<T> {
         mirror_lower(out);
     }
 
-    /// Check `a`, copy its Hermitian lower triangle into `work` scaled by a power of two so the
-    /// largest entry is in [0.5, 1), and return the scale to multiply eigenvalues back with.
-    fn load(&mut self, a: &DMatrix<T>) -> Result<f64, EigenError> {
-        let n = self.n;
-        if a.nrows() != n || a.ncols() != n {
+    /// `a` is n×n for this solver's n.
+    fn check_shape(&self, a: &DMatrix<T>) -> Result<(), EigenError> {
+        if a.nrows() != self.n || a.ncols() != self.n {
             return Err(EigenError::DimensionMismatch {
-                expected: n,
+                expected: self.n,
                 rows: a.nrows(),
                 cols: a.ncols(),
             });
         }
+        Ok(())
+    }
+
+    /// Check `a`, copy its Hermitian lower triangle into `work` scaled by a power of two so the
+    /// largest entry is in [0.5, 1), and return the scale to multiply eigenvalues back with.
+    fn load(&mut self, a: &DMatrix<T>) -> Result<f64, EigenError> {
+        let n = self.n;
+        self.check_shape(a)?;
         let mut amax: f64 = 0.0;
         for j in 0..n {
             let d = a[(j, j)].real();
@@ -351,13 +357,7 @@ impl<T: Scalar> HermitianEigen<T> {
     /// cost several times the closed form.
     fn decompose_small(&mut self, a: &DMatrix<T>) -> Result<(), EigenError> {
         let n = self.n;
-        if a.nrows() != n || a.ncols() != n {
-            return Err(EigenError::DimensionMismatch {
-                expected: n,
-                rows: a.nrows(),
-                cols: a.ncols(),
-            });
-        }
+        self.check_shape(a)?;
         let s = a.as_slice();
         // Lower triangle: a₀₀, a₁₀, a₁₁ (a 1×1 matrix has only a₀₀).
         let (d0, b, d1) = match *s {
